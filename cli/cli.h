@@ -1,0 +1,67 @@
+/* cli.h - what the sq command's parts share: opening files and models, atomic output,
+ * error reporting. Only cli/ touches the file system; core/ sees readers and writers. */
+#ifndef SQ_CLI_H
+#define SQ_CLI_H
+
+#include <stdio.h>
+#include "safetensors.h"
+#include "sq.h"
+
+/* A random-access reader over a FILE*. */
+typedef struct cli_file {
+    FILE *fp;
+    sq_reader reader;
+} cli_file;
+int cli_file_open(cli_file *f, const char *path, sq_err *e);
+void cli_file_close(cli_file *f);
+
+/* Read a whole (small) file into a NUL-terminated buffer; *len excludes the NUL.
+ * limit: refuse larger files (bytes). Returns NULL with e set on failure. */
+char *cli_read_text(const char *path, size_t limit, size_t *len, sq_err *e);
+int cli_exists(const char *path);
+int cli_is_dir(const char *path);
+
+/* Output written to "<path>.tmp-<pid>" and renamed over path only on commit:
+ * a failure leaves no file behind. */
+typedef struct cli_out {
+    FILE *fp;
+    char *path, *tmp;
+    sq_writer writer;
+} cli_out;
+int cli_out_open(cli_out *o, const char *path, sq_err *e);
+int cli_out_commit(cli_out *o, sq_err *e); /* flush, close, rename */
+void cli_out_abort(cli_out *o);            /* close and delete the temporary */
+
+/* A model as the commands see it: the weights file, opened, plus config and tokenizer
+ * texts. MODEL is a directory (config.json, *.safetensors, vocab.txt/tokenizer.json) or
+ * a .safetensors file with those beside it; a quantized file carries them in its
+ * metadata (sq.config, sq.tokenizer.json, sq.vocab.txt), used when no file is beside it. */
+typedef struct cli_model {
+    char *weights_path;
+    cli_file file;
+    sq_st_file st;
+    char *config;          /* config.json text or NULL */
+    size_t config_len;
+    char *tokenizer_json;  /* tokenizer.json text or NULL */
+    size_t tokenizer_json_len;
+    char *vocab_txt;       /* vocab.txt text or NULL */
+    size_t vocab_txt_len;
+    char *tokenizer_config; /* tokenizer_config.json text or NULL (chat template, bos) */
+    size_t tokenizer_config_len;
+} cli_model;
+int cli_model_open(cli_model *m, const char *path, sq_err *e);
+void cli_model_close(cli_model *m);
+
+/* Print "sq: <msg>" to stderr and return the exit code for e. */
+int cli_report(const sq_err *e);
+
+/* Command entry points: argc/argv start at the command's first argument. */
+int cmd_inspect(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
+int cmd_dequantize(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
+
+#endif

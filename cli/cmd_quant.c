@@ -1,0 +1,300 @@
+/* cmd_quant.c - sq inspect, sq quantize, sq dequantize. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "quant/pipeline.h"
+#include "quant/qfile.h"
+#include "quant/quant.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int bad_usage(const char *msg)
+{
+    fprintf(stderr, "sq: %s\n", msg);
+    return 2;
+}
+
+/* Parse an integer option value fully, within [lo, hi]. */
+static int parse_int(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    if (!s || !*s) return 0;
+    long v = strtol(s, &end, 10);
+    if (*end || v < lo || v > hi) return 0;
+    *out = v;
+    return 1;
+}
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+/* ---------------- inspect ---------------- */
+
+int cmd_inspect(int argc, char **argv)
+{
+    const char *path = NULL;
+    int json = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) json = 1;
+        else if (argv[i][0] == '-') { fprintf(stderr, "sq inspect: unknown option '%s'\n", argv[i]); return 2; }
+        else if (!path) path = argv[i];
+        else return bad_usage("inspect takes one MODEL");
+    }
+    if (!path) return bad_usage("usage: sq inspect MODEL [--json]");
+    sq_err e = {0};
+    cli_model m;
+    if (cli_model_open(&m, path, &e)) return cli_report(&e);
+    sq_plan plan;
+    if (sq_plan_make(&m.st, &plan, &e)) { cli_model_close(&m); return cli_report(&e); }
+    const char *qfmt = sq_st_meta(&m.st, "sq.format");
+    const char *arch = NULL;
+    cJSON *cfg = m.config ? cJSON_Parse(m.config) : NULL;
+    if (cfg) {
+        cJSON *a = cJSON_GetObjectItemCaseSensitive(cfg, "architectures");
+        if (cJSON_IsArray(a) && cJSON_IsString(cJSON_GetArrayItem(a, 0))) arch = cJSON_GetArrayItem(a, 0)->valuestring;
+        else {
+            cJSON *mt = cJSON_GetObjectItemCaseSensitive(cfg, "model_type");
+            if (cJSON_IsString(mt)) arch = mt->valuestring;
+        }
+    }
+    if (json) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "file", m.weights_path);
+        cJSON_AddNumberToObject(root, "bytes", (double)m.file.reader.size);
+        if (arch) cJSON_AddStringToObject(root, "architecture", arch);
+        else cJSON_AddNullToObject(root, "architecture");
+        cJSON_AddNumberToObject(root, "tensors", (double)m.st.n_tensors);
+        cJSON_AddNumberToObject(root, "params", (double)plan.params);
+        cJSON_AddNumberToObject(root, "split_params", (double)plan.split_params);
+        if (qfmt) {
+            cJSON *q = cJSON_AddObjectToObject(root, "quantized");
+            const char *keys[] = {"sq.format", "sq.bits", "sq.clusters", "sq.group", "sq.version"};
+            for (int i = 0; i < 5; i++) {
+                const char *v = sq_st_meta(&m.st, keys[i]);
+                cJSON_AddStringToObject(q, keys[i] + 3, v ? v : "");
+            }
+        } else cJSON_AddNullToObject(root, "quantized");
+        cJSON *arr = cJSON_AddArrayToObject(root, "layers");
+        for (size_t i = 0; i < plan.n; i++) {
+            const sq_plan_item *it = &plan.items[i];
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddItemToArray(arr, o);
+            cJSON_AddStringToObject(o, "name", it->t->name);
+            cJSON_AddStringToObject(o, "dtype", sq_dtype_name(it->t->dtype));
+            cJSON *sh = cJSON_AddArrayToObject(o, "shape");
+            for (int d = 0; d < it->t->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)it->t->shape[d]));
+            cJSON_AddStringToObject(o, "role", it->role == SQ_ROLE_WEIGHT ? "split" : it->role == SQ_ROLE_BIAS ? "split-bias" : "keep");
+        }
+        char *s = cJSON_Print(root);
+        puts(s);
+        free(s);
+        cJSON_Delete(root);
+    } else {
+        printf("file          %s (%llu bytes)\n", m.weights_path, (unsigned long long)m.file.reader.size);
+        printf("architecture  %s\n", arch ? arch : "(no config.json)");
+        printf("tensors       %zu, %llu parameters\n", m.st.n_tensors, (unsigned long long)plan.params);
+        if (qfmt) {
+            const char *b = sq_st_meta(&m.st, "sq.bits"), *k = sq_st_meta(&m.st, "sq.clusters"), *g = sq_st_meta(&m.st, "sq.group");
+            printf("quantized     sq %s format, bits %s, clusters %s, group %s\n", qfmt, b ? b : "?", k ? k : "?", g ? g : "?");
+        }
+        printf("to split      %zu weights + %zu biases (%llu parameters, %.1f%%)\n", plan.n_weights, plan.n_biases,
+               (unsigned long long)plan.split_params, plan.params ? 100.0 * (double)plan.split_params / (double)plan.params : 0.0);
+        printf("\n%-6s %-5s %-22s %s\n", "role", "dtype", "shape", "name");
+        for (size_t i = 0; i < plan.n; i++) {
+            const sq_plan_item *it = &plan.items[i];
+            char shape[96] = "[";
+            for (int d = 0; d < it->t->ndim; d++) {
+                char num[24];
+                snprintf(num, sizeof num, "%s%lld", d ? ", " : "", (long long)it->t->shape[d]);
+                strncat(shape, num, sizeof shape - strlen(shape) - 2);
+            }
+            strcat(shape, "]");
+            printf("%-6s %-5s %-22s %s\n", it->role == SQ_ROLE_WEIGHT ? "split" : it->role == SQ_ROLE_BIAS ? "bias" : "keep",
+                   sq_dtype_name(it->t->dtype), shape, it->t->name);
+        }
+    }
+    cJSON_Delete(cfg);
+    sq_plan_free(&plan);
+    cli_model_close(&m);
+    return 0;
+}
+
+/* ---------------- quantize ---------------- */
+
+typedef struct progress_state {
+    int quiet, tty;
+    double t0;
+} progress_state;
+
+static int on_progress(void *ctx, const sq_progress *p)
+{
+    progress_state *ps = ctx;
+    if (ps->quiet) return 0;
+    double el = now_s() - ps->t0;
+    double frac = p->bytes_total ? (double)p->bytes_done / (double)p->bytes_total : 1;
+    double eta = frac > 0 ? el / frac - el : 0;
+    if (p->layer) {
+        const sq_layer_stats *s = p->layer;
+        double widest = 0;
+        for (int c = 0; c < s->k; c++)
+            if (s->cluster_max[c] - s->cluster_min[c] > widest) widest = s->cluster_max[c] - s->cluster_min[c];
+        fprintf(stderr, "[%4zu/%zu] %3.0f%% %-52s range %.4g -> %.4g", p->index, p->total, 100 * frac, p->name, s->range, widest);
+        if (s->role == SQ_ROLE_WEIGHT) fprintf(stderr, "  mse %.3g (plain %.3g)", s->mse, s->mse_plain);
+        fprintf(stderr, "  ETA %.0fs\n", eta);
+    } else if (ps->tty) {
+        fprintf(stderr, "[%4zu/%zu] %3.0f%% %-52s copied  ETA %.0fs\n", p->index, p->total, 100 * frac, p->name, eta);
+    }
+    return 0;
+}
+
+static int write_text_file(const char *path, const char *text, sq_err *e)
+{
+    cli_out o;
+    if (cli_out_open(&o, path, e)) return e->code;
+    if (sq_write_all(&o.writer, text, strlen(text), e)) { cli_out_abort(&o); return e->code; }
+    return cli_out_commit(&o, e);
+}
+
+int cmd_quantize(int argc, char **argv)
+{
+    const char *in = NULL, *out = NULL, *report = NULL;
+    sq_quant_opts o;
+    sq_quant_opts_default(&o);
+    int quiet = 0, progress = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long n;
+        if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) { quiet = 1; continue; }
+        if (strcmp(a, "--progress") == 0) { progress = 1; continue; }
+        if (a[0] == '-' && a[1]) {
+            if (!v) { fprintf(stderr, "sq quantize: option %s needs a value\n", a); return 2; }
+            i++;
+            if (strcmp(a, "--bits") == 0) {
+                if (strcmp(v, "f32") == 0) o.bits = SQ_BITS_F32;
+                else if (parse_int(v, 2, 8, &n) && (n == 2 || n == 3 || n == 4 || n == 8)) o.bits = (int)n;
+                else return bad_usage("--bits must be 2, 3, 4, 8 or f32");
+            } else if (strcmp(a, "--clusters") == 0) {
+                if (!parse_int(v, 1, 8, &n)) return bad_usage("--clusters must be an integer from 1 to 8");
+                o.clusters = (int)n;
+            } else if (strcmp(a, "--group") == 0) {
+                if (strcmp(v, "auto") == 0) o.group = SQ_GROUP_AUTO;
+                else if (strcmp(v, "row") == 0) o.group = SQ_GROUP_ROW;
+                else if (strcmp(v, "tensor") == 0) o.group = SQ_GROUP_TENSOR;
+                else if (parse_int(v, 1, 1 << 30, &n)) o.group = (int)n;
+                else return bad_usage("--group must be auto, row, tensor or a positive number");
+            } else if (strcmp(a, "--format") == 0) {
+                if (strcmp(v, "paper") == 0) o.format = SQ_FMT_PAPER;
+                else if (strcmp(v, "packed") == 0) o.format = SQ_FMT_PACKED;
+                else return bad_usage("--format must be paper or packed");
+            } else if (strcmp(a, "--report") == 0) {
+                report = v;
+            } else if (strcmp(a, "--threads") == 0) {
+                if (!parse_int(v, 1, 256, &n)) return bad_usage("--threads must be an integer from 1 to 256");
+                o.threads = (int)n;
+            } else if (strcmp(a, "--seed") == 0) {
+                if (!parse_int(v, 0, 0x7fffffffL, &n)) return bad_usage("--seed must be a non-negative integer");
+                o.seed = (uint64_t)n;
+            } else {
+                fprintf(stderr, "sq quantize: unknown option '%s'\n", a);
+                return 2;
+            }
+            continue;
+        }
+        if (!in) in = a;
+        else if (!out) out = a;
+        else return bad_usage("quantize takes MODEL and OUT.safetensors");
+    }
+    if (!in || !out) return bad_usage("usage: sq quantize MODEL OUT.safetensors [--bits B] [--clusters K] [--format F] ...");
+
+    sq_err e = {0};
+    cli_model m;
+    if (cli_model_open(&m, in, &e)) return cli_report(&e);
+    cli_out dst;
+    if (cli_out_open(&dst, out, &e)) { cli_model_close(&m); return cli_report(&e); }
+    sq_model_texts texts = {m.config, m.tokenizer_json, m.vocab_txt, m.tokenizer_config, base_name(m.weights_path)};
+    /* Progress lines only on a terminal (or with --progress): a script reading stderr
+       gets exactly one line when something goes wrong. */
+    progress_state ps = {quiet || !(progress || isatty(2)), isatty(2), now_s()};
+    sq_quant_hooks hooks = {on_progress, &ps, now_s};
+    sq_report rep;
+    double t0 = now_s();
+    int rc = sq_quantize_model(&m.st, &o, &texts, dst.writer, &hooks, &rep, &e);
+    if (rc) {
+        cli_out_abort(&dst);
+        sq_report_free(&rep);
+        cli_model_close(&m);
+        return cli_report(&e);
+    }
+    if ((rc = cli_out_commit(&dst, &e))) { sq_report_free(&rep); cli_model_close(&m); return cli_report(&e); }
+    double secs = now_s() - t0;
+    if (report) {
+        char *txt = sq_report_json(&rep, &o, base_name(in), secs);
+        if (!txt) rc = sq_fail(&e, SQ_EINTERNAL, "out of memory");
+        else rc = write_text_file(report, txt, &e);
+        free(txt);
+    }
+    if (!quiet) {
+        int better = 0, layers = 0;
+        for (size_t i = 0; i < rep.n_layers; i++)
+            if (rep.layers[i].role == SQ_ROLE_WEIGHT) { layers++; better += rep.layers[i].mse < rep.layers[i].mse_plain; }
+        fprintf(stderr, "wrote %s: %llu -> %llu bytes in %.2fs; %d layers split, quantized weights %llu -> %llu bytes",
+                out, (unsigned long long)rep.bytes_in, (unsigned long long)rep.bytes_out, secs, layers,
+                (unsigned long long)rep.quant_bytes_in, (unsigned long long)rep.quant_bytes_out);
+        if (o.clusters > 1 && o.bits != SQ_BITS_F32) fprintf(stderr, "; split beats plain on %d/%d", better, layers);
+        fputc('\n', stderr);
+    }
+    sq_report_free(&rep);
+    cli_model_close(&m);
+    return rc ? cli_report(&e) : 0;
+}
+
+/* ---------------- dequantize ---------------- */
+
+int cmd_dequantize(int argc, char **argv)
+{
+    const char *in = NULL, *out = NULL;
+    sq_dtype dt = SQ_DT_INVALID;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--dtype") == 0) {
+            const char *v = i + 1 < argc ? argv[++i] : "";
+            if (strcmp(v, "f32") == 0) dt = SQ_DT_F32;
+            else if (strcmp(v, "f16") == 0) dt = SQ_DT_F16;
+            else if (strcmp(v, "bf16") == 0) dt = SQ_DT_BF16;
+            else return bad_usage("--dtype must be f32, f16 or bf16");
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "sq dequantize: unknown option '%s'\n", argv[i]);
+            return 2;
+        } else if (!in) in = argv[i];
+        else if (!out) out = argv[i];
+        else return bad_usage("dequantize takes QMODEL and OUT.safetensors");
+    }
+    if (!in || !out) return bad_usage("usage: sq dequantize QMODEL OUT.safetensors [--dtype f32|f16|bf16]");
+    sq_err e = {0};
+    cli_model m;
+    if (cli_model_open(&m, in, &e)) return cli_report(&e);
+    cli_out dst;
+    if (cli_out_open(&dst, out, &e)) { cli_model_close(&m); return cli_report(&e); }
+    int rc = sq_dequantize_model(&m.st, dt, dst.writer, &e);
+    if (rc) {
+        char pre[300];
+        snprintf(pre, sizeof pre, "%.280s: ", m.weights_path);
+        sq_err_prefix(&e, pre);
+        cli_out_abort(&dst);
+    } else rc = cli_out_commit(&dst, &e);
+    cli_model_close(&m);
+    return rc ? cli_report(&e) : 0;
+}

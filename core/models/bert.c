@@ -1,0 +1,428 @@
+/* bert.c - BertForSequenceClassification forward pass (see bert.h). */
+#include "bert.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../quant/qfile.h"
+
+/* ---------------- config ---------------- */
+
+/* An integer field in [lo, hi]; missing -> def when def >= 0, else an error. */
+static int cfg_int(const cJSON *cfg, const char *key, long def, long lo, long hi, int *out, sq_err *e)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
+    if (!v || cJSON_IsNull(v)) {
+        if (def < 0) return sq_fail(e, SQ_EINPUT, "config.json: missing \"%s\"", key);
+        *out = (int)def;
+        return SQ_OK;
+    }
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < (double)lo ||
+        v->valuedouble > (double)hi)
+        return sq_fail(e, SQ_EINPUT, "config.json: \"%s\" must be an integer in %ld..%ld", key, lo, hi);
+    *out = (int)v->valuedouble;
+    return SQ_OK;
+}
+
+static int check_arch(const cJSON *cfg, sq_err *e)
+{
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(cfg, "model_type");
+    if (mt && cJSON_IsString(mt) && strcmp(mt->valuestring, "bert") != 0)
+        return sq_fail(e, SQ_EINPUT, "config.json: model_type \"%.64s\" is not supported here (expected a BERT sequence classifier)",
+                       mt->valuestring);
+    const cJSON *arch = cJSON_GetObjectItemCaseSensitive(cfg, "architectures");
+    if (arch && cJSON_IsArray(arch) && cJSON_GetArraySize(arch) > 0) {
+        const cJSON *a;
+        cJSON_ArrayForEach(a, arch) if (cJSON_IsString(a) && strcmp(a->valuestring, "BertForSequenceClassification") == 0) return SQ_OK;
+        a = cJSON_GetArrayItem(arch, 0);
+        return sq_fail(e, SQ_EINPUT, "config.json: architecture \"%.64s\" is not supported (expected BertForSequenceClassification)",
+                       cJSON_IsString(a) ? a->valuestring : "?");
+    }
+    if (!mt) return sq_fail(e, SQ_EINPUT, "config.json: neither \"architectures\" nor \"model_type\" says this is BERT");
+    return SQ_OK;
+}
+
+static int check_more(const cJSON *cfg, sq_err *e)
+{
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(cfg, "hidden_act");
+    if (act && (!cJSON_IsString(act) || strcmp(act->valuestring, "gelu") != 0))
+        return sq_fail(e, SQ_EINPUT, "config.json: hidden_act \"%.32s\" is not supported (only \"gelu\")",
+                       cJSON_IsString(act) ? act->valuestring : "?");
+    const cJSON *pe = cJSON_GetObjectItemCaseSensitive(cfg, "position_embedding_type");
+    if (pe && cJSON_IsString(pe) && strcmp(pe->valuestring, "absolute") != 0)
+        return sq_fail(e, SQ_EINPUT, "config.json: position_embedding_type \"%.32s\" is not supported (only \"absolute\")",
+                       pe->valuestring);
+    return SQ_OK;
+}
+
+/* ---------------- tensors ---------------- */
+
+/* A float tensor of exactly `n` elements with the given 1-D or 2-D shape, as float32. */
+static float *read_float(const sq_st_file *f, const char *name, int ndim, size_t d0, size_t d1, sq_err *e)
+{
+    const sq_tensor_info *t = sq_st_find(f, name);
+    if (!t) {
+        sq_fail(e, SQ_EINPUT, "tensor '%s' is missing", name);
+        return NULL;
+    }
+    int ok = sq_dtype_is_float(t->dtype) && t->ndim == ndim && (size_t)t->shape[0] == d0 &&
+             (ndim < 2 || (size_t)t->shape[1] == d1);
+    if (!ok) {
+        if (ndim == 2)
+            sq_fail(e, SQ_EINPUT, "tensor '%s': expected a float tensor of shape [%zu, %zu] (from config.json), found %s with %d dims [%lld%s]",
+                    name, d0, d1, sq_dtype_name(t->dtype), t->ndim, t->ndim ? (long long)t->shape[0] : 0LL, t->ndim > 1 ? ", ..." : "");
+        else
+            sq_fail(e, SQ_EINPUT, "tensor '%s': expected a float tensor of shape [%zu] (from config.json), found %s with %d dims",
+                    name, d0, sq_dtype_name(t->dtype), t->ndim);
+        return NULL;
+    }
+    float *p = sq_malloc(d0 * (ndim == 2 ? d1 : 1) * sizeof(float), e);
+    if (p && sq_st_read_f32(f, t, p, e)) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* Rows of a (possibly quantized) 2-D weight: the stored tensor or its sq.tensors entry. */
+static int weight_rows(const sq_st_file *f, const char *name, size_t *rows, sq_err *e)
+{
+    const sq_tensor_info *t = sq_st_find(f, name);
+    if (t) {
+        if (t->ndim != 2) return sq_fail(e, SQ_EINPUT, "tensor '%s': expected 2 dims, found %d", name, t->ndim);
+        *rows = (size_t)t->shape[0];
+        return SQ_OK;
+    }
+    sq_qfile q;
+    if (sq_qfile_open(&q, f, e)) return e->code;
+    sq_qtensor d;
+    int found = sq_qfile_describe(&q, name, &d, e);
+    sq_qfile_close(&q);
+    if (e->code) return e->code;
+    if (!found) return sq_fail(e, SQ_EINPUT, "tensor '%s' is missing", name);
+    *rows = d.rows;
+    return SQ_OK;
+}
+
+static int load_lin(sq_linear *L, const sq_st_file *f, const char *pre, const char *name, size_t rows, size_t cols,
+                    sq_err *e)
+{
+    char w[256], b[256];
+    snprintf(w, sizeof w, "%s%s.weight", pre, name);
+    snprintf(b, sizeof b, "%s%s.bias", pre, name);
+    if (sq_linear_load(L, f, w, b, rows, cols, e)) return e->code;
+    if (!L->bias) return sq_fail(e, SQ_EINPUT, "tensor '%s' is missing (BERT linear layers have biases)", b);
+    return SQ_OK;
+}
+
+static float *load_vec(const sq_st_file *f, const char *pre, const char *name, size_t n, sq_err *e)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s%s", pre, name);
+    return read_float(f, buf, 1, n, 0, e);
+}
+
+static int load_labels(sq_bert *m, const cJSON *cfg, sq_err *e)
+{
+    const cJSON *id2 = cJSON_GetObjectItemCaseSensitive(cfg, "id2label");
+    int n = m->c.n_labels;
+    m->labels = sq_calloc((size_t)n, sizeof(char *), e);
+    if (!m->labels) return e->code;
+    if (id2 && !cJSON_IsObject(id2)) return sq_fail(e, SQ_EINPUT, "config.json: \"id2label\" is not an object");
+    if (id2 && cJSON_GetArraySize(id2) != n)
+        return sq_fail(e, SQ_EINPUT, "config.json: id2label has %d labels but the classifier has %d outputs",
+                       cJSON_GetArraySize(id2), n);
+    for (int i = 0; i < n; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "%d", i);
+        const cJSON *v = id2 ? cJSON_GetObjectItemCaseSensitive(id2, key) : NULL;
+        if (id2 && !cJSON_IsString(v))
+            return sq_fail(e, SQ_EINPUT, "config.json: id2label has no string entry \"%d\"", i);
+        char def[32];
+        snprintf(def, sizeof def, "LABEL_%d", i);
+        const char *s = v ? v->valuestring : def;
+        size_t len = strlen(s);
+        if (!(m->labels[i] = sq_malloc(len + 1, e))) return e->code;
+        memcpy(m->labels[i], s, len + 1);
+    }
+    return SQ_OK;
+}
+
+int sq_bert_load(sq_bert **out, const sq_st_file *f, const char *config_json, sq_err *e)
+{
+    *out = NULL;
+    if (!config_json) return sq_fail(e, SQ_EINPUT, "no config.json (needed to run a BERT model)");
+    cJSON *cfg = cJSON_Parse(config_json);
+    if (!cfg || !cJSON_IsObject(cfg)) {
+        cJSON_Delete(cfg);
+        return sq_fail(e, SQ_EINPUT, "config.json is not a JSON object");
+    }
+    sq_bert *m = sq_calloc(1, sizeof *m, e);
+    if (!m) {
+        cJSON_Delete(cfg);
+        return e->code;
+    }
+    sq_bert_config *c = &m->c;
+    int rc = check_arch(cfg, e);
+    if (!rc) rc = check_more(cfg, e);
+    if (!rc) rc = cfg_int(cfg, "hidden_size", -1, 1, 1 << 16, &c->hidden, e);
+    if (!rc) rc = cfg_int(cfg, "num_hidden_layers", -1, 1, 1024, &c->n_layers, e);
+    if (!rc) rc = cfg_int(cfg, "num_attention_heads", -1, 1, 1024, &c->n_heads, e);
+    if (!rc) rc = cfg_int(cfg, "intermediate_size", -1, 1, 1 << 20, &c->intermediate, e);
+    if (!rc) rc = cfg_int(cfg, "max_position_embeddings", -1, 1, 1 << 20, &c->max_pos, e);
+    if (!rc) rc = cfg_int(cfg, "type_vocab_size", 2, 1, 1 << 16, &c->type_vocab, e);
+    if (!rc) rc = cfg_int(cfg, "vocab_size", -1, 1, 1 << 24, &c->vocab, e);
+    if (!rc) {
+        const cJSON *eps = cJSON_GetObjectItemCaseSensitive(cfg, "layer_norm_eps");
+        if (!eps) c->eps = 1e-12f;
+        else if (!cJSON_IsNumber(eps) || !(eps->valuedouble > 0 && eps->valuedouble < 1))
+            rc = sq_fail(e, SQ_EINPUT, "config.json: \"layer_norm_eps\" must be a number in (0, 1)");
+        else c->eps = (float)eps->valuedouble;
+    }
+    if (!rc && c->hidden % c->n_heads != 0)
+        rc = sq_fail(e, SQ_EINPUT, "config.json: hidden_size %d is not a multiple of num_attention_heads %d", c->hidden,
+                     c->n_heads);
+    const char *pre = "bert.";
+    if (!rc && !sq_st_find(f, "bert.embeddings.word_embeddings.weight") && sq_st_find(f, "embeddings.word_embeddings.weight"))
+        pre = "";
+    size_t H = (size_t)c->hidden, I = (size_t)c->intermediate;
+    char name[256];
+    if (!rc) {
+        snprintf(name, sizeof name, "%sembeddings.word_embeddings.weight", pre);
+        if (!(m->word_emb = read_float(f, name, 2, (size_t)c->vocab, H, e))) rc = e->code;
+    }
+    if (!rc) {
+        snprintf(name, sizeof name, "%sembeddings.position_embeddings.weight", pre);
+        if (!(m->pos_emb = read_float(f, name, 2, (size_t)c->max_pos, H, e))) rc = e->code;
+    }
+    if (!rc) {
+        snprintf(name, sizeof name, "%sembeddings.token_type_embeddings.weight", pre);
+        if (!(m->type_emb = read_float(f, name, 2, (size_t)c->type_vocab, H, e))) rc = e->code;
+    }
+    if (!rc && !(m->emb_ln_w = load_vec(f, pre, "embeddings.LayerNorm.weight", H, e))) rc = e->code;
+    if (!rc && !(m->emb_ln_b = load_vec(f, pre, "embeddings.LayerNorm.bias", H, e))) rc = e->code;
+    if (!rc && !(m->layers = sq_calloc((size_t)c->n_layers, sizeof *m->layers, e))) rc = e->code;
+    for (int l = 0; !rc && l < c->n_layers; l++) {
+        sq_bert_layer *L = &m->layers[l];
+        char p[128];
+        snprintf(p, sizeof p, "%sencoder.layer.%d.", pre, l);
+        if ((rc = load_lin(&L->q, f, p, "attention.self.query", H, H, e))) break;
+        if ((rc = load_lin(&L->k, f, p, "attention.self.key", H, H, e))) break;
+        if ((rc = load_lin(&L->v, f, p, "attention.self.value", H, H, e))) break;
+        if ((rc = load_lin(&L->attn_out, f, p, "attention.output.dense", H, H, e))) break;
+        if ((rc = load_lin(&L->inter, f, p, "intermediate.dense", I, H, e))) break;
+        if ((rc = load_lin(&L->out, f, p, "output.dense", H, I, e))) break;
+        if (!(L->ln1_w = load_vec(f, p, "attention.output.LayerNorm.weight", H, e)) ||
+            !(L->ln1_b = load_vec(f, p, "attention.output.LayerNorm.bias", H, e)) ||
+            !(L->ln2_w = load_vec(f, p, "output.LayerNorm.weight", H, e)) ||
+            !(L->ln2_b = load_vec(f, p, "output.LayerNorm.bias", H, e))) {
+            rc = e->code;
+            break;
+        }
+    }
+    if (!rc) {
+        snprintf(name, sizeof name, "%spooler.", pre);
+        rc = load_lin(&m->pooler, f, name, "dense", H, H, e);
+    }
+    size_t nl = 0;
+    if (!rc) rc = weight_rows(f, "classifier.weight", &nl, e);
+    if (!rc && (nl < 1 || nl > 100000)) rc = sq_fail(e, SQ_EINPUT, "tensor 'classifier.weight': %zu outputs", nl);
+    if (!rc) {
+        c->n_labels = (int)nl;
+        rc = load_lin(&m->classifier, f, "", "classifier", nl, H, e);
+    }
+    if (!rc) rc = load_labels(m, cfg, e);
+    cJSON_Delete(cfg);
+    if (rc) {
+        sq_bert_free(m);
+        return rc;
+    }
+    *out = m;
+    return SQ_OK;
+}
+
+void sq_bert_free(sq_bert *m)
+{
+    if (!m) return;
+    free(m->word_emb);
+    free(m->pos_emb);
+    free(m->type_emb);
+    free(m->emb_ln_w);
+    free(m->emb_ln_b);
+    if (m->layers) {
+        for (int l = 0; l < m->c.n_layers; l++) {
+            sq_bert_layer *L = &m->layers[l];
+            sq_linear_free(&L->q);
+            sq_linear_free(&L->k);
+            sq_linear_free(&L->v);
+            sq_linear_free(&L->attn_out);
+            sq_linear_free(&L->inter);
+            sq_linear_free(&L->out);
+            free(L->ln1_w);
+            free(L->ln1_b);
+            free(L->ln2_w);
+            free(L->ln2_b);
+        }
+        free(m->layers);
+    }
+    sq_linear_free(&m->pooler);
+    sq_linear_free(&m->classifier);
+    if (m->labels)
+        for (int i = 0; i < m->c.n_labels; i++) free(m->labels[i]);
+    free(m->labels);
+    free(m);
+}
+
+size_t sq_bert_bytes(const sq_bert *m)
+{
+    const sq_bert_config *c = &m->c;
+    size_t H = (size_t)c->hidden;
+    size_t n = ((size_t)c->vocab + (size_t)c->max_pos + (size_t)c->type_vocab + 2) * H * sizeof(float);
+    for (int l = 0; l < c->n_layers; l++) {
+        const sq_bert_layer *L = &m->layers[l];
+        n += sq_linear_bytes(&L->q) + sq_linear_bytes(&L->k) + sq_linear_bytes(&L->v) + sq_linear_bytes(&L->attn_out) +
+             sq_linear_bytes(&L->inter) + sq_linear_bytes(&L->out) + 4 * H * sizeof(float);
+    }
+    return n + sq_linear_bytes(&m->pooler) + sq_linear_bytes(&m->classifier);
+}
+
+/* ---------------- forward ---------------- */
+
+static void layernorm(float *x, const float *w, const float *b, size_t n, float eps)
+{
+    double mean = 0, var = 0;
+    for (size_t i = 0; i < n; i++) mean += x[i];
+    mean /= (double)n;
+    for (size_t i = 0; i < n; i++) {
+        double d = x[i] - mean;
+        var += d * d;
+    }
+    var /= (double)n;
+    float inv = (float)(1.0 / sqrt(var + (double)eps));
+    for (size_t i = 0; i < n; i++) x[i] = (float)((x[i] - mean) * inv) * w[i] + b[i];
+}
+
+static float gelu_erf(float x)
+{
+    return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+}
+
+void sq_softmax(const float *logits, float *probs, size_t n)
+{
+    if (n == 0) return;
+    float mx = logits[0];
+    for (size_t i = 1; i < n; i++)
+        if (logits[i] > mx) mx = logits[i];
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        probs[i] = expf(logits[i] - mx);
+        sum += probs[i];
+    }
+    for (size_t i = 0; i < n; i++) probs[i] = (float)(probs[i] / sum);
+}
+
+/* Multi-head self-attention over n positions: ctx[n, H] from q, k, v [n, H]. */
+static void attention(const sq_bert_config *c, const float *q, const float *k, const float *v, const uint8_t *mask,
+                      size_t n, float *scores, float *ctx)
+{
+    size_t H = (size_t)c->hidden, hd = H / (size_t)c->n_heads;
+    float scale = 1.0f / sqrtf((float)hd);
+    int any = 0;
+    for (size_t j = 0; j < n && !any; j++) any = !mask || mask[j];
+    for (int h = 0; h < c->n_heads; h++) {
+        size_t off = (size_t)h * hd;
+        for (size_t i = 0; i < n; i++) {
+            const float *qi = q + i * H + off;
+            float mx = -INFINITY;
+            for (size_t j = 0; j < n; j++) {
+                if (any && mask && !mask[j]) continue;
+                const float *kj = k + j * H + off;
+                float s = 0;
+                for (size_t d = 0; d < hd; d++) s += qi[d] * kj[d];
+                s *= scale;
+                scores[j] = s;
+                if (s > mx) mx = s;
+            }
+            float sum = 0;
+            for (size_t j = 0; j < n; j++) {
+                if (any && mask && !mask[j]) { scores[j] = 0; continue; }
+                scores[j] = expf(scores[j] - mx);
+                sum += scores[j];
+            }
+            float *o = ctx + i * H + off;
+            for (size_t d = 0; d < hd; d++) o[d] = 0;
+            for (size_t j = 0; j < n; j++) {
+                float p = scores[j] / sum;
+                if (p == 0) continue;
+                const float *vj = v + j * H + off;
+                for (size_t d = 0; d < hd; d++) o[d] += p * vj[d];
+            }
+        }
+    }
+}
+
+int sq_bert_forward_ex(const sq_bert *m, const int32_t *ids, const int32_t *type_ids, const uint8_t *mask,
+                       size_t n, float *logits, sq_err *e)
+{
+    const sq_bert_config *c = &m->c;
+    if (n == 0) return sq_fail(e, SQ_EINPUT, "empty input (no tokens)");
+    if (n > (size_t)c->max_pos)
+        return sq_fail(e, SQ_EINPUT, "%zu tokens, more than the model's %d positions", n, c->max_pos);
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= c->vocab)
+            return sq_fail(e, SQ_EINPUT, "token id %ld at position %zu is outside the vocabulary (%d)", (long)ids[i], i,
+                           c->vocab);
+        if (type_ids && (type_ids[i] < 0 || type_ids[i] >= c->type_vocab))
+            return sq_fail(e, SQ_EINPUT, "token type %ld at position %zu is outside 0..%d", (long)type_ids[i], i,
+                           c->type_vocab - 1);
+    }
+    size_t H = (size_t)c->hidden, I = (size_t)c->intermediate;
+    size_t need = (5 * n * H + n * I + n + 2 * H) * sizeof(float);
+    float *buf = sq_malloc(need, e);
+    if (!buf) return e->code;
+    float *x = buf, *q = x + n * H, *k = q + n * H, *v = k + n * H, *t = v + n * H, *hb = t + n * H;
+    float *scores = hb + n * I, *pooled = scores + n;
+
+    for (size_t i = 0; i < n; i++) {
+        const float *we = m->word_emb + (size_t)ids[i] * H;
+        const float *pe = m->pos_emb + i * H;
+        const float *te = m->type_emb + (size_t)(type_ids ? type_ids[i] : 0) * H;
+        float *xi = x + i * H;
+        for (size_t d = 0; d < H; d++) xi[d] = (we[d] + te[d]) + pe[d];
+        layernorm(xi, m->emb_ln_w, m->emb_ln_b, H, c->eps);
+    }
+    for (int l = 0; l < c->n_layers; l++) {
+        const sq_bert_layer *L = &m->layers[l];
+        sq_linear_matmul(&L->q, x, n, q);
+        sq_linear_matmul(&L->k, x, n, k);
+        sq_linear_matmul(&L->v, x, n, v);
+        attention(c, q, k, v, mask, n, scores, t);
+        sq_linear_matmul(&L->attn_out, t, n, q);
+        for (size_t i = 0; i < n; i++) {
+            float *xi = x + i * H, *ai = q + i * H;
+            for (size_t d = 0; d < H; d++) xi[d] = ai[d] + xi[d];
+            layernorm(xi, L->ln1_w, L->ln1_b, H, c->eps);
+        }
+        sq_linear_matmul(&L->inter, x, n, hb);
+        for (size_t i = 0; i < n * I; i++) hb[i] = gelu_erf(hb[i]);
+        sq_linear_matmul(&L->out, hb, n, q);
+        for (size_t i = 0; i < n; i++) {
+            float *xi = x + i * H, *oi = q + i * H;
+            for (size_t d = 0; d < H; d++) xi[d] = oi[d] + xi[d];
+            layernorm(xi, L->ln2_w, L->ln2_b, H, c->eps);
+        }
+    }
+    sq_linear_matvec(&m->pooler, x, pooled); /* [CLS] = position 0 */
+    for (size_t d = 0; d < H; d++) pooled[d] = tanhf(pooled[d]);
+    sq_linear_matvec(&m->classifier, pooled, logits);
+    free(buf);
+    return SQ_OK;
+}
+
+int sq_bert_forward(const sq_bert *m, const int32_t *ids, size_t n, float *logits, sq_err *e)
+{
+    return sq_bert_forward_ex(m, ids, NULL, NULL, n, logits, e);
+}

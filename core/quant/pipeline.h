@@ -1,0 +1,123 @@
+/* pipeline.h - model-level quantization: decide which tensors are split, stream every
+ * tensor from the input safetensors through k-means + quantization into the output
+ * safetensors, collect per-layer statistics (the report), and the way back
+ * (dequantize). Holds one tensor (plus its outputs) at a time.
+ */
+#ifndef SQ_PIPELINE_H
+#define SQ_PIPELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "../safetensors.h"
+#include "../sq.h"
+#include "kmeans.h"
+
+enum { SQ_FMT_PACKED = 0, SQ_FMT_PAPER = 1 };
+#define SQ_BITS_F32 32
+
+typedef struct sq_quant_opts {
+    int bits;       /* 2, 3, 4, 8, or SQ_BITS_F32 (split without quantizing) */
+    int clusters;   /* k >= 1 (1 = plain quantization), <= SQ_KMEANS_MAX_K */
+    int group;      /* SQ_GROUP_AUTO / SQ_GROUP_ROW / SQ_GROUP_TENSOR or a size N > 0 */
+    int format;     /* SQ_FMT_PACKED or SQ_FMT_PAPER */
+    uint64_t seed;  /* k-means seed; each tensor mixes in a hash of its name */
+    int threads;    /* worker threads for the heavy loops (1 = none); native only */
+    int skip_plain; /* 1: don't compute mse_plain (saves time) */
+} sq_quant_opts;
+
+void sq_quant_opts_default(sq_quant_opts *o);
+/* Check option values; errors are SQ_EINPUT with a sentence naming the option. */
+int sq_quant_opts_check(const sq_quant_opts *o, sq_err *e);
+
+/* What happens to each input tensor. */
+enum { SQ_ROLE_COPY = 0, SQ_ROLE_WEIGHT = 1, SQ_ROLE_BIAS = 2 };
+
+typedef struct sq_plan_item {
+    const sq_tensor_info *t;
+    int role;
+    size_t rows, cols; /* WEIGHT: matrix view; BIAS: rows = length, cols = 1 */
+} sq_plan_item;
+
+typedef struct sq_plan {
+    size_t n;
+    sq_plan_item *items; /* input order (by file offset) */
+    size_t n_weights, n_biases;
+    uint64_t params;     /* elements of all float tensors */
+    uint64_t split_params;
+} sq_plan;
+
+/* Classify every tensor: 2-D+ "*.weight" of a linear/conv (not a norm or embedding),
+ * and the 1-D "*.bias" of such a layer; the rest is copied. */
+int sq_plan_make(const sq_st_file *f, sq_plan *p, sq_err *e);
+void sq_plan_free(sq_plan *p);
+
+/* Statistics of one split weight (or bias), the rows of the report. */
+typedef struct sq_layer_stats {
+    const char *name;
+    int role;
+    int ndim;
+    int64_t shape[SQ_ST_MAX_DIMS];
+    int k;                           /* clusters found (<= asked when few distinct values) */
+    double min, max, range;
+    double centers[SQ_KMEANS_MAX_K];
+    uint64_t counts[SQ_KMEANS_MAX_K];
+    double cluster_min[SQ_KMEANS_MAX_K], cluster_max[SQ_KMEANS_MAX_K];
+    double mse, mse_plain;           /* dequantized vs original (0 for biases and f32) */
+    double seconds;                  /* wall time, when the host gave a clock */
+    size_t bytes_out;
+} sq_layer_stats;
+
+/* Progress after each input tensor. Return non-zero to cancel (-> SQ_ECANCEL). */
+typedef struct sq_progress {
+    size_t index, total;         /* tensors done (1-based after this one), of total */
+    uint64_t bytes_done, bytes_total; /* input bytes */
+    const char *name;
+    const sq_layer_stats *layer; /* non-NULL for split weights and biases */
+} sq_progress;
+typedef int (*sq_progress_fn)(void *ctx, const sq_progress *p);
+
+/* Texts embedded in the output so it is self-contained (any may be NULL). */
+typedef struct sq_model_texts {
+    const char *config_json;
+    const char *tokenizer_json;
+    const char *vocab_txt;
+    const char *tokenizer_config_json;
+    const char *source_name;
+} sq_model_texts;
+
+typedef struct sq_quant_hooks {
+    sq_progress_fn progress;
+    void *ctx;
+    double (*now)(void); /* seconds, for per-layer timing; NULL = no timing */
+} sq_quant_hooks;
+
+/* The collected report. layers: one per split weight, then biases follow their weight. */
+typedef struct sq_report {
+    sq_layer_stats *layers;
+    size_t n_layers;
+    uint64_t params, bytes_in, bytes_out;
+    uint64_t quant_bytes_out; /* bytes of the quantized weight tensors only */
+    uint64_t quant_bytes_in;  /* bytes of those weights in the input */
+} sq_report;
+void sq_report_free(sq_report *r);
+
+/* Quantize the whole model from `in` into `out`. rep may be NULL. */
+int sq_quantize_model(const sq_st_file *in, const sq_quant_opts *o, const sq_model_texts *texts, sq_writer out,
+                      const sq_quant_hooks *hooks, sq_report *rep, sq_err *e);
+
+/* Report as the JSON of the report contract (DESIGN.md); malloc'd string.
+ * model: display name; seconds: total wall time. */
+char *sq_report_json(const sq_report *r, const sq_quant_opts *o, const char *model, double seconds);
+
+/* Dequantize a file written by sq_quantize_model back to a plain model. dtype: SQ_DT_F32,
+ * F16 or BF16 for every restored float tensor, or SQ_DT_INVALID to restore each to its
+ * source dtype. Unsplit tensors are copied (converted when dtype is given). */
+int sq_dequantize_model(const sq_st_file *in, sq_dtype dtype, sq_writer out, sq_err *e);
+
+/* One-tensor helpers, also used by the wasm "outlier lab": quantize w (rows x cols)
+ * with options o and write the dequantized values to deq. ids: cluster of each
+ * value (may be NULL when k == 1). */
+int sq_split_roundtrip(const float *w, size_t rows, size_t cols, const sq_quant_opts *o, uint64_t seed,
+                       sq_layer_stats *st, float *deq, sq_err *e);
+
+#endif

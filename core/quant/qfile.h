@@ -1,0 +1,44 @@
+/* qfile.h - reading sq's quantized files: the per-tensor descriptions in "sq.tensors"
+ * metadata, checked lookups of their parts, and restoring a source tensor to float. */
+#ifndef SQ_QFILE_H
+#define SQ_QFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "../safetensors.h"
+#include "../sq.h"
+
+enum { SQ_QF_NONE = 0, SQ_QF_PACKED = 1, SQ_QF_PAPER = 2 };
+enum { SQ_QT_PACKED = 1, SQ_QT_PAPER = 2, SQ_QT_SPLIT = 3, SQ_QT_BIAS = 4 };
+
+typedef struct sq_qfile {
+    const sq_st_file *f;
+    int format;        /* SQ_QF_*; NONE for an ordinary (unquantized) file */
+    struct cJSON *desc; /* parsed "sq.tensors" */
+} sq_qfile;
+
+/* One source tensor's description, with its derived geometry. */
+typedef struct sq_qtensor {
+    int kind;          /* SQ_QT_* */
+    sq_dtype dtype;    /* source dtype */
+    int ndim;
+    int64_t shape[SQ_ST_MAX_DIMS];
+    size_t numel, rows, cols;
+    int bits, k;
+    size_t group;      /* 0 = whole tensor */
+    size_t groups, params, row_bytes, id_bytes;
+    int sym8;          /* paper INT8: symmetric per row, no min */
+} sq_qtensor;
+
+int sq_qfile_open(sq_qfile *q, const sq_st_file *f, sq_err *e);
+void sq_qfile_close(sq_qfile *q);
+/* 1 and t filled if `name` is described; 0 if not; on a bad description sets e and
+ * returns its code (> 1 is never returned for success: check e->code). */
+int sq_qfile_describe(const sq_qfile *q, const char *name, sq_qtensor *t, sq_err *e);
+/* The tensor name+suffix, checked to have exactly this dtype and shape ([d0] or [d0, d1]). */
+const sq_tensor_info *sq_qfile_part(const sq_qfile *q, const char *name, const char *suffix, sq_dtype dtype,
+                                    int ndim, int64_t d0, int64_t d1, sq_err *e);
+/* Restore source tensor `name` (described by d) to float32 (d->numel values). */
+int sq_qfile_restore(const sq_qfile *q, const char *name, const sq_qtensor *d, float *out, sq_err *e);
+
+#endif

@@ -1,0 +1,308 @@
+/* quant.c - linear quantization recipes, bit packing and dequantization (see quant.h).
+ *
+ * The reference recipes are computed exactly as torch/optimum-quanto does in float32:
+ * every arithmetic step is one float operation (no FMA: the build uses
+ * -ffp-contract=off), rounding is rintf (round half to even in the default mode).
+ */
+#include "quant.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ packing */
+
+size_t sq_packed_row_bytes(size_t cols, int bits) { return (cols * (size_t)bits + 7) / 8; }
+
+int sq_id_bits(int k)
+{
+    int b = 0;
+    while (b < 31 && (1 << b) < k) b++;
+    return b;
+}
+
+void sq_pack_row(const uint8_t *codes, size_t n, int bits, uint8_t *out)
+{
+    if (bits == 8) {
+        memcpy(out, codes, n);
+        return;
+    }
+    uint32_t mask = (1u << bits) - 1u, acc = 0;
+    int nacc = 0;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        acc |= ((uint32_t)codes[i] & mask) << nacc;
+        nacc += bits;
+        while (nacc >= 8) {
+            out[o++] = (uint8_t)acc;
+            acc >>= 8;
+            nacc -= 8;
+        }
+    }
+    if (nacc > 0) out[o] = (uint8_t)acc;
+}
+
+void sq_unpack_row(const uint8_t *packed, size_t n, int bits, uint8_t *codes)
+{
+    if (bits == 8) {
+        memcpy(codes, packed, n);
+        return;
+    }
+    uint32_t mask = (1u << bits) - 1u, acc = 0;
+    int nacc = 0;
+    size_t p = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (nacc < bits) {
+            acc |= (uint32_t)packed[p++] << nacc;
+            nacc += 8;
+        }
+        codes[i] = (uint8_t)(acc & mask);
+        acc >>= bits;
+        nacc -= bits;
+    }
+}
+
+/* ------------------------------------------------------------------ group policy */
+
+size_t sq_group_size(int policy, size_t cols)
+{
+    if (policy == SQ_GROUP_TENSOR) return 0;
+    if (policy == SQ_GROUP_ROW) return cols;
+    if (policy == SQ_GROUP_AUTO) {
+        if (cols > 128)
+            for (size_t g = 128; g >= 32; g -= 32)
+                if (cols % g == 0) return g;
+        return cols;
+    }
+    if (policy > 0) return (size_t)policy < cols ? (size_t)policy : cols;
+    return cols;
+}
+
+/* Group size as used by the loops: 1..cols. */
+static size_t eff_group(size_t group, size_t cols) { return (group == 0 || group > cols) ? cols : group; }
+
+/* ------------------------------------------------------------------ affine reference */
+
+void sq_quant_affine(const float *w, size_t rows, size_t cols, size_t group, int bits, uint8_t *codes,
+                     float *scale, float *min)
+{
+    if (!rows || !cols) return;
+    size_t g = eff_group(group, cols), G = (cols + g - 1) / g;
+    float L = (float)((1u << bits) - 1u);
+    for (size_t r = 0; r < rows; r++) {
+        for (size_t gi = 0; gi < G; gi++) {
+            size_t a = gi * g, b = a + g < cols ? a + g : cols;
+            const float *x = w + r * cols;
+            uint8_t *q = codes + r * cols;
+            float lo = x[a], hi = x[a];
+            for (size_t i = a + 1; i < b; i++) {
+                if (x[i] < lo) lo = x[i];
+                if (x[i] > hi) hi = x[i];
+            }
+            float range = hi - lo;
+            float s = range / L;
+            float shift = -lo;
+            scale[r * G + gi] = s;
+            min[r * G + gi] = lo;
+            if (s == 0) {
+                memset(q + a, 0, b - a);
+                continue;
+            }
+            for (size_t i = a; i < b; i++) {
+                float t = x[i] + shift;
+                float u = t / s;
+                float v = rintf(u);
+                if (!(v >= 0)) v = 0; /* also catches NaN */
+                if (v > L) v = L;
+                q[i] = (uint8_t)v;
+            }
+        }
+    }
+}
+
+void sq_dequant_affine(const uint8_t *codes, const float *scale, const float *min, size_t rows, size_t cols,
+                       size_t group, float *out)
+{
+    if (!rows || !cols) return;
+    size_t g = eff_group(group, cols), G = (cols + g - 1) / g;
+    for (size_t r = 0; r < rows; r++) {
+        for (size_t gi = 0; gi < G; gi++) {
+            size_t a = gi * g, b = a + g < cols ? a + g : cols;
+            float s = scale[r * G + gi], lo = min[r * G + gi];
+            float shift = -lo;
+            const uint8_t *q = codes + r * cols;
+            float *o = out + r * cols;
+            if (s == 0) {
+                for (size_t i = a; i < b; i++) o[i] = lo;
+                continue;
+            }
+            for (size_t i = a; i < b; i++) {
+                float p = (float)q[i] * s;
+                o[i] = p - shift;
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ symmetric INT8 */
+
+void sq_quant_sym8(const float *w, size_t rows, size_t cols, int8_t *codes, float *scale)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const float *x = w + r * cols;
+        int8_t *q = codes + r * cols;
+        float amax = 0;
+        for (size_t i = 0; i < cols; i++) {
+            float a = fabsf(x[i]);
+            if (a > amax) amax = a;
+        }
+        float s = amax / 127.0f;
+        scale[r] = s;
+        if (s == 0) {
+            memset(q, 0, cols);
+            continue;
+        }
+        for (size_t i = 0; i < cols; i++) {
+            float u = x[i] / s;
+            float v = rintf(u);
+            if (!(v >= -128.0f)) v = -128.0f;
+            if (v > 127.0f) v = 127.0f;
+            q[i] = (int8_t)v;
+        }
+    }
+}
+
+void sq_dequant_sym8(const int8_t *codes, const float *scale, size_t rows, size_t cols, float *out)
+{
+    for (size_t r = 0; r < rows; r++) {
+        float s = scale[r];
+        for (size_t i = 0; i < cols; i++) out[r * cols + i] = (float)codes[r * cols + i] * s;
+    }
+}
+
+/* ------------------------------------------------------------------ clustered affine, BF16 params */
+
+static uint32_t f2u(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static float u2f(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static float bf16f(uint16_t b) { return u2f((uint32_t)b << 16); }
+
+#define BF16_MAX 0x7F7Fu /* largest finite BF16 */
+
+/* Largest BF16 <= f (f finite). Below -BF16 max it saturates at -BF16 max. */
+static uint16_t bf16_down(float f)
+{
+    uint32_t u = f2u(f);
+    uint32_t t = u >> 16;
+    if (u & 0xFFFFu)
+        if (u & 0x80000000u) t++; /* negative: truncation went up, step one down */
+    if ((t & 0x7FFFu) > BF16_MAX) t = (t & 0x8000u) | BF16_MAX;
+    return (uint16_t)t;
+}
+
+/* Smallest BF16 >= d (d >= 0, finite). Above BF16 max it saturates at BF16 max. */
+static uint16_t bf16_up(double d)
+{
+    if (!(d > 0)) return 0;
+    float f = (float)d;
+    if ((double)f < d) f = nextafterf(f, INFINITY);
+    uint32_t u = f2u(f);
+    uint32_t t = u >> 16;
+    if (u & 0xFFFFu) t++;
+    if (t > BF16_MAX) t = BF16_MAX;
+    return (uint16_t)t;
+}
+
+void sq_quant_clustered(const float *w, const uint8_t *ids, int k, size_t rows, size_t cols, size_t group,
+                        int bits, uint8_t *codes, uint16_t *scale_bf16, uint16_t *min_bf16)
+{
+    if (!rows || !cols || k < 1) return;
+    if (k > 256) k = 256;
+    size_t g = eff_group(group, cols), G = (cols + g - 1) / g;
+    double L = (double)((1u << bits) - 1u);
+    float lo[256], hi[256];
+    double ms[256], ss[256];
+    for (size_t r = 0; r < rows; r++) {
+        const float *x = w + r * cols;
+        const uint8_t *id = ids ? ids + r * cols : NULL;
+        uint8_t *q = codes + r * cols;
+        for (size_t gi = 0; gi < G; gi++) {
+            size_t a = gi * g, b = a + g < cols ? a + g : cols;
+            size_t p = (r * G + gi) * (size_t)k;
+            for (int c = 0; c < k; c++) {
+                lo[c] = INFINITY;
+                hi[c] = -INFINITY;
+            }
+            for (size_t i = a; i < b; i++) {
+                int c = !id ? 0 : id[i] < k ? id[i] : k - 1;
+                if (x[i] < lo[c]) lo[c] = x[i];
+                if (x[i] > hi[c]) hi[c] = x[i];
+            }
+            for (int c = 0; c < k; c++) {
+                if (lo[c] > hi[c]) { /* no members */
+                    min_bf16[p + c] = 0;
+                    scale_bf16[p + c] = 0;
+                    ms[c] = ss[c] = 0;
+                    continue;
+                }
+                uint16_t mb = bf16_down(lo[c]);
+                double m = (double)bf16f(mb);
+                uint16_t sb = bf16_up(((double)hi[c] - m) / L);
+                /* the double quotient may have rounded down onto a BF16: make sure the
+                   range [m, m + L*s] reaches hi */
+                while (sb < BF16_MAX && m + L * (double)bf16f(sb) < (double)hi[c]) sb++;
+                min_bf16[p + c] = mb;
+                scale_bf16[p + c] = sb;
+                ms[c] = m;
+                ss[c] = (double)bf16f(sb);
+            }
+            for (size_t i = a; i < b; i++) {
+                int c = !id ? 0 : id[i] < k ? id[i] : k - 1;
+                double s = ss[c];
+                if (s == 0) {
+                    q[i] = 0;
+                    continue;
+                }
+                double v = rint(((double)x[i] - ms[c]) / s);
+                if (!(v >= 0)) v = 0;
+                if (v > L) v = L;
+                q[i] = (uint8_t)v;
+            }
+        }
+    }
+}
+
+void sq_dequant_clustered(const uint8_t *codes, const uint8_t *ids, int k, const uint16_t *scale_bf16,
+                          const uint16_t *min_bf16, size_t rows, size_t cols, size_t group, float *out)
+{
+    if (!rows || !cols || k < 1) return;
+    size_t g = eff_group(group, cols), G = (cols + g - 1) / g;
+    for (size_t r = 0; r < rows; r++) {
+        for (size_t gi = 0; gi < G; gi++) {
+            size_t a = gi * g, b = a + g < cols ? a + g : cols;
+            size_t p = (r * G + gi) * (size_t)k;
+            for (size_t i = a; i < b; i++) {
+                size_t j = r * cols + i;
+                int c = ids ? (ids[j] < k ? ids[j] : k - 1) : 0;
+                float s = bf16f(scale_bf16[p + c]), m = bf16f(min_bf16[p + c]);
+                if (s == 0) {
+                    out[j] = m;
+                    continue;
+                }
+                float t = (float)codes[j] * s;
+                out[j] = t + m;
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+/* quant.h - linear quantization of one 2-D weight [rows, cols] (the reference recipe
+ * and our per-cluster variant), bit packing, and dequantization.
+ *
+ * Groups run along a row (the input dimension): group size g (1..cols); the last group of
+ * a row may be shorter when g does not divide cols. G = ceil(cols / g) groups per row.
+ *
+ * Recipes:
+ *  - SQ_AFFINE (INT2/3/4 in the reference, optimum-quanto):
+ *        L = 2^b - 1, per group: lo = min, hi = max,
+ *        scale = (hi - lo) / L            (float32 arithmetic, as torch does)
+ *        shift = -lo
+ *        q = clamp(rint((w + shift) / scale), 0, L)   (round half to even, float32)
+ *        deq = q * scale - shift          (float32, no FMA)
+ *        scale == 0 (all equal): q = 0 and deq = lo exactly (the reference would be NaN).
+ *    Stored: codes, scale[rows*G], min[rows*G] with min = lo (== -shift, exact).
+ *  - SQ_SYMMETRIC (INT8 in the reference): per row, scale = absmax / 127,
+ *        q = clamp(rint(w / scale), -128, 127), deq = q * scale; scale 0 -> q = 0.
+ *    Stored: codes as int8 (two's complement in a byte), scale[rows]; no min.
+ *  - Clustered affine (our packed format): every weight also carries a cluster id
+ *    (0..k-1); each (row, group, cluster) has its own lo/hi over that cluster's members
+ *    only. Parameters are stored as BF16: lo is rounded toward -inf to BF16 (m),
+ *    then scale = (hi - m) / L is rounded toward +inf to BF16 (s), so [m, m + L*s]
+ *    still covers the members; q = clamp(rint((w - m) / s), 0, L) computed in double;
+ *    deq = q * s + m (float32). s == 0 happens only when hi == m (exact).
+ *
+ * Packing: codes of b bits (1..8) are packed per row LSB-first into a bit stream,
+ * each row starting on a byte boundary: row bytes = ceil(cols * b / 8).
+ * The same packing holds cluster ids (id bits = ceil(log2 k), k >= 2).
+ */
+#ifndef SQ_QUANT_H
+#define SQ_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "../sq.h"
+
+size_t sq_packed_row_bytes(size_t cols, int bits);
+/* Pack n codes (each < 2^bits) of one row into out (sq_packed_row_bytes(n, bits) bytes). */
+void sq_pack_row(const uint8_t *codes, size_t n, int bits, uint8_t *out);
+void sq_unpack_row(const uint8_t *packed, size_t n, int bits, uint8_t *codes);
+int sq_id_bits(int k); /* 0 for k == 1, else ceil(log2 k) */
+
+/* Reference affine group quantization (see above). w is rows x cols, row-major.
+ * codes: rows*cols bytes (unpacked, 0..L); scale, min: rows*G floats. */
+void sq_quant_affine(const float *w, size_t rows, size_t cols, size_t group, int bits,
+                     uint8_t *codes, float *scale, float *min);
+void sq_dequant_affine(const uint8_t *codes, const float *scale, const float *min, size_t rows,
+                       size_t cols, size_t group, float *out);
+
+/* Reference symmetric per-row INT8. codes: rows*cols int8; scale: rows floats. */
+void sq_quant_sym8(const float *w, size_t rows, size_t cols, int8_t *codes, float *scale);
+void sq_dequant_sym8(const int8_t *codes, const float *scale, size_t rows, size_t cols, float *out);
+
+/* Clustered affine (packed format). ids: rows*cols cluster ids (0..k-1), given.
+ * codes: rows*cols (unpacked); scale, min: rows*G*k BF16 values (index (r*G+g)*k + c). */
+void sq_quant_clustered(const float *w, const uint8_t *ids, int k, size_t rows, size_t cols,
+                        size_t group, int bits, uint8_t *codes, uint16_t *scale_bf16,
+                        uint16_t *min_bf16);
+void sq_dequant_clustered(const uint8_t *codes, const uint8_t *ids, int k, const uint16_t *scale_bf16,
+                          const uint16_t *min_bf16, size_t rows, size_t cols, size_t group,
+                          float *out);
+
+/* Group size policy. policy: SQ_GROUP_AUTO (reference: g = 128 when cols > 128, stepping
+ * down by 32 until it divides cols, min 32, else the whole row), SQ_GROUP_ROW (g = cols),
+ * SQ_GROUP_TENSOR (one group for the whole tensor: returns 0, callers treat the tensor as
+ * one row of rows*cols), or a fixed N > 0 (clamped to cols). */
+enum { SQ_GROUP_AUTO = -1, SQ_GROUP_ROW = -2, SQ_GROUP_TENSOR = -3 };
+size_t sq_group_size(int policy, size_t cols);
+
+#endif

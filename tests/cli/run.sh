@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# CLI tests: function preservation, determinism, split vs plain, the report contract,
+# and the hostile-input table. Run from the repository root: SQ=build/sq bash tests/cli/run.sh
+set -u
+SQ=${SQ:-build/sq}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0; fail=0
+ok()   { pass=$((pass+1)); echo "ok   $1"; }
+bad()  { fail=$((fail+1)); echo "FAIL $1"; [ -n "${2:-}" ] && echo "     $2"; }
+check(){ local name=$1; shift; if "$@" >"$T/log.txt" 2>&1; then ok "$name"; else bad "$name" "$(tail -3 "$T/log.txt")"; fi; }
+
+BERT=examples/bert-tiny-emotion
+STORIES=examples/stories260K
+
+# --- function preservation: --bits f32 splits without quantizing; dequantize is exact
+for m in $BERT $STORIES; do
+  for fmt in paper packed; do
+    n=$(basename $m)-$fmt
+    check "f32 split ($n)" $SQ quantize $m "$T/$n.f32.safetensors" --bits f32 --clusters 3 --format $fmt --quiet
+    check "dequantize f32 split ($n)" $SQ dequantize "$T/$n.f32.safetensors" "$T/$n.back.safetensors"
+    check "f32 split round trip is exact ($n)" python3 tests/cli/compare.py exact $m/model.safetensors "$T/$n.back.safetensors"
+  done
+done
+
+# --- determinism: same input and options -> same bytes
+for fmt in paper packed; do
+  $SQ quantize $BERT "$T/a.safetensors" --bits 3 --clusters 3 --format $fmt --quiet
+  $SQ quantize $BERT "$T/b.safetensors" --bits 3 --clusters 3 --format $fmt --quiet
+  check "deterministic output ($fmt)" cmp "$T/a.safetensors" "$T/b.safetensors"
+done
+
+# --- the report contract, and split beats plain on the real BERT layers
+for bits in 2 4; do
+  for fmt in paper packed; do
+    check "quantize bert INT$bits $fmt with report" $SQ quantize $BERT "$T/q$bits$fmt.safetensors" --bits $bits --clusters 3 --format $fmt --report "$T/r$bits$fmt.json" --quiet
+    check "report contract + split lowers MSE (INT$bits $fmt)" python3 tests/cli/check_report.py "$T/r$bits$fmt.json" $bits
+    check "dequantize INT$bits $fmt" $SQ dequantize "$T/q$bits$fmt.safetensors" "$T/d$bits$fmt.safetensors"
+    check "dequantized MSE matches report (INT$bits $fmt)" python3 tests/cli/compare.py mse $BERT/model.safetensors "$T/d$bits$fmt.safetensors" "$T/r$bits$fmt.json"
+  done
+done
+check "packed INT4 k=3 costs <= 1.6x plain INT4 (quantized tensors)" python3 tests/cli/size_ratio.py $SQ $BERT "$T"
+check "paper --clusters 1 matches the reference recipe bit for bit" python3 tests/cli/compare.py reference $SQ $BERT "$T"
+check "inspect lists split layers" bash -c "$SQ inspect $BERT | grep -q 'split .*bert.encoder.layer.0.attention.self.query.weight'"
+check "inspect --json is JSON" bash -c "$SQ inspect $BERT --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"params\"] > 4000000'"
+check "inspect a quantized file" bash -c "$SQ inspect $T/q4paper.safetensors | grep -q 'sq paper format, bits 4, clusters 3'"
+
+# --- hostile inputs: one line on stderr, exit 2, no output file left behind
+python3 tests/cli/make_hostile.py "$T/h"
+one_line_refusal() { # cmd... ; expects exit 2, exactly one stderr line, no file at $OUTF
+  local rc
+  "$@" >/dev/null 2>"$T/err.txt"; rc=$?
+  local lines; lines=$(wc -l <"$T/err.txt")
+  if [ $rc -ne 2 ]; then echo "exit $rc (expected 2): $(head -c 300 "$T/err.txt")"; return 1; fi
+  if [ "$lines" -ne 1 ]; then echo "stderr has $lines lines: $(head -c 300 "$T/err.txt")"; return 1; fi
+  if ls "$T"/out.* >/dev/null 2>&1; then echo "output file left behind: $(ls "$T"/out.*)"; return 1; fi
+  return 0
+}
+for f in "$T"/h/bad_*.safetensors; do
+  n=$(basename "$f" .safetensors)
+  for cmd in inspect quantize dequantize; do
+    case $cmd in
+      inspect) args=(inspect "$f");;
+      quantize) args=(quantize "$f" "$T/out.safetensors");;
+      dequantize) args=(dequantize "$f" "$T/out.safetensors");;
+    esac
+    if msg=$(timeout 20 bash -c "$(declare -f one_line_refusal); T='$T'; one_line_refusal $SQ ${args[*]}"); then ok "$cmd refuses $n"; else bad "$cmd refuses $n" "$msg"; fi
+    rm -f "$T"/out.*
+  done
+done
+for f in "$T"/h/val_*.safetensors; do
+  n=$(basename "$f" .safetensors)
+  check "inspect accepts $n" $SQ inspect "$f"
+  if msg=$(timeout 20 bash -c "$(declare -f one_line_refusal); T='$T'; one_line_refusal $SQ quantize $f $T/out.safetensors"); then ok "quantize refuses $n"; else bad "quantize refuses $n" "$msg"; fi
+  grep -q "tensor 'layer.dense" "$T/err.txt" 2>/dev/null; rm -f "$T"/out.*
+done
+for f in "$T"/h/ok_*.safetensors; do
+  n=$(basename "$f" .safetensors)
+  for opt in "--bits 4 --clusters 3 --format packed" "--bits 2 --clusters 3 --format paper" "--bits 8 --clusters 4 --format paper" "--bits f32 --clusters 3"; do
+    check "quantize $n ($opt) + round trip within one step" bash -c "$SQ quantize $f $T/ok.safetensors $opt --quiet && $SQ dequantize $T/ok.safetensors $T/ok.back.safetensors && python3 tests/cli/compare.py step $f $T/ok.back.safetensors $T/ok.safetensors"
+  done
+done
+# a failure must not leave a partial file: quantize a NaN model over an existing name
+echo keep > "$T/exists.safetensors"
+$SQ quantize "$T/h/val_nan_weight.safetensors" "$T/exists.safetensors" --quiet 2>/dev/null
+check "failed quantize leaves an existing output untouched" grep -q keep "$T/exists.safetensors"
+check "no temporary files left" bash -c "! ls $T/*.tmp-* 2>/dev/null"
+check "bad option value is refused with exit 2" bash -c "$SQ quantize $BERT $T/x.safetensors --bits 5 2>/dev/null; [ \$? -eq 2 ]"
+check "missing model is refused with exit 2" bash -c "$SQ inspect /nonexistent/model 2>/dev/null; [ \$? -eq 2 ]"
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]

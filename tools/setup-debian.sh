@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install everything sq needs on Debian 12 (apt-get and npm only). Run as root (or via sudo).
+# Used by the README's first command and by CI (.ci/run), so both stay the same.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+pkgs=(
+  build-essential make python3             # native build, test scripts
+  libcjson-dev                             # cJSON for native builds
+  clang lld wasi-libc libclang-rt-14-dev-wasm32 wabt binaryen   # sq.wasm (WASI) + wasm-objdump/wasm-strip
+  emscripten nodejs npm                    # browser module, node tests
+  dpkg-dev                                 # apt-get source cjson (cJSON source for wasm builds)
+  unicode-data                             # tokenizer Unicode tables generator input
+)
+if [ "${SQ_SETUP_BROWSER:-1}" = 1 ]; then pkgs+=(chromium); fi
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+echo "setup: installed ${#pkgs[@]} packages"
