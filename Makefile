@@ -18,7 +18,7 @@ CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all test unit-test cli-test demo clean asan
-all: $(BUILD)/sq
+all: $(BUILD)/sq $(BUILD)/sq-synth
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -61,3 +61,7 @@ clean:
 include $(sort $(wildcard mk/*.mk))
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# The synthetic Llama-3.2-shaped model generator (for scale runs and benchmarks).
+$(BUILD)/sq-synth: tools/synth.c $(BUILD)/libsq.a
+	$(CC) $(SQ_CFLAGS) -O2 -o $@ $< $(BUILD)/libsq.a $(LDLIBS)
