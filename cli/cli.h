@@ -52,6 +52,12 @@ typedef struct cli_model {
 int cli_model_open(cli_model *m, const char *path, sq_err *e);
 void cli_model_close(cli_model *m);
 
+/* Threads for the core's heavy loops (NULL when this build has none). The pool
+ * argument passed with it is a pointer to the thread count (int). */
+#include "quant/pipeline.h"
+sq_parallel_fn cli_parallel(int threads);
+int cli_default_threads(void);
+
 /* Print "sq: <msg>" to stderr and return the exit code for e. */
 int cli_report(const sq_err *e);
 

@@ -173,6 +173,7 @@ int cmd_quantize(int argc, char **argv)
     const char *in = NULL, *out = NULL, *report = NULL;
     sq_quant_opts o;
     sq_quant_opts_default(&o);
+    o.threads = cli_default_threads();
     int quiet = 0, progress = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -229,7 +230,7 @@ int cmd_quantize(int argc, char **argv)
     /* Progress lines only on a terminal (or with --progress): a script reading stderr
        gets exactly one line when something goes wrong. */
     progress_state ps = {quiet || !(progress || isatty(2)), isatty(2), now_s()};
-    sq_quant_hooks hooks = {on_progress, &ps, now_s};
+    sq_quant_hooks hooks = {on_progress, &ps, now_s, cli_parallel(o.threads), &o.threads};
     sq_report rep;
     double t0 = now_s();
     int rc = sq_quantize_model(&m.st, &o, &texts, dst.writer, &hooks, &rep, &e);

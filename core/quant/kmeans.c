@@ -1,19 +1,23 @@
-/* kmeans.c - 1-D k-means over a weighted histogram of distinct values (see kmeans.h).
+/* kmeans.c - 1-D k-means over a weighted, sorted set of values (see kmeans.h).
  *
  * Layout of the work:
- *   sq_hist_build  one pass checks the data (finite? every value a BF16?), then either a
- *                  65 536-bin histogram of the high halves or an LSD radix sort (3 x 11 bits)
- *                  of order-preserving keys, then a run-length pass into (value, count).
- *   prefix sums    counts, sum(w*v) and sum(w*v*v) sampled every KB distinct values;
- *                  the sums are compensated (double-double), so a range sum is accurate to
- *                  about one ulp of its result. A range sum costs O(1) block lookups plus at
- *                  most 2*KB terms, memory is 40 bytes per KB values.
+ *   sq_hist_build  one pass checks the data (finite? every value a BF16?) and counts the
+ *                  high 16 bits of an order-preserving key (65 536 bins). BF16 data: the
+ *                  bins are the histogram. Otherwise one scatter pass puts the keys into
+ *                  their bins in one n-word buffer and each bin (1/128 of a binade) is
+ *                  radix-sorted on the low 16 bits in cache. The only large allocation is
+ *                  that buffer, which becomes the values (first-touch page faults of fresh
+ *                  memory are the main cost of the whole build).
+ *   prefix sums    counts, sum(w*v) and sum(w*v*v) sampled every KB entries (plain sums
+ *                  inside a block, compensated double-double across blocks); a range sum
+ *                  costs two block lookups plus at most 2*KB terms.
  *   E-step         1-D nearest-centre cells are contiguous ranges of the sorted values;
  *                  each boundary is a binary search with the plain predicate
  *                  |v - c_hi| < |v - c_lo| (ties -> lower centre).
  *   M-step         cell mean = sum(w*v) / sum(w) from the prefix sums.
  *   k-means++      potentials and D^2 sampling per cell in closed form from the prefix sums
- *                  (direct sums for small cells).
+ *                  (direct sums for short cells).
+ * So a Lloyd iteration costs O(k (log m + KB)) whatever the tensor size.
  * No global state; all memory comes from sq_malloc/sq_calloc and is freed before return.
  */
 #include "kmeans.h"
@@ -86,43 +90,37 @@ void sq_hist_free(sq_hist *h)
     memset(h, 0, sizeof *h);
 }
 
-static int hist_alloc(sq_hist *h, size_t m, sq_err *e)
+/* Order-preserving key of a float's bits (-0 folded into +0): unsigned order of keys ==
+ * numeric order of the values. */
+static uint32_t fkey(uint32_t u)
 {
-    h->values = sq_malloc((m ? m : 1) * sizeof *h->values, e);
-    h->counts = sq_malloc((m ? m : 1) * sizeof *h->counts, e);
+    u = (u == 0x80000000u) ? 0u : u;
+    return u ^ ((0u - (u >> 31)) | 0x80000000u); /* negative: ~u, positive: u | sign */
+}
+
+static float unkey(uint32_t k) { return u2f((k & 0x80000000u) ? (k & 0x7FFFFFFFu) : ~k); }
+
+/* Every value is a BF16: cnt[d] counts the keys whose high half is d; walk them in order. */
+static int hist_bf16(sq_hist *h, const uint32_t *cnt, size_t n, sq_err *e)
+{
+    size_t m = 0;
+    for (size_t d = 0; d < 65536; d++) m += cnt[d] != 0;
+    h->values = sq_malloc(m * sizeof *h->values, e);
+    h->counts = sq_malloc(m * sizeof *h->counts, e);
     if (!h->values || !h->counts) {
         sq_hist_free(h);
         return e ? e->code : SQ_EINTERNAL;
     }
-    h->m = m;
-    return SQ_OK;
-}
-
-/* Every value is a BF16: count the high halves (-0 folded into +0), walk them in order. */
-static int hist_bf16(sq_hist *h, const float *x, size_t n, sq_err *e)
-{
-    uint32_t *cnt = sq_calloc(65536, sizeof *cnt, e);
-    if (!cnt) return e ? e->code : SQ_EINTERNAL;
-    for (size_t i = 0; i < n; i++) cnt[f2u(x[i]) >> 16]++;
-    cnt[0] += cnt[0x8000];
-    cnt[0x8000] = 0;
-    size_t m = 0;
-    for (size_t b = 0; b < 65536; b++) m += cnt[b] != 0;
-    if (hist_alloc(h, m, e)) {
-        free(cnt);
-        return e ? e->code : SQ_EINTERNAL;
-    }
     size_t j = 0;
-    /* o is the order-preserving key of the 16-bit pattern: negatives reversed first. */
-    for (uint32_t o = 0; o < 65536; o++) {
-        uint32_t b = (o & 0x8000u) ? (o & 0x7FFFu) : (~o & 0xFFFFu);
-        if (!cnt[b]) continue;
-        h->values[j] = u2f(b << 16);
-        h->counts[j] = cnt[b];
+    for (uint32_t d = 0; d < 65536; d++) {
+        if (!cnt[d]) continue;
+        uint32_t hb = (d & 0x8000u) ? (d & 0x7FFFu) : (~d & 0xFFFFu); /* BF16 bits of key d */
+        h->values[j] = u2f(hb << 16);
+        h->counts[j] = cnt[d];
         j++;
     }
+    h->m = h->distinct = m;
     h->n = n;
-    free(cnt);
     return SQ_OK;
 }
 
@@ -133,86 +131,140 @@ static void *shrink(void *p, size_t bytes)
     return q ? q : p;
 }
 
-/* General path: LSD radix sort of order-preserving keys (3 passes of 11, 11, 10 bits),
- * then one run-length pass writes the distinct values over the sorted keys (in place,
- * j <= i) and the counts over the other buffer: no memory beyond the two n-word buffers. */
-static int hist_radix(sq_hist *h, const float *x, size_t n, sq_err *e)
+/* Sort keys a[0..len) that share their high 16 bits: insertion sort when short, else an
+ * LSD radix sort on the low 16 bits (two 8-bit passes through tmp). */
+static void sort_low16(uint32_t *a, size_t len, uint32_t *tmp)
 {
-    uint32_t *a = sq_malloc(n * sizeof *a, e);
-    uint32_t *b = sq_malloc(n * sizeof *b, e);
-    size_t *cnt = sq_calloc(3 * 2048, sizeof *cnt, e);
-    if (!a || !b || !cnt) {
-        free(a);
-        free(b);
-        free(cnt);
-        return e ? e->code : SQ_EINTERNAL;
+    if (len <= 48) {
+        for (size_t i = 1; i < len; i++) {
+            uint32_t x = a[i];
+            size_t j = i;
+            while (j > 0 && a[j - 1] > x) {
+                a[j] = a[j - 1];
+                j--;
+            }
+            a[j] = x;
+        }
+        return;
     }
-    size_t *c0 = cnt, *c1 = cnt + 2048, *c2 = cnt + 4096;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u = f2u(x[i]);
-        u = (u == 0x80000000u) ? 0u : u;                     /* -0 -> +0 */
-        uint32_t key = u ^ ((0u - (u >> 31)) | 0x80000000u); /* neg: ~u, pos: u | sign */
-        a[i] = key;
-        c0[key & 0x7FFu]++;
-        c1[(key >> 11) & 0x7FFu]++;
-        c2[key >> 22]++;
+    size_t c[2][256];
+    memset(c, 0, sizeof c);
+    for (size_t i = 0; i < len; i++) {
+        c[0][a[i] & 0xFFu]++;
+        c[1][(a[i] >> 8) & 0xFFu]++;
     }
-    uint32_t *src = a, *dst = b;
-    for (int p = 0; p < 3; p++) {
-        size_t *c = cnt + 2048 * (size_t)p;
-        int shift = 11 * p;
-        size_t nbucket = p == 2 ? 1024 : 2048, sum = 0;
+    uint32_t *src = a, *dst = tmp;
+    for (int p = 0; p < 2; p++) {
+        size_t sum = 0;
         int trivial = 0;
-        for (size_t d = 0; d < nbucket; d++) {
-            if (c[d] == n) trivial = 1;
-            size_t t = c[d];
-            c[d] = sum;
+        for (int d = 0; d < 256; d++) {
+            size_t t = c[p][d];
+            if (t == len) trivial = 1;
+            c[p][d] = sum;
             sum += t;
         }
-        if (trivial) continue; /* every key has the same digit: order unchanged */
-        for (size_t i = 0; i < n; i++) {
-            uint32_t k = src[i];
-            dst[c[(k >> shift) & 0x7FFu]++] = k;
-        }
+        if (trivial) continue;
+        int shift = 8 * p;
+        for (size_t i = 0; i < len; i++) dst[c[p][(src[i] >> shift) & 0xFFu]++] = src[i];
         uint32_t *t = src;
         src = dst;
         dst = t;
     }
-    free(cnt);
-    /* run-length: values over src (as float objects, via memcpy), counts into dst */
-    size_t j = 0;
-    for (size_t i = 0; i < n;) {
-        size_t s = i;
-        uint32_t k = src[i];
-        while (i < n && src[i] == k) i++;
-        float f = u2f((k & 0x80000000u) ? (k & 0x7FFFFFFFu) : ~k);
-        memcpy(&src[j], &f, sizeof f);
-        dst[j] = (uint32_t)(i - s);
-        j++;
+    if (src != a) memcpy(a, src, len * sizeof *a);
+}
+
+/* General path. cnt[d] counts the keys with high half d (from the checking pass). One
+ * scatter pass puts the keys into their 65 536 buckets of one n-word buffer; each bucket
+ * (small: it spans 1/128 of a binade) is sorted in cache. The sorted keys become the
+ * values in place: as they are (counts NULL) when most values are distinct, else
+ * run-length compacted with a counts array of m words. */
+static int hist_sort(sq_hist *h, const float *x, size_t n, uint32_t *cnt, sq_err *e)
+{
+    uint32_t *a = sq_malloc(n * sizeof *a, e), *tmp = NULL;
+    if (!a) return e ? e->code : SQ_EINTERNAL;
+    uint32_t sum = 0, maxb = 0;
+    for (size_t d = 0; d < 65536; d++) {
+        uint32_t t = cnt[d];
+        if (t > maxb) maxb = t;
+        cnt[d] = sum; /* start of bucket d; after the scatter: its end */
+        sum += t;
     }
-    h->values = shrink(src, j * sizeof(float));
-    h->counts = shrink(dst, j * sizeof(uint32_t));
-    h->m = j;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t k = fkey(f2u(x[i]));
+        a[cnt[k >> 16]++] = k;
+    }
+    if (maxb > 48 && !(tmp = sq_malloc((size_t)maxb * sizeof *tmp, e))) {
+        free(a);
+        return e ? e->code : SQ_EINTERNAL;
+    }
+    size_t distinct = 0;
+    for (size_t d = 0; d < 65536; d++) {
+        size_t s = d ? cnt[d - 1] : 0, len = cnt[d] - s;
+        if (!len) continue;
+        sort_low16(a + s, len, tmp);
+        distinct++;
+        for (size_t i = s + 1; i < s + len; i++) distinct += a[i] != a[i - 1];
+    }
+    free(tmp);
+    if (distinct * 2 <= n) { /* many repeats: run-length compact (values over a, j <= i) */
+        uint32_t *counts = sq_malloc(distinct * sizeof *counts, e);
+        if (!counts) {
+            free(a);
+            return e ? e->code : SQ_EINTERNAL;
+        }
+        size_t j = 0;
+        for (size_t i = 0; i < n;) {
+            size_t s = i;
+            uint32_t k = a[i];
+            while (i < n && a[i] == k) i++;
+            float f = unkey(k);
+            memcpy(&a[j], &f, sizeof f); /* the word becomes a float object */
+            counts[j++] = (uint32_t)(i - s);
+        }
+        h->values = shrink(a, distinct * sizeof(float));
+        h->counts = counts;
+        h->m = distinct;
+    } else { /* mostly distinct: the sorted data itself, every entry counts once */
+        for (size_t i = 0; i < n; i++) {
+            float f = unkey(a[i]);
+            memcpy(&a[i], &f, sizeof f);
+        }
+        h->values = (float *)(void *)a;
+        h->counts = NULL;
+        h->m = n;
+    }
+    h->distinct = distinct;
     h->n = n;
     return SQ_OK;
 }
 
-int sq_hist_build(sq_hist *h, const float *x, size_t n, sq_err *e)
+static int hist_build(sq_hist *h, const float *x, size_t n, int force_sort, sq_err *e)
 {
     memset(h, 0, sizeof *h);
     if (n && !x) return sq_fail(e, SQ_EINPUT, "histogram: no data");
-    if ((uint64_t)n > UINT32_MAX)
+    if ((uint64_t)n > UINT32_MAX || n > SIZE_MAX / 8)
         return sq_fail(e, SQ_EINPUT, "histogram: too many values to cluster (%zu, limit 2^32 - 1)", n);
+    if (n == 0) return SQ_OK;
+    uint32_t *cnt = sq_calloc(65536, sizeof *cnt, e);
+    if (!cnt) return e ? e->code : SQ_EINTERNAL;
     uint32_t low = 0, bad = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t u = f2u(x[i]);
         low |= u;
         bad |= (uint32_t)((u & 0x7F800000u) == 0x7F800000u);
+        cnt[fkey(u) >> 16]++;
     }
-    if (bad) return sq_fail(e, SQ_EINPUT, "histogram: the data holds NaN or infinite values");
-    if (n == 0) return hist_alloc(h, 0, e);
-    return (low & 0xFFFFu) == 0 ? hist_bf16(h, x, n, e) : hist_radix(h, x, n, e);
+    int rc;
+    if (bad) rc = sq_fail(e, SQ_EINPUT, "histogram: the data holds NaN or infinite values");
+    else if ((low & 0xFFFFu) == 0 && !force_sort) rc = hist_bf16(h, cnt, n, e);
+    else rc = hist_sort(h, x, n, cnt, e);
+    free(cnt);
+    return rc;
 }
+
+int sq_hist_build(sq_hist *h, const float *x, size_t n, sq_err *e) { return hist_build(h, x, n, 0, e); }
+
+int sq_hist_build_sorted(sq_hist *h, const float *x, size_t n, sq_err *e) { return hist_build(h, x, n, 1, e); }
 
 /* ------------------------------------------------------------------ prefix sums */
 
@@ -238,9 +290,13 @@ typedef struct km_pfx {
     const float *v;
     const uint32_t *w;
     size_t m, nb;
+    uint64_t total; /* sum of the weights */
     uint64_t *c; /* c[b]: sum of w[0 .. b*KB) */
     dd *s1, *s2; /* same for w*v and w*v*v */
 } km_pfx;
+
+/* weight of entry i */
+#define WT(p, i) ((p)->w ? (uint64_t)(p)->w[i] : (uint64_t)1)
 
 typedef struct km_sum {
     uint64_t n;
@@ -269,24 +325,35 @@ static int pfx_build(km_pfx *p, const sq_hist *h, sq_err *e)
         pfx_free(p);
         return e ? e->code : SQ_EINTERNAL;
     }
+    /* per block: plain sums (64 terms, independent of each other), carried across blocks
+       compensated */
     uint64_t c = 0;
     dd s1 = {0, 0}, s2 = {0, 0};
-    for (size_t i = 0; i < p->m; i++) {
-        if (i % KB == 0) {
-            p->c[i / KB] = c;
-            p->s1[i / KB] = s1;
-            p->s2[i / KB] = s2;
+    for (size_t b = 0; b < p->nb; b++) {
+        p->c[b] = c;
+        p->s1[b] = s1;
+        p->s2[b] = s2;
+        size_t a = b * KB, e2 = a + KB < p->m ? a + KB : p->m;
+        double b1 = 0, b2 = 0;
+        if (p->w) {
+            for (size_t i = a; i < e2; i++) {
+                double wv = (double)p->w[i] * p->v[i];
+                c += p->w[i];
+                b1 += wv;
+                b2 += wv * p->v[i];
+            }
+        } else {
+            for (size_t i = a; i < e2; i++) {
+                double v = p->v[i];
+                b1 += v;
+                b2 += v * v;
+            }
+            c += e2 - a;
         }
-        double wv = (double)p->w[i] * p->v[i];
-        c += p->w[i];
-        dd_add(&s1, wv);
-        dd_add(&s2, wv * p->v[i]);
+        dd_add(&s1, b1);
+        dd_add(&s2, b2);
     }
-    if (p->m % KB == 0) {
-        p->c[p->m / KB] = c;
-        p->s1[p->m / KB] = s1;
-        p->s2[p->m / KB] = s2;
-    }
+    p->total = c;
     return SQ_OK;
 }
 
@@ -298,8 +365,8 @@ static void pfx_at(const km_pfx *p, size_t i, uint64_t *n, dd *s1, dd *s2)
     *s1 = p->s1[b];
     *s2 = p->s2[b];
     for (size_t t = b * KB; t < i; t++) {
-        double wv = (double)p->w[t] * p->v[t];
-        *n += p->w[t];
+        double wv = (double)WT(p, t) * p->v[t];
+        *n += WT(p, t);
         dd_add(s1, wv);
         dd_add(s2, wv * p->v[t]);
     }
@@ -313,8 +380,8 @@ static km_sum range_sum(const km_pfx *p, size_t a, size_t b)
     if (b - a <= 2 * KB) {
         dd s1 = {0, 0}, s2 = {0, 0};
         for (size_t t = a; t < b; t++) {
-            double wv = (double)p->w[t] * p->v[t];
-            r.n += p->w[t];
+            double wv = (double)WT(p, t) * p->v[t];
+            r.n += WT(p, t);
             dd_add(&s1, wv);
             dd_add(&s2, wv * p->v[t]);
         }
@@ -340,7 +407,7 @@ static double range_pot(const km_pfx *p, size_t a, size_t b, double c)
         double s = 0;
         for (size_t t = a; t < b; t++) {
             double d = p->v[t] - c;
-            s += (double)p->w[t] * d * d;
+            s += (double)WT(p, t) * d * d;
         }
         return s;
     }
@@ -363,7 +430,7 @@ static size_t find_count(const km_pfx *p, uint64_t r)
     }
     uint64_t c = p->c[lo];
     size_t i = lo * KB;
-    while (i + 1 < p->m && c + p->w[i] <= r) c += p->w[i++];
+    while (i + 1 < p->m && c + WT(p, i) <= r) c += WT(p, i++);
     return i;
 }
 
@@ -425,8 +492,41 @@ static double potential(const km_pfx *p, const double *c, int k)
     return s;
 }
 
+/* First index in [a, b) with v > x / with v >= x (b if none). */
+static size_t upper(const float *v, size_t a, size_t b, double x)
+{
+    while (a < b) {
+        size_t mid = a + (b - a) / 2;
+        if (v[mid] > x) b = mid;
+        else a = mid + 1;
+    }
+    return a;
+}
+
+static size_t lower(const float *v, size_t a, size_t b, double x)
+{
+    while (a < b) {
+        size_t mid = a + (b - a) / 2;
+        if (v[mid] >= x) b = mid;
+        else a = mid + 1;
+    }
+    return a;
+}
+
+/* Some value that is not a centre (exists: more distinct values than centres). A value
+ * of cell j other than c[j] is no centre: a centre would be its own nearest. */
+static double any_other(const km_pfx *p, const double *c, int k, const size_t *st, const size_t *en)
+{
+    for (int j = 0; j < k; j++) {
+        if (en[j] <= st[j]) continue;
+        if (p->v[st[j]] != c[j]) return p->v[st[j]];
+        if (p->v[en[j] - 1] != c[j]) return p->v[en[j] - 1];
+    }
+    return p->v[0]; /* unreachable */
+}
+
 /* Draw a value with probability ~ w * D^2 (D: distance to the nearest of c[0..k-1]);
- * t in [0, 1) is the uniform draw. Never returns a value equal to a centre. */
+ * u in [0, 1) is the uniform draw. Never returns a value equal to a centre. */
 static double sample_d2(const km_pfx *p, const double *c, int k, double u)
 {
     size_t st[SQ_KMEANS_MAX_K], en[SQ_KMEANS_MAX_K];
@@ -441,21 +541,18 @@ static double sample_d2(const km_pfx *p, const double *c, int k, double u)
         if (t < pot[j]) break;
         t -= pot[j];
     }
-    if (cell < 0) { /* rounding left no positive cell: any cell with a non-centre value */
-        for (int j = 0; j < k; j++)
-            if (en[j] - st[j] >= 2) { cell = j; break; }
-        if (cell < 0) return p->v[0] == c[0] ? p->v[p->m - 1] : p->v[0]; /* unreachable */
-        t = 0;
-    }
+    if (cell < 0) return any_other(p, c, k, st, en); /* rounding left no positive cell */
     size_t a = st[cell], b = en[cell], L = a, R = b - 1;
     while (L < R) { /* first i with potential of [a, i] > t */
         size_t mid = L + (R - L) / 2;
         if (range_pot(p, a, mid + 1, c[cell]) > t) R = mid;
         else L = mid + 1;
     }
-    if (p->v[L] == c[cell]) { /* zero weight; step to a neighbour in the same cell */
-        if (L + 1 < b) L++;
-        else if (L > a) L--;
+    if (p->v[L] == c[cell]) { /* zero weight: the nearest entry of the cell with another value */
+        size_t hi = upper(p->v, L, b, c[cell]), lo = lower(p->v, a, L, c[cell]);
+        if (hi < b) L = hi;
+        else if (lo > a) L = lo - 1;
+        else return any_other(p, c, k, st, en);
     }
     return p->v[L];
 }
@@ -502,7 +599,7 @@ static int check_opts(const sq_hist *h, const sq_kmeans_opts *o, sq_err *e)
         return sq_fail(e, SQ_EINPUT, "k-means: k must be 1..%d, got %d", SQ_KMEANS_MAX_K, o->k);
     if (o->max_iter < 0) return sq_fail(e, SQ_EINPUT, "k-means: max_iter must be >= 0");
     if (!(o->tol >= 0)) return sq_fail(e, SQ_EINPUT, "k-means: tol must be >= 0");
-    if (h->m == 0 || h->n == 0) return sq_fail(e, SQ_EINPUT, "k-means: no values to cluster");
+    if (h->m == 0 || !h->values) return sq_fail(e, SQ_EINPUT, "k-means: no values to cluster");
     return SQ_OK;
 }
 
@@ -520,7 +617,7 @@ static void fill_result(const km_pfx *p, const double *c, int k, const size_t *s
             r->maxs[j] = r->bounds[j] = (float)p->v[en[j] - 1];
             for (size_t t = st[j]; t < en[j]; t++) {
                 double d = p->v[t] - c[j];
-                inertia += (double)p->w[t] * d * d;
+                inertia += (double)WT(p, t) * d * d;
             }
         } else { /* empty cluster: no value maps to it */
             r->counts[j] = 0;
@@ -541,7 +638,7 @@ static void lloyd(const km_pfx *p, uint64_t n, double *c, int k, const sq_kmeans
     double mean = all.s1 / (double)n, var = 0;
     for (size_t i = 0; i < p->m; i++) {
         double d = p->v[i] - mean;
-        var += (double)p->w[i] * d * d;
+        var += (double)WT(p, i) * d * d;
     }
     var /= (double)n;
     double tol_abs = tol * var;
@@ -572,34 +669,53 @@ static void lloyd(const km_pfx *p, uint64_t n, double *c, int k, const sq_kmeans
     fill_result(p, c, k, st, en, r);
 }
 
-/* One cluster per distinct value (m <= k). */
+/* Number of distinct values. */
+static size_t count_distinct(const sq_hist *h)
+{
+    if (h->counts) return h->m;
+    size_t d = h->m ? 1 : 0;
+    for (size_t i = 1; i < h->m; i++) d += h->values[i] != h->values[i - 1];
+    return d;
+}
+
+/* One cluster per distinct value (distinct <= k <= SQ_KMEANS_MAX_K). */
 static void per_value(const sq_hist *h, sq_kmeans_result *r)
 {
-    double inertia = 0;
-    r->k = (int)h->m;
-    for (size_t j = 0; j < h->m; j++) {
-        r->centers[j] = h->values[j];
-        r->counts[j] = h->counts[j];
-        r->mins[j] = r->maxs[j] = r->bounds[j] = (float)h->values[j];
+    int j = 0;
+    for (size_t i = 0; i < h->m;) {
+        size_t s = i;
+        uint64_t c = 0;
+        while (i < h->m && h->values[i] == h->values[s]) {
+            c += h->counts ? h->counts[i] : 1;
+            i++;
+        }
+        r->centers[j] = h->values[s];
+        r->counts[j] = c;
+        r->mins[j] = r->maxs[j] = r->bounds[j] = h->values[s];
+        j++;
     }
+    r->k = j;
     r->iterations = 0;
-    r->inertia = inertia;
+    r->inertia = 0;
 }
 
 int sq_kmeans_init(const sq_hist *h, const sq_kmeans_opts *o, double *init, int *k_out, sq_err *e)
 {
     int rc = check_opts(h, o, e);
     if (rc) return rc;
-    if (h->m <= (size_t)o->k) {
-        for (size_t j = 0; j < h->m; j++) init[j] = h->values[j];
-        *k_out = (int)h->m;
+    if (count_distinct(h) <= (size_t)o->k) {
+        sq_kmeans_result r;
+        memset(&r, 0, sizeof r);
+        per_value(h, &r);
+        for (int j = 0; j < r.k; j++) init[j] = r.centers[j];
+        *k_out = r.k;
         return SQ_OK;
     }
     km_pfx p;
     if ((rc = pfx_build(&p, h, e))) return rc;
     km_rng rng;
     rng_seed(&rng, o->seed);
-    kmeanspp(&p, h->n, o->k, &rng, init);
+    kmeanspp(&p, p.total, o->k, &rng, init);
     *k_out = o->k;
     pfx_free(&p);
     return SQ_OK;
@@ -620,7 +736,7 @@ int sq_kmeans_hist_from(const sq_hist *h, const double *init, const sq_kmeans_op
     sort_doubles(c, o->k);
     km_pfx p;
     if ((rc = pfx_build(&p, h, e))) return rc;
-    lloyd(&p, h->n, c, o->k, o, r);
+    lloyd(&p, p.total, c, o->k, o, r);
     pfx_free(&p);
     return SQ_OK;
 }
@@ -630,7 +746,7 @@ int sq_kmeans_hist(const sq_hist *h, const sq_kmeans_opts *o, sq_kmeans_result *
     memset(r, 0, sizeof *r);
     int rc = check_opts(h, o, e);
     if (rc) return rc;
-    if (h->m <= (size_t)o->k) {
+    if (count_distinct(h) <= (size_t)o->k) {
         per_value(h, r);
         return SQ_OK;
     }
@@ -639,8 +755,8 @@ int sq_kmeans_hist(const sq_hist *h, const sq_kmeans_opts *o, sq_kmeans_result *
     km_rng rng;
     rng_seed(&rng, o->seed);
     double c[SQ_KMEANS_MAX_K];
-    kmeanspp(&p, h->n, o->k, &rng, c);
-    lloyd(&p, h->n, c, o->k, o, r);
+    kmeanspp(&p, p.total, o->k, &rng, c);
+    lloyd(&p, p.total, c, o->k, o, r);
     pfx_free(&p);
     return SQ_OK;
 }

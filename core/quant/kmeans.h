@@ -1,9 +1,10 @@
 /* kmeans.h - 1-D k-means with greedy k-means++ initialisation (scikit-learn's recipe).
  *
- * Works on a weighted set of distinct values (a histogram), so a 16.7 M-value tensor
+ * Works on a weighted, sorted set of values (a histogram), so a 16.7 M-value tensor
  * costs one sort (or one 65 536-bin histogram when every value is a BF16) plus Lloyd
  * iterations of O(k log m) each over prefix sums. The result equals plain Lloyd on the
- * raw values (tests/unit/test_kmeans.c proves it).
+ * raw values (tests/unit/test_kmeans.c proves it on random data; it holds as long as
+ * no value is so far from two centres that rounding makes its distances to them equal).
  *
  * Recipe (sklearn.cluster.KMeans defaults, n_init=1):
  *   init: greedy k-means++: first centre drawn with probability ~ weight; each next centre:
@@ -24,24 +25,37 @@
 
 #define SQ_KMEANS_MAX_K 16
 
-/* A histogram of distinct values, sorted ascending, with counts.
- * (float values and 32-bit counts: 8 bytes per distinct value, so the general path can
- * reuse its two radix-sort buffers as values and counts without touching new memory.) */
+/* A weighted set of values, sorted ascending: the histogram of the data.
+ * Two shapes, both accepted everywhere:
+ *  - counts != NULL: m distinct values with their counts (the BF16 path, or data with many
+ *    repeats);
+ *  - counts == NULL: the sorted data itself, every entry counts once, equal values sit
+ *    next to each other (data whose values are mostly distinct: storing counts would
+ *    double the memory for nothing).
+ * Values are floats (they come from float data) and counts 32-bit: at most 4 bytes per
+ * value of extra memory, written over the one sort buffer. */
 typedef struct sq_hist {
-    float *values;    /* m distinct values, ascending */
-    uint32_t *counts; /* m counts (>0) */
-    size_t m;         /* number of distinct values */
-    uint64_t n;       /* total count = sum of counts */
+    float *values;    /* m values, ascending (distinct when counts != NULL) */
+    uint32_t *counts; /* m counts (> 0), or NULL: each entry counts once */
+    size_t m;         /* number of entries */
+    size_t distinct;  /* number of distinct values (== m when counts != NULL) */
+    uint64_t n;       /* total count = sum of counts (m when counts == NULL) */
 } sq_hist;
 
 /* Build the histogram of n finite float values (n < 2^32; NaN/Inf -> SQ_EINPUT).
  * Fast path when every value is exactly a BF16 (low 16 bits zero): 65 536 bins.
- * Otherwise an LSD radix sort of a copy (8 bytes of scratch per value, which become the
- * histogram). -0.0 and +0.0 count as the same value (0.0). n == 0 gives m == 0. */
+ * Otherwise a bucket sort of a copy on the high 16 bits of an order-preserving key, each
+ * bucket radix-sorted on the low 16 bits in cache. -0.0 and +0.0 count as the same value
+ * (0.0). n == 0 gives an empty histogram (m == 0). */
 int sq_hist_build(sq_hist *h, const float *x, size_t n, sq_err *e);
+/* The general (sorting) path even for BF16 data; same result as sq_hist_build up to the
+ * shape (tests compare the two paths). */
+int sq_hist_build_sorted(sq_hist *h, const float *x, size_t n, sq_err *e);
 void sq_hist_free(sq_hist *h);
 
 typedef struct sq_kmeans_result {
+    /* An empty cluster (possible in Lloyd, rare) keeps its centre, has count 0, bound =
+       the previous cluster's bound (no value maps to it) and mins = maxs = its centre. */
     int k;                           /* clusters found: min(k asked, distinct values) */
     double centers[SQ_KMEANS_MAX_K]; /* ascending */
     /* bounds[j] = largest value assigned to cluster j (as a float, exact data value);

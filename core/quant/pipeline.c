@@ -275,20 +275,13 @@ static int check_finite(const float *x, size_t n, const char *name, sq_err *e)
     return SQ_OK;
 }
 
-static double mse_of(const float *a, const float *b, size_t n)
-{
-    double s = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - (double)b[i];
-        s += d * d;
-    }
-    return n ? s / (double)n : 0;
-}
-
 /* Cluster x; fill ids (may be NULL) and the statistics. */
-static int cluster(const float *x, size_t n, int k, uint64_t seed, uint8_t *ids, sq_layer_stats *st, sq_err *e)
+static int cluster(const float *x, size_t n, int k, uint64_t seed, uint8_t *ids, sq_kmeans_result *res,
+                   sq_layer_stats *st, sq_err *e)
 {
-    sq_kmeans_result r;
+    sq_kmeans_result local;
+    sq_kmeans_result *rp = res ? res : &local;
+#define r (*rp)
     sq_kmeans_opts ko;
     if (k == 1) { /* plain quantization: no clustering, just the statistics */
         double lo = x[0], hi = x[0], sum = 0;
@@ -328,43 +321,7 @@ static int cluster(const float *x, size_t n, int k, uint64_t seed, uint8_t *ids,
     if (ids)
         for (size_t i = 0; i < n; i++) ids[i] = (uint8_t)sq_kmeans_assign(&r, x[i]);
     return SQ_OK;
-}
-
-/* Quantize one weight in the chosen format; write its tensors when w != NULL; return the
- * dequantized values in deq. Scratch buffers are sized by the caller (see weight_scratch). */
-typedef struct scratch {
-    float *part, *deq_part;
-    uint8_t *codes, *packed;
-    float *scale, *min;
-    uint16_t *scale16, *min16;
-} scratch;
-
-static void scratch_free(scratch *s)
-{
-    free(s->part); free(s->deq_part); free(s->codes); free(s->packed);
-    free(s->scale); free(s->min); free(s->scale16); free(s->min16);
-    memset(s, 0, sizeof *s);
-}
-
-static int scratch_alloc(scratch *s, const layout *L, int k, sq_err *e)
-{
-    memset(s, 0, sizeof *s);
-    size_t pk = L->params * (size_t)(k > 0 ? k : 1);
-    size_t rowmax = L->row_bytes > L->id_bytes ? L->row_bytes : L->id_bytes;
-    if (rowmax < L->cols) rowmax = L->cols; /* int8 codes are one byte each */
-    s->part = sq_malloc(L->n * sizeof(float), e);
-    s->deq_part = sq_malloc(L->n * sizeof(float), e);
-    s->codes = sq_malloc(L->n, e);
-    s->packed = sq_malloc(L->rows * rowmax, e);
-    s->scale = sq_malloc(pk * sizeof(float), e);
-    s->min = sq_malloc(pk * sizeof(float), e);
-    s->scale16 = sq_malloc(pk * sizeof(uint16_t), e);
-    s->min16 = sq_malloc(pk * sizeof(uint16_t), e);
-    if (!s->part || !s->deq_part || !s->codes || !s->packed || !s->scale || !s->min || !s->scale16 || !s->min16) {
-        scratch_free(s);
-        return e->code ? e->code : sq_fail(e, SQ_EINTERNAL, "out of memory");
-    }
-    return SQ_OK;
+#undef r
 }
 
 static int put_floats(sq_st_writer *w, const float *x, size_t n, uint8_t *tmp, size_t tmpn, sq_err *e)
@@ -384,117 +341,204 @@ static int put_u16(sq_st_writer *w, const uint16_t *x, size_t n, uint8_t *tmp, s
     size_t per = tmpn / 2;
     for (size_t i = 0; i < n; i += per) {
         size_t m = n - i < per ? n - i : per;
-        for (size_t j = 0; j < m; j++) { tmp[2 * j] = (uint8_t)x[i + j]; tmp[2 * j + 1] = (uint8_t)(x[i + j] >> 8); }
+        for (size_t q = 0; q < m; q++) { tmp[2 * q] = (uint8_t)x[i + q]; tmp[2 * q + 1] = (uint8_t)(x[i + q] >> 8); }
         if (sq_stw_data(w, tmp, m * 2, e)) return e->code;
     }
     return SQ_OK;
 }
 
-/* Pack unpacked codes (L->n bytes) row by row with `bits` and write them. */
-static int put_packed(sq_st_writer *w, const layout *L, const uint8_t *codes, int bits, uint8_t *packed, sq_err *e)
-{
-    size_t rb = sq_packed_row_bytes(L->cols, bits);
-    for (size_t r = 0; r < L->rows; r++) sq_pack_row(codes + r * L->cols, L->cols, bits, packed + r * rb);
-    return sq_stw_data(w, packed, L->rows * rb, e);
-}
+/* ---- one weight, in row chunks ----
+ * The heavy loops run over chunks of rows, so a host that has threads can run chunks in
+ * parallel (sq_quant_hooks.parallel). Every chunk writes only its own rows of the output
+ * buffers and its own partial sum, and partial sums are added in chunk order: the result
+ * is the same bytes whatever the number of threads. */
 
-/* Affine reference quantization of x with the layout's groups (whole tensor as one row
- * for group 0). */
-static void affine(const layout *L, const float *x, int bits, uint8_t *codes, float *scale, float *min, float *deq)
-{
-    size_t rows = L->group ? L->rows : 1, cols = L->group ? L->cols : L->n, g = L->group ? L->group : L->n;
-    sq_quant_affine(x, rows, cols, g, bits, codes, scale, min);
-    if (deq) sq_dequant_affine(codes, scale, min, rows, cols, g, deq);
-}
+typedef struct weight_job {
+    const layout *L;         /* the math's view (one long row for group=tensor) */
+    const layout *P;         /* the stored rows, for packing */
+    const sq_quant_opts *o;
+    const float *x;          /* original values */
+    const sq_kmeans_result *km; /* NULL when k == 1 */
+    int part;                /* paper / f32: the cluster whose sub-layer is being made */
+    int plain;               /* 1: quantize plainly (k = 1) for mse_plain */
+    uint8_t *ids;            /* cluster per value (all 0 for k == 1) */
+    uint8_t *codes;          /* unpacked codes */
+    uint8_t *packed;         /* packed codes (row_bytes per row) */
+    uint8_t *packed_ids;     /* packed ids (id_bytes per row) */
+    float *scale, *min;      /* affine / sym8 parameters */
+    uint16_t *s16, *m16;     /* packed-format parameters */
+    float *part_buf;         /* paper: this part's values, zeros elsewhere */
+    float *deq;              /* running sum of dequantized parts */
+    size_t chunk_rows, n_chunks;
+    double *sse;             /* per chunk: squared error (only on the last step) */
+    int last;                /* this step finishes deq: compute sse */
+} weight_job;
 
-static void clustered(const layout *L, const float *x, const uint8_t *ids, int k, int bits, uint8_t *codes,
-                      uint16_t *s16, uint16_t *m16, float *deq)
+static void weight_chunk(void *arg, size_t chunk)
 {
-    size_t rows = L->group ? L->rows : 1, cols = L->group ? L->cols : L->n, g = L->group ? L->group : L->n;
-    sq_quant_clustered(x, ids, k, rows, cols, g, bits, codes, s16, m16);
-    if (deq) sq_dequant_clustered(codes, ids, k, s16, m16, rows, cols, g, deq);
-}
+    weight_job *j = arg;
+    const layout *L = j->L;
+    size_t r0 = chunk * j->chunk_rows;
+    size_t r1 = r0 + j->chunk_rows < L->rows ? r0 + j->chunk_rows : L->rows;
+    if (r0 >= r1) return;
+    size_t nr = r1 - r0, off = r0 * L->cols, cnt = nr * L->cols;
+    const float *x = j->x + off;
+    float *deq = j->deq + off;
+    int bits = j->o->bits, k = j->plain ? 1 : j->o->clusters;
 
-/* Plain (k = 1) quantization of x in the same format, for mse_plain. */
-static double plain_mse(const layout *L, const float *x, const sq_quant_opts *o, scratch *s, uint8_t *zeros)
-{
-    if (o->bits == SQ_BITS_F32) return 0;
-    if (o->format == SQ_FMT_PAPER && L->sym8) {
-        sq_quant_sym8(x, L->rows, L->cols, (int8_t *)s->codes, s->scale);
-        sq_dequant_sym8((const int8_t *)s->codes, s->scale, L->rows, L->cols, s->deq_part);
-    } else if (o->format == SQ_FMT_PAPER) {
-        affine(L, x, o->bits, s->codes, s->scale, s->min, s->deq_part);
-    } else {
-        clustered(L, x, zeros, 1, o->bits, s->codes, s->scale16, s->min16, s->deq_part);
+    if (j->km && j->ids && j->part <= 0 && !j->plain) /* first step assigns clusters */
+        for (size_t i = 0; i < cnt; i++) j->ids[off + i] = (uint8_t)sq_kmeans_assign(j->km, x[i]);
+
+    if (bits == SQ_BITS_F32) {
+        float *pb = j->part_buf + off;
+        for (size_t i = 0; i < cnt; i++) {
+            pb[i] = j->ids[off + i] == j->part ? x[i] : 0.0f;
+            deq[i] += pb[i];
+        }
+    } else if (j->o->format == SQ_FMT_PACKED || j->plain) {
+        if (j->o->format == SQ_FMT_PACKED) {
+            size_t pk = L->groups * (size_t)k;
+            const uint8_t *ids = j->plain ? NULL : j->ids + off;
+            sq_quant_clustered(x, ids, k, nr, L->cols, L->group, bits, j->codes + off, j->s16 + r0 * pk, j->m16 + r0 * pk);
+            sq_dequant_clustered(j->codes + off, ids, k, j->s16 + r0 * pk, j->m16 + r0 * pk, nr, L->cols, L->group, deq);
+        } else if (L->sym8) {
+            sq_quant_sym8(x, nr, L->cols, (int8_t *)j->codes + off, j->scale + r0);
+            sq_dequant_sym8((const int8_t *)j->codes + off, j->scale + r0, nr, L->cols, deq);
+        } else {
+            sq_quant_affine(x, nr, L->cols, L->group, bits, j->codes + off, j->scale + r0 * L->groups, j->min + r0 * L->groups);
+            sq_dequant_affine(j->codes + off, j->scale + r0 * L->groups, j->min + r0 * L->groups, nr, L->cols, L->group, deq);
+        }
+    } else { /* paper: sub-layer j->part, added to the running sum */
+        float *pb = j->part_buf + off;
+        float *tmp = j->part_buf + off; /* dequantized in place after quantizing */
+        for (size_t i = 0; i < cnt; i++) pb[i] = j->ids[off + i] == j->part ? x[i] : 0.0f;
+        if (L->sym8) {
+            sq_quant_sym8(pb, nr, L->cols, (int8_t *)j->codes + off, j->scale + r0);
+            sq_dequant_sym8((const int8_t *)j->codes + off, j->scale + r0, nr, L->cols, tmp);
+        } else {
+            sq_quant_affine(pb, nr, L->cols, L->group, bits, j->codes + off, j->scale + r0 * L->groups, j->min + r0 * L->groups);
+            sq_dequant_affine(j->codes + off, j->scale + r0 * L->groups, j->min + r0 * L->groups, nr, L->cols, L->group, tmp);
+        }
+        for (size_t i = 0; i < cnt; i++) deq[i] += tmp[i];
     }
-    return mse_of(x, s->deq_part, L->n);
+    /* pack this chunk's rows (all stored rows when the math saw one long row) */
+    const layout *P = j->P;
+    size_t p0 = P->rows == L->rows ? r0 : 0, p1 = P->rows == L->rows ? r1 : P->rows;
+    if (bits != SQ_BITS_F32 && !L->sym8 && j->packed)
+        for (size_t r = p0; r < p1; r++) sq_pack_row(j->codes + r * P->cols, P->cols, bits, j->packed + r * P->row_bytes);
+    if (j->packed_ids)
+        for (size_t r = p0; r < p1; r++)
+            sq_pack_row(j->ids + r * P->cols, P->cols, sq_id_bits(j->o->clusters), j->packed_ids + r * P->id_bytes);
+    if (j->last) {
+        double sse = 0;
+        for (size_t i = 0; i < cnt; i++) {
+            double d = (double)deq[i] - (double)x[i];
+            sse += d * d;
+        }
+        j->sse[chunk] = sse;
+    }
+}
+
+static void run_chunks(const sq_quant_hooks *h, weight_job *j)
+{
+    if (h && h->parallel && j->n_chunks > 1) h->parallel(h->pool, j->n_chunks, weight_chunk, j);
+    else
+        for (size_t c = 0; c < j->n_chunks; c++) weight_chunk(j, c);
+}
+
+static double sum_sse(const weight_job *j)
+{
+    double s = 0;
+    for (size_t c = 0; c < j->n_chunks; c++) s += j->sse[c];
+    return s;
 }
 
 static int process_weight(sq_st_writer *w, const sq_plan_item *it, const float *x, const sq_quant_opts *o,
-                          sq_layer_stats *st, float *deq_out, sq_err *e)
+                          const sq_quant_hooks *hooks, sq_layer_stats *st, float *deq_out, sq_err *e)
 {
-    layout L = make_layout(it, o);
-    int k = o->clusters;
-    uint8_t *ids = NULL, *tmp = NULL;
-    float *deq = NULL;
-    scratch s;
-    size_t tmpn = 1 << 16;
-    int rc;
-    if ((rc = scratch_alloc(&s, &L, k, e))) return rc;
-    ids = sq_calloc(L.n, 1, e);
-    deq = sq_calloc(L.n, sizeof(float), e);
-    tmp = sq_malloc(tmpn, e);
-    if (!ids || !deq || !tmp) { rc = e->code; goto done; }
-
-    if (k > 1) {
-        if ((rc = cluster(x, L.n, k, name_seed(o->seed, it->t->name), ids, st, e))) goto done;
+    layout L0 = make_layout(it, o);
+    /* one group for the whole tensor: the math sees one long row, packing still goes
+       row by row (see layout()), so such tensors run as a single chunk */
+    layout Lq = L0;
+    if (L0.group == 0) { Lq.rows = 1; Lq.cols = L0.n; Lq.group = L0.n; Lq.groups = 1; }
+    int k = o->clusters, rc = SQ_OK;
+    size_t pk = L0.params * (size_t)k, tmpn = 1 << 16;
+    weight_job j;
+    sq_kmeans_result km;
+    memset(&j, 0, sizeof j);
+    j.L = &Lq;
+    j.P = &L0;
+    j.o = o;
+    j.x = x;
+    size_t chunks = hooks && hooks->parallel ? 64 : 1;
+    if (L0.group == 0) chunks = 1;
+    j.chunk_rows = (Lq.rows + chunks - 1) / chunks;
+    j.n_chunks = (Lq.rows + j.chunk_rows - 1) / j.chunk_rows;
+    j.ids = sq_calloc(L0.n, 1, e);
+    j.codes = sq_malloc(L0.n, e);
+    j.deq = sq_calloc(L0.n, sizeof(float), e);
+    j.sse = sq_calloc(j.n_chunks, sizeof(double), e);
+    uint8_t *tmp = sq_malloc(tmpn, e);
+    int need_part = o->bits == SQ_BITS_F32 || o->format == SQ_FMT_PAPER;
+    if (need_part) j.part_buf = sq_malloc(L0.n * sizeof(float), e);
+    if (o->bits != SQ_BITS_F32 && !L0.sym8) j.packed = sq_malloc(L0.rows * L0.row_bytes + 1, e);
+    if (o->format == SQ_FMT_PACKED && o->bits != SQ_BITS_F32) {
+        j.s16 = sq_malloc(pk * sizeof(uint16_t), e);
+        j.m16 = sq_malloc(pk * sizeof(uint16_t), e);
+        if (k > 1) j.packed_ids = sq_malloc(L0.rows * L0.id_bytes + 1, e);
     } else {
-        if ((rc = cluster(x, L.n, 1, 0, NULL, st, e))) goto done;
+        j.scale = sq_malloc(L0.params * sizeof(float), e);
+        j.min = sq_malloc(L0.params * sizeof(float), e);
     }
-    /* ids stays all zero for k == 1 */
+    if (e->code) { rc = e->code; goto done; }
 
-    if (o->bits == SQ_BITS_F32) {
+    if ((rc = cluster(x, L0.n, k, name_seed(o->seed, it->t->name), NULL, &km, st, e))) goto done;
+    j.km = k > 1 ? &km : NULL;
+
+    if (o->bits == SQ_BITS_F32 || o->format == SQ_FMT_PAPER) {
+        /* k sub-layers, each written whole before the next */
         for (int c = 0; c < k; c++) {
-            for (size_t i = 0; i < L.n; i++) s.part[i] = ids[i] == c ? x[i] : 0.0f;
-            if ((rc = put_floats(w, s.part, L.n, tmp, tmpn, e))) goto done;
-            for (size_t i = 0; i < L.n; i++) deq[i] += s.part[i];
-        }
-    } else if (o->format == SQ_FMT_PACKED) {
-        clustered(&L, x, ids, k, o->bits, s.codes, s.scale16, s.min16, deq);
-        if ((rc = put_packed(w, &L, s.codes, o->bits, s.packed, e))) goto done;
-        if (k > 1 && (rc = put_packed(w, &L, ids, sq_id_bits(k), s.packed, e))) goto done;
-        if ((rc = put_u16(w, s.scale16, L.params * (size_t)k, tmp, tmpn, e))) goto done;
-        if ((rc = put_u16(w, s.min16, L.params * (size_t)k, tmp, tmpn, e))) goto done;
-    } else {
-        for (int c = 0; c < k; c++) {
-            for (size_t i = 0; i < L.n; i++) s.part[i] = ids[i] == c ? x[i] : 0.0f;
-            if (L.sym8) {
-                sq_quant_sym8(s.part, L.rows, L.cols, (int8_t *)s.codes, s.scale);
-                sq_dequant_sym8((const int8_t *)s.codes, s.scale, L.rows, L.cols, s.deq_part);
-                if ((rc = sq_stw_data(w, s.codes, L.n, e))) goto done;
-                if ((rc = put_floats(w, s.scale, L.rows, tmp, tmpn, e))) goto done;
+            j.part = c;
+            j.last = c == k - 1;
+            run_chunks(hooks, &j);
+            if (o->bits == SQ_BITS_F32) {
+                if ((rc = put_floats(w, j.part_buf, L0.n, tmp, tmpn, e))) goto done;
+            } else if (L0.sym8) {
+                if ((rc = sq_stw_data(w, j.codes, L0.n, e))) goto done;
+                if ((rc = put_floats(w, j.scale, L0.rows, tmp, tmpn, e))) goto done;
             } else {
-                affine(&L, s.part, o->bits, s.codes, s.scale, s.min, s.deq_part);
-                if ((rc = put_packed(w, &L, s.codes, o->bits, s.packed, e))) goto done;
-                if ((rc = put_floats(w, s.scale, L.params, tmp, tmpn, e))) goto done;
-                if ((rc = put_floats(w, s.min, L.params, tmp, tmpn, e))) goto done;
+                if ((rc = sq_stw_data(w, j.packed, L0.rows * L0.row_bytes, e))) goto done;
+                if ((rc = put_floats(w, j.scale, L0.params, tmp, tmpn, e))) goto done;
+                if ((rc = put_floats(w, j.min, L0.params, tmp, tmpn, e))) goto done;
             }
-            for (size_t i = 0; i < L.n; i++) deq[i] += s.deq_part[i];
         }
+    } else {
+        j.part = 0;
+        j.last = 1;
+        run_chunks(hooks, &j);
+        if ((rc = sq_stw_data(w, j.packed, L0.rows * L0.row_bytes, e))) goto done;
+        if (k > 1 && (rc = sq_stw_data(w, j.packed_ids, L0.rows * L0.id_bytes, e))) goto done;
+        if ((rc = put_u16(w, j.s16, pk, tmp, tmpn, e))) goto done;
+        if ((rc = put_u16(w, j.m16, pk, tmp, tmpn, e))) goto done;
     }
-    st->mse = mse_of(x, deq, L.n);
-    if (deq_out) memcpy(deq_out, deq, L.n * sizeof(float));
-    if (k == 1) st->mse_plain = st->mse;
-    else if (!o->skip_plain) {
-        memset(ids, 0, L.n);
-        st->mse_plain = plain_mse(&L, x, o, &s, ids);
-    } else st->mse_plain = NAN;
-    rc = SQ_OK;
+    st->mse = L0.n ? sum_sse(&j) / (double)L0.n : 0;
+    if (deq_out) memcpy(deq_out, j.deq, L0.n * sizeof(float));
+    if (k == 1 || o->bits == SQ_BITS_F32) st->mse_plain = st->mse;
+    else if (o->skip_plain) st->mse_plain = NAN;
+    else {
+        /* the same bits without splitting, for comparison */
+        memset(j.deq, 0, L0.n * sizeof(float));
+        j.plain = 1;
+        j.last = 1;
+        j.part = 0;
+        j.packed = NULL;
+        j.packed_ids = NULL;
+        run_chunks(hooks, &j);
+        st->mse_plain = L0.n ? sum_sse(&j) / (double)L0.n : 0;
+    }
 done:
-    scratch_free(&s);
-    free(ids);
-    free(deq);
-    free(tmp);
+    free(j.ids); free(j.codes); free(j.deq); free(j.sse); free(j.part_buf); free(j.packed);
+    free(j.packed_ids); free(j.s16); free(j.m16); free(j.scale); free(j.min); free(tmp);
     return rc;
 }
 
@@ -508,7 +552,7 @@ static int process_bias(sq_st_writer *w, const sq_plan_item *it, const float *x,
     uint8_t *tmp = sq_malloc(1 << 16, e);
     int rc = e->code;
     if (!ids || !part || !tmp) goto done;
-    if ((rc = cluster(x, n, k, name_seed(o->seed, it->t->name), ids, st, e))) goto done;
+    if ((rc = cluster(x, n, k, name_seed(o->seed, it->t->name), ids, NULL, st, e))) goto done;
     st->mse = st->mse_plain = 0; /* biases stay float */
     if (bias_has_parts(o)) {
         for (int c = 0; c < k && !rc; c++) {
@@ -645,7 +689,7 @@ int sq_quantize_model(const sq_st_file *in, const sq_quant_opts *o, const sq_mod
             st.role = it->role;
             st.ndim = t->ndim;
             memcpy(st.shape, t->shape, sizeof st.shape);
-            rc = it->role == SQ_ROLE_WEIGHT ? process_weight(&w, it, x, o, &st, NULL, e) : process_bias(&w, it, x, o, &st, e);
+            rc = it->role == SQ_ROLE_WEIGHT ? process_weight(&w, it, x, o, hooks, &st, NULL, e) : process_bias(&w, it, x, o, &st, e);
             if (rc) {
                 if (strstr(e->msg, t->name) == NULL) {
                     char pre[300];
@@ -777,7 +821,7 @@ int sq_split_roundtrip(const float *w, size_t rows, size_t cols, const sq_quant_
     st->ndim = 2;
     st->shape[0] = (int64_t)rows;
     st->shape[1] = (int64_t)cols;
-    if (!rc) rc = process_weight(&sw, &it, w, &oo, st, deq, e);
+    if (!rc) rc = process_weight(&sw, &it, w, &oo, NULL, st, deq, e);
     sq_stw_free(&sw);
     sq_buf_free(&sink);
     return rc;

@@ -85,10 +85,17 @@ typedef struct sq_model_texts {
     const char *source_name;
 } sq_model_texts;
 
+/* Run fn(arg, i) for i in [0, n), in any order, possibly at once; return when all are
+ * done. Hosts with threads supply one; the core itself never starts a thread. */
+typedef void (*sq_task_fn)(void *arg, size_t index);
+typedef void (*sq_parallel_fn)(void *pool, size_t n, sq_task_fn fn, void *arg);
+
 typedef struct sq_quant_hooks {
     sq_progress_fn progress;
     void *ctx;
-    double (*now)(void); /* seconds, for per-layer timing; NULL = no timing */
+    double (*now)(void);     /* seconds, for per-layer timing; NULL = no timing */
+    sq_parallel_fn parallel; /* NULL = run everything on the calling thread */
+    void *pool;
 } sq_quant_hooks;
 
 /* The collected report. layers: one per split weight, then biases follow their weight. */

@@ -51,7 +51,9 @@ void sq_dequant_affine(const uint8_t *codes, const float *scale, const float *mi
 void sq_quant_sym8(const float *w, size_t rows, size_t cols, int8_t *codes, float *scale);
 void sq_dequant_sym8(const int8_t *codes, const float *scale, size_t rows, size_t cols, float *out);
 
-/* Clustered affine (packed format). ids: rows*cols cluster ids (0..k-1), given.
+/* Clustered affine (packed format). ids: rows*cols cluster ids (0..k-1), given; may be
+ * NULL when k == 1. A (group, cluster) without members gets scale = min = 0. Parameters
+ * saturate at the largest finite BF16 (|values| beyond ~3.39e38 are not covered).
  * codes: rows*cols (unpacked); scale, min: rows*G*k BF16 values (index (r*G+g)*k + c). */
 void sq_quant_clustered(const float *w, const uint8_t *ids, int k, size_t rows, size_t cols,
                         size_t group, int bits, uint8_t *codes, uint16_t *scale_bf16,

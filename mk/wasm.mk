@@ -1,0 +1,108 @@
+# mk/wasm.mk - the WebAssembly builds and their tests (included by the top-level Makefile).
+#
+#   make wasi        build/sq.wasm: the whole CLI for WASI preview1 (node:wasi, wasmtime)
+#   make web-module  build/web/sq-core.{js,wasm} (+ sq-core-api.js): Emscripten ES module
+#                    for the browser's Web Worker; `make web` builds on it
+#   make wasm-test   tests/wasm/run.mjs: WASI vs native byte for byte, the module's JS
+#                    API vs native, SIMD present (also part of `make test`)
+#   make wasm-deps   cJSON source from Debian (tools/fetch-cjson.sh -> build/deps/)
+#
+# Tools (Debian 12 packages): clang lld wasi-libc libclang-rt-14-dev-wasm32 (sq.wasm),
+# emscripten (module), binaryen wabt (wasm-opt, wasm-strip, wasm-objdump), nodejs (tests),
+# dpkg-dev (apt-get source). Native builds use libcjson-dev; the wasm builds compile the
+# same cJSON from `apt-get source cjson` (never committed).
+
+WASM_DEPS   ?= build/deps
+CJSON_DIR    = $(WASM_DEPS)/cjson
+CJSON_STAMP  = $(WASM_DEPS)/cjson.version
+WASM_STRIP  ?= wasm-strip
+NODE        ?= node
+
+# Flags shared by both wasm builds. -ffp-contract=off and the same C dialect as the
+# native build: the outputs must be byte-identical to build/sq's.
+WASM_COMMON  = -O3 -msimd128 -std=c11 -ffp-contract=off -fno-strict-aliasing \
+               -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Icore -I$(WASM_DEPS)/include
+
+# ---------------- cJSON from Debian's source package ----------------
+
+.PHONY: wasm-deps
+wasm-deps: $(CJSON_STAMP)
+
+$(CJSON_STAMP):
+	bash tools/fetch-cjson.sh $(WASM_DEPS)
+
+$(CJSON_DIR)/cJSON.c: | $(CJSON_STAMP)
+	@test -f $@
+
+# ---------------- WASI: build/sq.wasm ----------------
+# wasi-libc from Debian (headers /usr/include/wasm32-wasi, libs /usr/lib/wasm32-wasi;
+# clang finds them without --sysroot). cli/files.c uses getpid() (temporary names):
+# wasi-libc emulates it. No threads: the pipeline runs with threads = 1.
+WASI_CC     ?= clang
+WASI_CFLAGS  = --target=wasm32-wasi $(WASM_COMMON) -D_WASI_EMULATED_GETPID -MMD -MP
+# 1 MiB of stack (wasm-ld's default is 64 KiB); memory grows on demand up to 4 GiB.
+WASI_LDFLAGS = --target=wasm32-wasi -O3 -msimd128 -Wl,-z,stack-size=1048576
+WASI_LDLIBS  = -lwasi-emulated-getpid -lm
+WASI_OBJ    := $(CORE_SRC:%.c=$(BUILD)/wasi/%.o) $(CLI_SRC:%.c=$(BUILD)/wasi/%.o) $(BUILD)/wasi/deps/cJSON.o
+
+.PHONY: wasi
+wasi: $(BUILD)/sq.wasm
+
+$(BUILD)/wasi/%.o: %.c | $(CJSON_STAMP)
+	@mkdir -p $(dir $@)
+	$(WASI_CC) $(WASI_CFLAGS) -c $< -o $@
+
+$(BUILD)/wasi/deps/cJSON.o: $(CJSON_DIR)/cJSON.c
+	@mkdir -p $(dir $@)
+	$(WASI_CC) $(WASI_CFLAGS) -w -c $< -o $@
+
+# clang runs wasm-opt (binaryen) after linking when it is installed; it needs the
+# target_features section to accept SIMD, so no -Wl,--strip-all: strip afterwards.
+# $(BUILD)/wasi/sq.full.wasm keeps the names and target_features (for profiling and
+# for the SIMD check of the tests).
+$(BUILD)/sq.wasm: $(WASI_OBJ)
+	$(WASI_CC) $(WASI_LDFLAGS) -o $(BUILD)/wasi/sq.full.wasm $(WASI_OBJ) $(WASI_LDLIBS)
+	$(WASM_STRIP) -o $@ $(BUILD)/wasi/sq.full.wasm
+
+# ---------------- Emscripten: build/web/sq-core.js + .wasm ----------------
+# Debian's emcc needs NODE_PATH to find its JS dependencies.
+EMCC        ?= emcc
+EM_RUN       = NODE_PATH=$(or $(NODE_PATH),/usr/share/nodejs) $(EMCC)
+EM_CFLAGS    = $(WASM_COMMON) -MMD -MP
+WASM_SRC    := $(sort $(wildcard wasm/*.c))
+EM_OBJ      := $(CORE_SRC:%.c=$(BUILD)/em/%.o) $(WASM_SRC:%.c=$(BUILD)/em/%.o) $(BUILD)/em/deps/cJSON.o
+EM_JS_IN     = wasm/node-esm-shim.js wasm/pre.js
+EM_LDFLAGS   = -O3 -msimd128 -sMODULARIZE -sEXPORT_ES6 -sEXPORT_NAME=createSqCore \
+               -sENVIRONMENT=web,worker,node -sALLOW_MEMORY_GROWTH -sMAXIMUM_MEMORY=4GB \
+               -sNODEJS_CATCH_EXIT=0 -sNODEJS_CATCH_REJECTION=0 \
+               -sEXPORTED_FUNCTIONS=_malloc,_free \
+               -sEXPORTED_RUNTIME_METHODS=UTF8ToString,stringToUTF8,lengthBytesUTF8 \
+               --extern-pre-js wasm/node-esm-shim.js --pre-js wasm/pre.js
+
+.PHONY: web-module
+web-module: $(BUILD)/web/sq-core.js $(BUILD)/web/sq-core-api.js
+
+$(BUILD)/em/%.o: %.c | $(CJSON_STAMP)
+	@mkdir -p $(dir $@)
+	$(EM_RUN) $(EM_CFLAGS) -c $< -o $@
+
+$(BUILD)/em/deps/cJSON.o: $(CJSON_DIR)/cJSON.c
+	@mkdir -p $(dir $@)
+	$(EM_RUN) $(EM_CFLAGS) -w -c $< -o $@
+
+$(BUILD)/web/sq-core.js: $(EM_OBJ) $(EM_JS_IN)
+	@mkdir -p $(dir $@)
+	$(EM_RUN) $(EM_LDFLAGS) -o $@ $(EM_OBJ)
+
+$(BUILD)/web/sq-core-api.js: wasm/sq-core-api.js
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+# ---------------- tests ----------------
+.PHONY: wasm-test
+wasm-test: $(BUILD)/sq $(BUILD)/sq.wasm $(BUILD)/web/sq-core.js $(BUILD)/web/sq-core-api.js
+	$(NODE) tests/wasm/run.mjs --build $(BUILD)
+
+test: wasm-test
+
+-include $(shell find $(BUILD)/wasi $(BUILD)/em -name '*.d' 2>/dev/null)

@@ -1,0 +1,426 @@
+/* test_quant.c - packing, the reference recipes (bit-exact against the stored reference
+ * output of optimum-quanto for three real layers), the clustered BF16 variant, group policy. */
+#include <cjson/cJSON.h>
+#include <float.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "quant/quant.h"
+#include "test.h"
+
+static uint64_t rs = 0x9E3779B97F4A7C15ull;
+static void rseed(uint64_t s) { rs = s * 0x9E3779B97F4A7C15ull + 1; }
+static uint64_t rnext(void)
+{
+    rs ^= rs << 13;
+    rs ^= rs >> 7;
+    rs ^= rs << 17;
+    return rs;
+}
+static double runif(void) { return (double)(rnext() >> 11) * (1.0 / 9007199254740992.0); }
+static double rnorm(void)
+{
+    double u1 = runif() + 1e-300, u2 = runif();
+    return sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+static uint32_t f2u(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+static float bf(uint16_t b)
+{
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+/* distance in units in the last place (same-sign finite floats; 0 when equal) */
+static uint32_t ulp_diff(float a, float b)
+{
+    if (a == b) return 0;
+    int64_t ia = (int32_t)f2u(a), ib = (int32_t)f2u(b);
+    if (ia < 0) ia = (int64_t)INT32_MIN - ia;
+    if (ib < 0) ib = (int64_t)INT32_MIN - ib;
+    int64_t d = ia > ib ? ia - ib : ib - ia;
+    return d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+}
+static float ulpf(float x) { return nextafterf(fabsf(x), INFINITY) - fabsf(x); }
+
+/* ------------------------------------------------------------------ packing */
+
+static void test_pack(void)
+{
+    CHECK(sq_packed_row_bytes(0, 3) == 0);
+    CHECK(sq_packed_row_bytes(5, 3) == 2);
+    CHECK(sq_packed_row_bytes(128, 4) == 64);
+    CHECK(sq_packed_row_bytes(7, 1) == 1 && sq_packed_row_bytes(9, 1) == 2);
+    CHECK(sq_id_bits(1) == 0 && sq_id_bits(2) == 1 && sq_id_bits(3) == 2 && sq_id_bits(4) == 2);
+    CHECK(sq_id_bits(5) == 3 && sq_id_bits(8) == 3 && sq_id_bits(9) == 4 && sq_id_bits(16) == 4);
+    /* layout: LSB-first bit stream. 3-bit codes 1,2,3,4,5 -> bits 001 010 011 100 101 from
+       bit 0 up: byte0 = 1 | 2<<3 | (3&3)<<6 = 0xD1, byte1 = 3>>2 | 4<<1 | 5<<4 = 0x58 */
+    uint8_t c5[5] = {1, 2, 3, 4, 5}, p[4] = {0xEE, 0xEE, 0xEE, 0xEE};
+    sq_pack_row(c5, 5, 3, p);
+    CHECK(p[0] == 0xD1 && p[1] == 0x58 && p[2] == 0xEE);
+    uint8_t c2[3] = {3, 0, 2};
+    sq_pack_row(c2, 3, 2, p);
+    CHECK(p[0] == 0x23); /* 11 00 10 + zero padding */
+    /* round trips: bits 1..8, lengths 0..70, random codes; padding bits are zero */
+    uint8_t codes[80], back[80], packed[80];
+    rseed(1);
+    for (int bits = 1; bits <= 8; bits++)
+        for (size_t n = 0; n <= 70; n++) {
+            for (size_t i = 0; i < n; i++) codes[i] = (uint8_t)(rnext() & ((1u << bits) - 1));
+            size_t nb = sq_packed_row_bytes(n, bits);
+            memset(packed, 0xFF, sizeof packed);
+            sq_pack_row(codes, n, bits, packed);
+            CHECK(packed[nb] == 0xFF); /* writes exactly nb bytes */
+            if (nb && (n * bits) % 8) CHECK((packed[nb - 1] >> ((n * bits) % 8)) == 0);
+            memset(back, 0xAA, sizeof back);
+            sq_unpack_row(packed, n, bits, back);
+            CHECK_MSG(!memcmp(codes, back, n) && back[n] == 0xAA, "bits %d n %zu", bits, n);
+        }
+}
+
+/* ------------------------------------------------------------------ group policy */
+
+static void test_group_size(void)
+{
+    CHECK(sq_group_size(SQ_GROUP_AUTO, 128) == 128); /* not > 128: the row */
+    CHECK(sq_group_size(SQ_GROUP_AUTO, 512) == 128);
+    CHECK(sq_group_size(SQ_GROUP_AUTO, 160) == 32); /* 128, 96, 64 do not divide 160 */
+    CHECK(sq_group_size(SQ_GROUP_AUTO, 192) == 96);
+    CHECK(sq_group_size(SQ_GROUP_AUTO, 320) == 64);
+    CHECK(sq_group_size(SQ_GROUP_AUTO, 100) == 100);
+    CHECK(sq_group_size(SQ_GROUP_AUTO, 200) == 200); /* nothing from 128 down to 32 divides */
+    CHECK(sq_group_size(SQ_GROUP_AUTO, 3072) == 128);
+    CHECK(sq_group_size(SQ_GROUP_ROW, 512) == 512);
+    CHECK(sq_group_size(SQ_GROUP_TENSOR, 512) == 0);
+    CHECK(sq_group_size(64, 512) == 64);
+    CHECK(sq_group_size(1000, 512) == 512);
+}
+
+/* ------------------------------------------------------------------ affine reference */
+
+static void test_affine_roundtrip(void)
+{
+    size_t rows = 5, cols = 77; /* groups of 32: 32, 32, 13 */
+    size_t g = 32, G = 3;
+    float w[5 * 77], out[5 * 77], scale[15], mn[15];
+    uint8_t q[5 * 77];
+    rseed(2);
+    for (size_t i = 0; i < rows * cols; i++) w[i] = (float)(rnorm() * (1 + (i / cols)));
+    for (size_t c = 64; c < 77; c++) w[2 * cols + c] = -0.75f; /* a constant (short) group */
+    for (int bits = 1; bits <= 8; bits++) {
+        sq_quant_affine(w, rows, cols, g, bits, q, scale, mn);
+        sq_dequant_affine(q, scale, mn, rows, cols, g, out);
+        unsigned L = (1u << bits) - 1;
+        for (size_t r = 0; r < rows; r++)
+            for (size_t c = 0; c < cols; c++) {
+                size_t i = r * cols + c, p = r * G + c / g;
+                CHECK(q[i] <= L);
+                float err = fabsf(out[i] - w[i]);
+                CHECK_MSG(err <= 0.5f * scale[p] + 2 * ulpf(w[i]) + 2 * ulpf(mn[p]), "bits %d r %zu c %zu err %g scale %g",
+                          bits, r, c, err, scale[p]);
+            }
+        /* group parameters: min is the group minimum, min + L*scale is about the maximum */
+        for (size_t r = 0; r < rows; r++)
+            for (size_t gi = 0; gi < G; gi++) {
+                float lo = INFINITY, hi = -INFINITY;
+                for (size_t c = gi * g; c < cols && c < (gi + 1) * g; c++) {
+                    lo = fminf(lo, w[r * cols + c]);
+                    hi = fmaxf(hi, w[r * cols + c]);
+                }
+                CHECK(mn[r * G + gi] == lo);
+                CHECK(scale[r * G + gi] == (hi - lo) / (float)L);
+            }
+        /* the constant group: scale 0, codes 0, exact */
+        CHECK(scale[2 * G + 2] == 0 && mn[2 * G + 2] == -0.75f);
+        for (size_t c = 64; c < 77; c++) CHECK(q[2 * cols + c] == 0 && out[2 * cols + c] == -0.75f);
+    }
+}
+
+static void test_affine_half_even(void)
+{
+    /* lo 0, hi 3, 2 bits: scale 1, shift 0: 0.5 -> 0, 1.5 -> 2, 2.5 -> 2 (half to even) */
+    float w[] = {0, 0.5f, 1.5f, 2.5f, 3, 1.49999988f};
+    uint8_t q[6];
+    float s, m, out[6];
+    sq_quant_affine(w, 1, 6, 6, 2, q, &s, &m);
+    CHECK(s == 1.0f && m == 0.0f);
+    CHECK(q[0] == 0 && q[1] == 0 && q[2] == 2 && q[3] == 2 && q[4] == 3 && q[5] == 1);
+    sq_dequant_affine(q, &s, &m, 1, 6, 6, out);
+    CHECK(out[1] == 0 && out[2] == 2 && out[3] == 2 && out[4] == 3);
+    /* with a shift: lo -1, hi 2 -> scale 1, shift 1: -0.5 -> 0.5 -> 0, 0.5 -> 1.5 -> 2 */
+    float w2[] = {-1, -0.5f, 0.5f, 2, 1.0f};
+    uint8_t q2[5];
+    sq_quant_affine(w2, 1, 5, 5, 2, q2, &s, &m);
+    CHECK(s == 1.0f && m == -1.0f);
+    CHECK(q2[0] == 0 && q2[1] == 0 && q2[2] == 2 && q2[3] == 3 && q2[4] == 2);
+    /* 4 bits, lo 0, hi 15: 7.5 -> 8, 8.5 -> 8, 9.5 -> 10 */
+    float w3[] = {0, 15, 7.5f, 8.5f, 9.5f};
+    uint8_t q3[5];
+    sq_quant_affine(w3, 1, 5, 5, 4, q3, &s, &m);
+    CHECK(s == 1.0f && q3[2] == 8 && q3[3] == 8 && q3[4] == 10);
+}
+
+static void test_sym8(void)
+{
+    float w[3 * 6] = {1, -2, 0.5f, 0.0078740157f, -0.0078740157f, 1.99f, /* absmax 2 */
+                      0, 0, 0, 0, 0, 0,                                    /* all zero */
+                      -3, 3, 1, -1, 0.1f, 2.9f};
+    int8_t q[18];
+    float s[3], out[18];
+    sq_quant_sym8(w, 3, 6, q, s);
+    sq_dequant_sym8(q, s, 3, 6, out);
+    CHECK(s[0] == 2.0f / 127.0f && s[1] == 0 && s[2] == 3.0f / 127.0f);
+    CHECK(q[1] == -127 && q[0] == 64 && q[12] == -127 && q[13] == 127);
+    CHECK(q[3] == (int8_t)rintf(0.0078740157f / s[0]));
+    for (int i = 6; i < 12; i++) CHECK(q[i] == 0 && out[i] == 0);
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 6; c++) {
+            int i = r * 6 + c;
+            CHECK(out[i] == (float)q[i] * s[r]);
+            CHECK(fabsf(out[i] - w[i]) <= 0.5f * s[r] + ulpf(w[i]));
+        }
+    /* half to even: w / scale exactly 0.5 and 1.5 */
+    float w2[] = {127, 0.5f, 1.5f, -0.5f, -2.5f};
+    int8_t q2[5];
+    float s2;
+    sq_quant_sym8(w2, 1, 5, q2, &s2);
+    CHECK(s2 == 1.0f && q2[1] == 0 && q2[2] == 2 && q2[3] == 0 && q2[4] == -2);
+}
+
+/* ------------------------------------------------------------------ clustered */
+
+static void check_clustered(const float *w, const uint8_t *ids, int k, size_t rows, size_t cols, size_t g,
+                            int bits, const char *what)
+{
+    size_t G = (cols + g - 1) / g, P = rows * G * (size_t)k;
+    uint8_t *q = malloc(rows * cols);
+    uint16_t *s = malloc(P * 2), *m = malloc(P * 2);
+    float *out = malloc(rows * cols * sizeof *out);
+    sq_quant_clustered(w, ids, k, rows, cols, g, bits, q, s, m);
+    sq_dequant_clustered(q, ids, k, s, m, rows, cols, g, out);
+    double L = (double)((1u << bits) - 1);
+    for (size_t r = 0; r < rows; r++)
+        for (size_t gi = 0; gi < G; gi++)
+            for (int c = 0; c < k; c++) {
+                size_t p = (r * G + gi) * (size_t)k + (size_t)c;
+                float lo = INFINITY, hi = -INFINITY;
+                for (size_t j = gi * g; j < cols && j < (gi + 1) * g; j++) {
+                    size_t i = r * cols + j;
+                    if (ids[i] != c) continue;
+                    lo = fminf(lo, w[i]);
+                    hi = fmaxf(hi, w[i]);
+                }
+                float sf = bf(s[p]), mf = bf(m[p]);
+                if (lo > hi) {
+                    CHECK(s[p] == 0 && m[p] == 0); /* no members */
+                    continue;
+                }
+                CHECK(isfinite(sf) && isfinite(mf) && sf >= 0);
+                /* BF16 parameters cover the members: m <= lo, m + L*s >= hi */
+                CHECK_MSG(mf <= lo, "%s: min %g > lo %g", what, mf, lo);
+                CHECK_MSG((double)mf + L * sf >= (double)hi, "%s: m + L*s = %.9g < hi %.9g", what,
+                          (double)mf + L * sf, hi);
+                /* and tightly: m is within one BF16 step of lo, s within one step of the
+                   exact scale (directed rounding) */
+                const double bf_tiny = 9.18354961579912e-41; /* 2^-133: smallest BF16 step */
+                CHECK_MSG((double)lo - mf <= fabs((double)lo) / 128 + bf_tiny, "%s: lo %.9g m %.9g", what, lo, mf);
+                CHECK_MSG(sf == 0 ? hi == mf : (double)sf <= ((double)hi - mf) / L * (1 + 1.0 / 64) + bf_tiny,
+                          "%s: lo %.9g hi %.9g m %.9g s %.9g", what, lo, hi, mf, sf);
+                for (size_t j = gi * g; j < cols && j < (gi + 1) * g; j++) {
+                    size_t i = r * cols + j;
+                    if (ids[i] != c) continue;
+                    CHECK(q[i] <= L);
+                    float err = fabsf(out[i] - w[i]);
+                    CHECK_MSG(err <= 0.5f * sf + ulpf(w[i]) + ulpf(mf), "%s: r %zu j %zu: w %.9g deq %.9g step %g",
+                              what, r, j, w[i], out[i], sf);
+                    if (sf == 0) CHECK(out[i] == w[i]);
+                }
+            }
+    free(q);
+    free(s);
+    free(m);
+    free(out);
+}
+
+static void test_clustered(void)
+{
+    size_t rows = 4, cols = 100;
+    float w[400];
+    uint8_t ids[400];
+    rseed(5);
+    for (int bits = 1; bits <= 8; bits++) {
+        for (size_t i = 0; i < rows * cols; i++) {
+            w[i] = (float)(0.05 * rnorm());
+            ids[i] = w[i] < -0.04f ? 0 : w[i] > 0.04f ? 2 : 1;
+        }
+        char what[64];
+        snprintf(what, sizeof what, "normal bits %d", bits);
+        check_clustered(w, ids, 3, rows, cols, 32, bits, what);
+        check_clustered(w, ids, 3, rows, cols, 100, bits, what);
+        /* random ids, k = 5, some groups without members of a cluster */
+        for (size_t i = 0; i < rows * cols; i++) ids[i] = (uint8_t)(rnext() % 5);
+        check_clustered(w, ids, 5, rows, cols, 7, bits, what);
+    }
+    /* subnormal, tiny and huge finite values, constant clusters */
+    float x[] = {1e-40f, 3e-41f, -2e-40f, 1e-45f, 1e30f, -1e30f, 5e29f, -7e29f, 0.25f, 0.25f, 0.25f, -3.0f,
+                 FLT_MIN, -FLT_MIN, 1e38f, -1e38f};
+    uint8_t xid[] = {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 3, 4, 4, 5, 5};
+    for (int bits = 1; bits <= 8; bits++) {
+        char what[64];
+        snprintf(what, sizeof what, "extremes bits %d", bits);
+        check_clustered(x, xid, 6, 1, 16, 16, bits, what);
+        check_clustered(x, xid, 6, 2, 8, 8, bits, what);
+    }
+    /* a constant cluster is exact with scale 0 */
+    uint16_t s[6], m[6];
+    uint8_t q[16];
+    sq_quant_clustered(x, xid, 6, 1, 16, 16, 4, q, s, m);
+    CHECK(s[2] == 0 && bf(m[2]) == 0.25f);
+    CHECK(s[3] == 0 && bf(m[3]) == -3.0f);
+    /* k = 1 with no ids: plain quantization with BF16 parameters */
+    float y[8] = {0.1f, -0.3f, 0.7f, 0.2f, 0.0f, -0.1f, 0.5f, 0.65f}, yo[8];
+    uint8_t yq[8];
+    uint16_t ys, ym;
+    sq_quant_clustered(y, NULL, 1, 1, 8, 8, 4, yq, &ys, &ym);
+    sq_dequant_clustered(yq, NULL, 1, &ys, &ym, 1, 8, 8, yo);
+    CHECK(bf(ym) <= -0.3f && bf(ym) + 15 * bf(ys) >= 0.7f);
+    for (int i = 0; i < 8; i++) CHECK(fabsf(yo[i] - y[i]) <= 0.5f * bf(ys) + 1e-7f);
+}
+
+/* ------------------------------------------------------------------ reference output */
+
+typedef struct st_file {
+    uint8_t *data;
+    size_t size;
+    cJSON *header;
+    size_t base;
+} st_file;
+
+static int st_open(st_file *f, const char *path)
+{
+    memset(f, 0, sizeof *f);
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return -1;
+    fseek(fp, 0, SEEK_END);
+    long sz = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    f->data = malloc((size_t)sz);
+    f->size = (size_t)sz;
+    size_t got = fread(f->data, 1, f->size, fp);
+    fclose(fp);
+    if (got != f->size || f->size < 8) return -1;
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = hl << 8 | f->data[i];
+    if (hl > f->size - 8) return -1;
+    f->header = cJSON_ParseWithLength((const char *)f->data + 8, (size_t)hl);
+    f->base = 8 + (size_t)hl;
+    return f->header ? 0 : -1;
+}
+
+static void st_close(st_file *f)
+{
+    cJSON_Delete(f->header);
+    free(f->data);
+}
+
+/* F32 tensor: copy to a new array (little-endian bytes), fill rows/cols. */
+static float *st_f32(const st_file *f, const char *name, size_t *rows, size_t *cols)
+{
+    cJSON *t = cJSON_GetObjectItemCaseSensitive(f->header, name);
+    if (!t) return NULL;
+    cJSON *dt = cJSON_GetObjectItemCaseSensitive(t, "dtype"), *sh = cJSON_GetObjectItemCaseSensitive(t, "shape"),
+          *off = cJSON_GetObjectItemCaseSensitive(t, "data_offsets");
+    if (!cJSON_IsString(dt) || strcmp(dt->valuestring, "F32") || cJSON_GetArraySize(sh) != 2) return NULL;
+    *rows = (size_t)cJSON_GetArrayItem(sh, 0)->valuedouble;
+    *cols = (size_t)cJSON_GetArrayItem(sh, 1)->valuedouble;
+    size_t a = (size_t)cJSON_GetArrayItem(off, 0)->valuedouble, b = (size_t)cJSON_GetArrayItem(off, 1)->valuedouble;
+    if (b - a != *rows * *cols * 4 || f->base + b > f->size) return NULL;
+    float *x = malloc(b - a);
+    const uint8_t *p = f->data + f->base + a;
+    for (size_t i = 0; i < *rows * *cols; i++) {
+        uint32_t u = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 | (uint32_t)p[4 * i + 2] << 16 |
+                     (uint32_t)p[4 * i + 3] << 24;
+        memcpy(&x[i], &u, 4);
+    }
+    return x;
+}
+
+static void test_reference_bit_exact(void)
+{
+    static const char *layers[] = {"classifier.weight", "bert.encoder.layer.0.intermediate.dense.weight",
+                                   "bert.encoder.layer.0.output.dense.weight"};
+    static const int bitss[] = {8, 4, 3, 2};
+    st_file model, ref;
+    int ok1 = st_open(&model, TEST_ROOT "/examples/bert-tiny-emotion/model.safetensors");
+    int ok2 = st_open(&ref, TEST_ROOT "/examples/bert-tiny-emotion/reference-plain-quant.safetensors");
+    CHECK(ok1 == 0 && ok2 == 0);
+    if (ok1 || ok2) return;
+    size_t total = 0, exact = 0, tensors = 0;
+    uint32_t worst = 0;
+    for (int l = 0; l < 3; l++) {
+        size_t rows, cols, rr, rc;
+        float *w = st_f32(&model, layers[l], &rows, &cols);
+        CHECK_MSG(w != NULL, "%s", layers[l]);
+        if (!w) continue;
+        size_t g = sq_group_size(SQ_GROUP_AUTO, cols), G = (cols + g - 1) / g;
+        CHECK(g == 128);
+        float *out = malloc(rows * cols * sizeof *out), *scale = malloc(rows * G * sizeof *scale),
+              *mn = malloc(rows * G * sizeof *mn);
+        uint8_t *q = malloc(rows * cols);
+        for (int b = 0; b < 4; b++) {
+            char name[160];
+            snprintf(name, sizeof name, "%s.int%d", layers[l], bitss[b]);
+            float *want = st_f32(&ref, name, &rr, &rc);
+            CHECK_MSG(want && rr == rows && rc == cols, "%s", name);
+            if (!want) continue;
+            if (bitss[b] == 8) {
+                sq_quant_sym8(w, rows, cols, (int8_t *)q, scale);
+                sq_dequant_sym8((const int8_t *)q, scale, rows, cols, out);
+            } else {
+                sq_quant_affine(w, rows, cols, g, bitss[b], q, scale, mn);
+                sq_dequant_affine(q, scale, mn, rows, cols, g, out);
+            }
+            size_t ex = 0;
+            uint32_t wt = 0;
+            for (size_t i = 0; i < rows * cols; i++) {
+                uint32_t d = ulp_diff(out[i], want[i]);
+                ex += d == 0;
+                if (d > wt) wt = d;
+            }
+            CHECK_MSG(wt <= 1, "%s: worst %u ulp", name, wt);
+            printf("     %-52s %7zu/%-7zu exact, worst %u ulp\n", name, ex, rows * cols, wt);
+            total += rows * cols;
+            exact += ex;
+            if (wt > worst) worst = wt;
+            tensors++;
+            free(want);
+        }
+        free(w);
+        free(out);
+        free(scale);
+        free(mn);
+        free(q);
+    }
+    printf("     reference: %zu tensors, %zu/%zu elements bit-exact, worst %u ulp\n", tensors, exact, total, worst);
+    CHECK(tensors == 12);
+    st_close(&model);
+    st_close(&ref);
+}
+
+int main(void)
+{
+    RUN(test_pack);
+    RUN(test_group_size);
+    RUN(test_affine_roundtrip);
+    RUN(test_affine_half_even);
+    RUN(test_sym8);
+    RUN(test_clustered);
+    RUN(test_reference_bit_exact);
+    return test_summary();
+}

@@ -1,0 +1,416 @@
+#!/usr/bin/env node
+// tests/wasm/run.mjs - the WebAssembly builds against the native one.
+//
+//   node tests/wasm/run.mjs [--build DIR] [--filter TEXT]      (make wasm-test)
+//
+// 1. build/sq.wasm under node:wasi (via tools/sq-wasi.mjs) behaves as build/sq:
+//    same stdout, stderr and exit status, byte-identical quantized/dequantized files.
+// 2. The Emscripten module (build/web/sq-core.js through wasm/sq-core-api.js) quantizes
+//    through its JS reader/writer byte-identically to native, reports the same, reports
+//    progress per tensor, cancels, and surfaces errors.
+// 3. Both .wasm files contain SIMD (v128) instructions.
+// Ends with "N passed, N failed"; exits 1 when anything failed.
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+process.chdir(ROOT);
+const argv = process.argv.slice(2);
+const opt = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
+const BUILD = opt("--build", "build");
+const FILTER = opt("--filter", "");
+const NATIVE = path.join(BUILD, "sq");
+const WASM = path.join(BUILD, "sq.wasm");
+const WASM_FULL = path.join(BUILD, "wasi", "sq.full.wasm");
+const WEB = path.join(BUILD, "web");
+const TMP = path.join(BUILD, "wasm-test");
+// WASI sees the current directory; an out-of-tree build directory is preopened as is.
+const tmpInTree = !path.isAbsolute(TMP) && !path.relative(ROOT, path.resolve(TMP)).startsWith("..");
+
+fs.rmSync(TMP, { recursive: true, force: true });
+fs.mkdirSync(TMP, { recursive: true });
+
+let passed = 0, failed = 0;
+const info = [];
+async function test(name, fn) {
+  if (FILTER && !name.includes(FILTER)) return;
+  try {
+    await fn();
+    passed++;
+    console.log(`ok   ${name}`);
+  } catch (err) {
+    failed++;
+    console.log(`FAIL ${name}\n     ${String(err && err.stack || err).split("\n").slice(0, 6).join("\n     ")}`);
+  }
+}
+function assert(cond, msg) { if (!cond) throw new Error(msg); }
+function eq(a, b, what) {
+  if (a !== b) throw new Error(`${what}: ${JSON.stringify(a)?.slice(0, 400)} != ${JSON.stringify(b)?.slice(0, 400)}`);
+}
+function sameFile(a, b) {
+  const x = fs.readFileSync(a), y = fs.readFileSync(b);
+  if (x.length !== y.length) throw new Error(`${a} (${x.length} bytes) and ${b} (${y.length} bytes) differ in size`);
+  const i = x.findIndex((v, k) => v !== y[k]);
+  if (i >= 0) throw new Error(`${a} and ${b} differ at byte ${i}`);
+}
+
+function run(cmd, args, env = {}) {
+  const t0 = performance.now();
+  const r = spawnSync(cmd, args, { encoding: "utf8", env: { ...process.env, ...env }, maxBuffer: 1 << 28 });
+  if (r.error) throw r.error;
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, seconds: (performance.now() - t0) / 1000 };
+}
+const native = (args) => run(NATIVE, args);
+const wasi = (args) =>
+  run(process.execPath, [path.join("tools", "sq-wasi.mjs"), ...args],
+      { SQ_WASM: WASM, SQ_WASI_DIRS: tmpInTree ? "" : path.resolve(TMP) });
+const T = (name) => (tmpInTree ? path.join(TMP, name) : path.resolve(TMP, name));
+
+// Run native and WASI with the same arguments.
+function both(args) {
+  const n = native(args);
+  const w = wasi(args);
+  return { n, w };
+}
+function sameRun(n, w, what) {
+  eq(w.status, n.status, `${what}: exit status (wasi stderr: ${w.stderr.trim()})`);
+  eq(w.stdout, n.stdout, `${what}: stdout`);
+}
+
+// Drop the wall times (they differ run to run) from a report.
+function stripTimes(o) {
+  if (Array.isArray(o)) return o.map(stripTimes);
+  if (o && typeof o === "object") {
+    const r = {};
+    for (const [k, v] of Object.entries(o)) if (k !== "seconds") r[k] = stripTimes(v);
+    return r;
+  }
+  return o;
+}
+// A run's stderr without the timing ("in 0.45s").
+const stderrNorm = (s) => s.replace(/ in [0-9.]+s;/g, " in Xs;");
+
+const MODELS = [
+  { name: "bert", dir: "examples/bert-tiny-emotion" },
+  { name: "stories", dir: "examples/stories260K" },
+];
+const OPTION_SETS = [
+  ["--bits", "4", "--clusters", "3", "--format", "paper"],
+  ["--bits", "4", "--clusters", "3", "--format", "packed"],
+  ["--bits", "2", "--format", "packed"],
+  ["--bits", "3", "--clusters", "2", "--group", "row", "--format", "paper"],
+  ["--bits", "8", "--clusters", "1"],
+  ["--bits", "f32"],
+];
+
+for (const f of [NATIVE, WASM, path.join(WEB, "sq-core.js"), path.join(WEB, "sq-core.wasm")])
+  if (!fs.existsSync(f)) { console.log(`missing ${f}: run make, make wasi, make web-module`); process.exit(1); }
+
+// ---------------- 1. sq.wasm under WASI vs native ----------------
+
+await test("wasi: usage and unknown command match native", () => {
+  for (const args of [[], ["--version"], ["--help"], ["frobnicate"], ["quantize"], ["quantize", "a", "b", "--bits", "5"]]) {
+    const { n, w } = both(args);
+    sameRun(n, w, `sq ${args.join(" ")}`);
+    eq(w.stderr, n.stderr, `sq ${args.join(" ")}: stderr`);
+  }
+});
+
+for (const m of MODELS) {
+  await test(`wasi: inspect ${m.name} (text and --json) matches native`, () => {
+    for (const extra of [[], ["--json"]]) {
+      const { n, w } = both(["inspect", m.dir, ...extra]);
+      eq(n.status, 0, `native inspect ${extra}: ${n.stderr}`);
+      sameRun(n, w, `inspect ${m.dir} ${extra}`);
+    }
+  });
+}
+
+const quantized = {}; // model name -> a quantized file (for dequantize and inspect)
+for (const m of MODELS) {
+  for (const os of OPTION_SETS) {
+    const tag = `${m.name}${os.join("").replace(/--/g, "-")}`;
+    await test(`wasi: quantize ${m.name} ${os.join(" ")} is byte-identical to native`, () => {
+      const outN = T(`${tag}.native.safetensors`), outW = T(`${tag}.wasi.safetensors`);
+      const repN = T(`${tag}.native.json`), repW = T(`${tag}.wasi.json`);
+      const n = native(["quantize", m.dir, outN, ...os, "--report", repN]);
+      const w = wasi(["quantize", m.dir, outW, ...os, "--report", repW]);
+      eq(n.status, 0, `native failed: ${n.stderr}`);
+      eq(w.status, 0, `wasi failed: ${w.stderr}`);
+      sameFile(outN, outW);
+      eq(JSON.stringify(stripTimes(JSON.parse(fs.readFileSync(repW, "utf8")))),
+         JSON.stringify(stripTimes(JSON.parse(fs.readFileSync(repN, "utf8")))), "report");
+      eq(stderrNorm(w.stderr).replace(outW, "OUT"), stderrNorm(n.stderr).replace(outN, "OUT"), "stderr summary");
+      if (os.includes("paper") || os.includes("f32")) quantized[`${m.name}${os.includes("f32") ? "-f32" : ""}`] = outN;
+      if (os.join(" ") === "--bits 4 --clusters 3 --format packed")
+        info.push(`quantize ${m.name} ${os.join(" ")}: native ${n.seconds.toFixed(2)}s, wasi (node) ${w.seconds.toFixed(2)}s (process wall time)`);
+    });
+  }
+}
+
+for (const [key, file] of Object.entries(quantized)) {
+  await test(`wasi: inspect + dequantize of quantized ${key} match native`, () => {
+    const i = both(["inspect", file, "--json"]);
+    eq(i.n.status, 0, `native inspect: ${i.n.stderr}`);
+    sameRun(i.n, i.w, "inspect quantized");
+    for (const dt of [[], ["--dtype", "f16"]]) {
+      const outN = T(`deq-${key}${dt.join("")}.native.safetensors`), outW = T(`deq-${key}${dt.join("")}.wasi.safetensors`);
+      const n = native(["dequantize", file, outN, ...dt]);
+      const w = wasi(["dequantize", file, outW, ...dt]);
+      eq(n.status, 0, `native dequantize: ${n.stderr}`);
+      eq(w.status, 0, `wasi dequantize: ${w.stderr}`);
+      sameFile(outN, outW);
+    }
+  });
+}
+
+// Hostile/bad inputs: same exit status (2 = bad input) and the same one-line message.
+const src = fs.readFileSync("examples/stories260K/model.safetensors");
+const BAD = {
+  truncated: src.subarray(0, src.length - 1000),
+  "header-cut": src.subarray(0, 40),
+  "huge-header": Buffer.concat([Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0]), Buffer.from("{}")]),
+  "not-json": Buffer.concat([Buffer.from([5, 0, 0, 0, 0, 0, 0, 0]), Buffer.from("nope!")]),
+  empty: Buffer.alloc(0),
+};
+for (const [name, bytes] of Object.entries(BAD)) fs.writeFileSync(T(`bad-${name}.safetensors`), bytes);
+
+for (const name of Object.keys(BAD)) {
+  await test(`wasi: bad file (${name}) fails like native`, () => {
+    const file = T(`bad-${name}.safetensors`);
+    for (const args of [["inspect", file], ["quantize", file, T(`bad-${name}.out.safetensors`), "--bits", "4"]]) {
+      const { n, w } = both(args);
+      assert(n.status !== 0, `native accepted ${name}`);
+      sameRun(n, w, args.join(" "));
+      eq(w.stderr, n.stderr, `${args[0]} ${name}: stderr`);
+      assert(w.stderr.trim().split("\n").length === 1, `more than one stderr line: ${w.stderr}`);
+    }
+    assert(!fs.readdirSync(TMP).some((f) => f.startsWith(`bad-${name}.out`)), "a failed quantize left a file behind");
+  });
+}
+
+await test("wasi: truncated safetensors exits 2", () => {
+  const w = wasi(["quantize", T("bad-truncated.safetensors"), T("x.safetensors")]);
+  eq(w.status, 2, "exit status");
+});
+
+await test("wasi: missing model and unwritable output fail like native", () => {
+  for (const args of [["inspect", "examples/no-such-model"],
+                      ["quantize", "examples/stories260K", "no-such-dir/out.safetensors", "--bits", "4"]]) {
+    const { n, w } = both(args);
+    sameRun(n, w, args.join(" "));
+    eq(w.stderr, n.stderr, `${args.join(" ")}: stderr`);
+  }
+});
+
+// ---------------- 2. the Emscripten module through its JS API ----------------
+
+const api = await import(pathToFileURL(path.resolve(WEB, "sq-core-api.js")).href);
+const sq = await api.loadSqCore();
+
+// The texts the CLI finds beside the weights file, as bytes (exact).
+function sideTexts(dir) {
+  const t = {};
+  for (const [slot, file] of [["config_json", "config.json"], ["tokenizer_json", "tokenizer.json"],
+                              ["vocab_txt", "vocab.txt"], ["tokenizer_config_json", "tokenizer_config.json"]]) {
+    const p = path.join(dir, file);
+    if (fs.existsSync(p)) t[slot] = fs.readFileSync(p);
+  }
+  return t;
+}
+function openModel(file, texts = {}) {
+  const fd = fs.openSync(file, "r");
+  const m = sq.openModel({ ...api.fdReader(fs, fd), texts, name: path.basename(file) });
+  const close = m.close.bind(m);
+  m.close = () => { close(); fs.closeSync(fd); };
+  return m;
+}
+function openFile(file) { // throws like openModel, closing the fd
+  const fd = fs.openSync(file, "r");
+  try { return sq.openModel({ ...api.fdReader(fs, fd), name: path.basename(file) }); } finally { fs.closeSync(fd); }
+}
+
+await test("module: version", () => eq(sq.version, native(["--version"]).stdout.trim().replace(/^sq /, ""), "version"));
+
+const MODULE_CASES = [
+  { m: MODELS[0], os: ["--bits", "4", "--clusters", "3", "--format", "packed"], opts: { bits: 4, clusters: 3, format: "packed" } },
+  { m: MODELS[0], os: ["--bits", "4", "--clusters", "3", "--format", "paper"], opts: { bits: 4, clusters: 3, format: "paper" } },
+  { m: MODELS[0], os: ["--bits", "2", "--clusters", "1", "--group", "row"], opts: { bits: 2, clusters: 1, group: "row" } },
+  { m: MODELS[1], os: ["--bits", "f32"], opts: { bits: "f32" } },
+  { m: MODELS[1], os: ["--bits", "3", "--format", "packed", "--group", "32"], opts: { bits: 3, format: "packed", group: 32 } },
+];
+for (const c of MODULE_CASES) {
+  await test(`module: quantize ${c.m.name} ${c.os.join(" ")} via JS reader/writer is byte-identical to native`, () => {
+    const tag = `mod-${c.m.name}${c.os.join("").replace(/--/g, "-")}`;
+    const outN = T(`${tag}.native.safetensors`), outM = T(`${tag}.module.safetensors`), repN = T(`${tag}.native.json`);
+    const n = native(["quantize", c.m.dir, outN, ...c.os, "--report", repN]);
+    eq(n.status, 0, `native failed: ${n.stderr}`);
+    const model = openModel(path.join(c.m.dir, "model.safetensors"), sideTexts(c.m.dir));
+    const fd = fs.openSync(outM, "w");
+    let chunks = 0, maxChunk = 0, progress = [];
+    const t0 = performance.now();
+    let report;
+    try {
+      report = model.quantize({ ...c.opts, model: path.basename(c.m.dir) }, {
+        write(chunk) { chunks++; maxChunk = Math.max(maxChunk, chunk.length); fs.writeSync(fd, chunk); },
+        progress(p) { progress.push(p); return false; },
+      });
+    } finally {
+      fs.closeSync(fd);
+      model.close();
+    }
+    const secs = (performance.now() - t0) / 1000;
+    sameFile(outN, outM);
+    const repNative = JSON.parse(fs.readFileSync(repN, "utf8"));
+    eq(JSON.stringify(stripTimes(report)), JSON.stringify(stripTimes(repNative)), "report");
+    // progress: once per tensor, in order, with the report's layer rows
+    eq(progress.length, JSON.parse(native(["inspect", c.m.dir, "--json"]).stdout).tensors, "progress calls");
+    progress.forEach((p, i) => { eq(p.index, i + 1, "progress index"); eq(p.total, progress.length, "progress total"); });
+    eq(progress.at(-1).bytes_done, progress.at(-1).bytes_total, "bytes_done at the end");
+    const rows = progress.filter((p) => p.layer).map((p) => p.layer);
+    eq(JSON.stringify(stripTimes(rows)), JSON.stringify(stripTimes(report.layers)), "progress layers == report layers");
+    assert(chunks > 1, "output came in one piece");
+    if (c.opts.format === "packed" && c.m.name === "bert")
+      info.push(`module quantize ${c.m.name} ${c.os.join(" ")}: ${secs.toFixed(2)}s in-process, ${chunks} write calls, largest ${maxChunk} bytes`);
+  });
+}
+
+await test("module: inspect matches native inspect --json (but for \"file\")", () => {
+  for (const m of MODELS) {
+    const model = openModel(path.join(m.dir, "model.safetensors"), sideTexts(m.dir));
+    const got = model.inspect();
+    model.close();
+    const want = JSON.parse(native(["inspect", m.dir, "--json"]).stdout);
+    eq(got.file, "model.safetensors", "file");
+    delete got.file; delete want.file;
+    eq(JSON.stringify(got), JSON.stringify(want), `inspect ${m.name}`);
+  }
+  // a quantized file: config from its metadata, "quantized" filled in
+  const q = Object.values(quantized)[0];
+  const model = openModel(q);
+  const got = model.inspect();
+  model.close();
+  const want = JSON.parse(native(["inspect", q, "--json"]).stdout);
+  delete got.file; delete want.file;
+  eq(JSON.stringify(got), JSON.stringify(want), "inspect quantized");
+});
+
+await test("module: texts as strings give the same bytes as texts as bytes", () => {
+  const dir = MODELS[1].dir;
+  const outs = [];
+  for (const asString of [false, true]) {
+    const t = sideTexts(dir);
+    if (asString) for (const k of Object.keys(t)) t[k] = t[k].toString("utf8");
+    const model = openModel(path.join(dir, "model.safetensors"), t);
+    const parts = [];
+    model.quantize({ bits: 4 }, { write: (c) => parts.push(Buffer.from(c)) });
+    model.close();
+    outs.push(Buffer.concat(parts));
+  }
+  assert(outs[0].equals(outs[1]), "outputs differ");
+});
+
+await test("module: cancel from the progress callback", () => {
+  const model = openModel("examples/stories260K/model.safetensors");
+  let calls = 0, writesAfter = 0, cancelled = false;
+  try {
+    model.quantize({ bits: 4 }, {
+      write() { if (cancelled) writesAfter++; },
+      progress(p) { calls++; if (p.index === 3) { cancelled = true; return true; } return false; },
+    });
+    throw new Error("quantize returned after a cancel");
+  } catch (err) {
+    eq(err.code, 3, `error code (${err.message})`);
+    eq(err.name, "AbortError", "error name");
+  }
+  eq(calls, 3, "progress calls");
+  eq(writesAfter, 0, "writes after cancel");
+  // the model stays usable
+  let n = 0;
+  model.quantize({ bits: 4 }, { write: (c) => (n += c.length) });
+  model.close();
+  assert(n > 0, "no output after a cancel");
+});
+
+await test("module: exceptions of the callbacks propagate", () => {
+  const boom = new Error("boom");
+  const model = openModel("examples/stories260K/model.safetensors");
+  for (const cbs of [{ write() { throw boom; } }, { write() {}, progress() { throw boom; } }]) {
+    try { model.quantize({ bits: 4 }, cbs); throw new Error("no exception"); } catch (err) { assert(err === boom, `got ${err}`); }
+  }
+  model.close();
+  // a reader that fails mid-way
+  const fd = fs.openSync("examples/stories260K/model.safetensors", "r");
+  const r = api.fdReader(fs, fd);
+  let reads = 0;
+  const m2 = sq.openModel({ size: r.size, read: (o, l) => { if (++reads > 3) throw boom; return r.read(o, l); } });
+  try { m2.quantize({ bits: 4 }, { write() {} }); throw new Error("no exception"); } catch (err) { assert(err === boom, `got ${err}`); }
+  m2.close();
+  fs.closeSync(fd);
+});
+
+await test("module: bad options and bad files are SqError code 2 with the CLI's message", () => {
+  const model = openModel("examples/stories260K/model.safetensors");
+  for (const [o, msg] of [[{ bits: 5 }, "--bits must be 2, 3, 4, 8 or f32"], [{ clusters: 0 }, "--clusters must be an integer from 1 to 8"],
+                          [{ format: "zip" }, "--format must be paper or packed"], [{ group: "x" }, "--group must be auto, row, tensor or a positive number"],
+                          [{ bitz: 4 }, "unknown option 'bitz'"]]) {
+    try { model.quantize(o, { write() {} }); throw new Error("accepted " + JSON.stringify(o)); } catch (err) {
+      eq(err.code, 2, `code for ${JSON.stringify(o)}`);
+      eq(err.message, msg, "message");
+    }
+  }
+  model.close();
+  for (const name of Object.keys(BAD)) {
+    const file = T(`bad-${name}.safetensors`);
+    const n = native(["inspect", file]);
+    try { openFile(file); throw new Error(`opened ${name}`); } catch (err) {
+      eq(err.code, n.status, `code for ${name} (${err.message})`);
+      eq(`sq: ${file}: ${err.message}\n`, n.stderr, "message");
+    }
+  }
+});
+
+await test("module: roundtrip (outlier lab) of one matrix", () => {
+  const rows = 16, cols = 64, w = new Float32Array(rows * cols);
+  let s = 1;
+  for (let i = 0; i < w.length; i++) { s = (s * 1103515245 + 12345) % 2147483648; w[i] = (s / 2147483648 - 0.5) * (i % 97 === 0 ? 20 : 1); }
+  const { stats, deq } = sq.roundtrip(w, rows, cols, { bits: 4, clusters: 3 }, 0);
+  eq(deq.length, w.length, "deq length");
+  eq(stats.counts.reduce((a, b) => a + b, 0), w.length, "counts");
+  let mse = 0;
+  for (let i = 0; i < w.length; i++) mse += (w[i] - deq[i]) ** 2;
+  mse /= w.length;
+  assert(Math.abs(mse - stats.mse) <= 1e-6 * Math.max(1, mse), `mse ${mse} vs ${stats.mse}`);
+  const f32 = sq.roundtrip(w, rows, cols, { bits: "f32", clusters: 3 }, 0);
+  assert(f32.deq.every((v, i) => v === w[i]), "f32 roundtrip is not exact");
+});
+
+// ---------------- 3. SIMD in the binaries ----------------
+
+function objdump(args) {
+  const r = spawnSync("wasm-objdump", args, { encoding: "utf8", maxBuffer: 1 << 30 });
+  if (r.error) throw new Error(`wasm-objdump (apt-get install wabt): ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`wasm-objdump ${args.join(" ")}: ${r.stderr}`);
+  return r.stdout;
+}
+const SIMD_OP = /\b(?:v128|i8x16|i16x8|i32x4|i64x2|f32x4|f64x2)\.[a-z_0-9.]+/g;
+for (const [label, file] of [["sq.wasm", WASM], ["sq-core.wasm", path.join(WEB, "sq-core.wasm")]]) {
+  await test(`simd: ${label} contains v128 instructions`, () => {
+    const ops = objdump(["-d", file]).match(SIMD_OP) || [];
+    const kinds = {};
+    for (const op of ops) kinds[op] = (kinds[op] || 0) + 1;
+    const top = Object.entries(kinds).sort((a, b) => b[1] - a[1]).slice(0, 5).map(([k, v]) => `${k} ${v}`).join(", ");
+    info.push(`${label}: ${fs.statSync(file).size} bytes, ${ops.length} SIMD instructions (${top})`);
+    assert(ops.length > 0, "no SIMD instruction");
+  });
+}
+await test("simd: the linked sq.wasm declares the simd128 feature", () => {
+  const out = objdump(["-x", "-j", "target_features", WASM_FULL]);
+  assert(/simd128/.test(out), `target_features: ${out.trim().split("\n").slice(-5).join(" | ")}`);
+});
+
+console.log(info.map((l) => `# ${l}`).join("\n"));
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

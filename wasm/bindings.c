@@ -1,0 +1,448 @@
+/* bindings.c - the C side of the browser module: open a model through a JS reader,
+ * inspect it, quantize it while streaming the output to a JS writer.
+ *
+ * Exported functions (all take/return plain numbers and pointers; strings are UTF-8,
+ * NUL-terminated; returned strings are malloc'd and freed with sqw_free):
+ *
+ *   sqw_version()                         -> "0.1.0" (static)
+ *   sqw_open(read_id, size)               -> model*, or 0 (see sqw_error_*)
+ *   sqw_set_text(model, slot, bytes, len) -> status; slot: SQW_TEXT_* (bindings.h)
+ *   sqw_inspect(model)                    -> JSON of `sq inspect --json`, or 0
+ *   sqw_quantize(model, opts_json, cb_id) -> report JSON (sq_report_json), or 0
+ *   sqw_roundtrip(w, rows, cols, opts_json, seed, deq) -> layer stats JSON, or 0
+ *   sqw_close(model), sqw_free(ptr)
+ *   sqw_error_code(), sqw_error_message() -> status and message of the last call
+ *
+ * Host callbacks (EM_JS below) look up Module.sqCalls[id]:
+ *   read(offset, len) -> Uint8Array of exactly len bytes (synchronous)
+ *   write(view)       -> view: Uint8Array over wasm memory, valid during the call only
+ *   progress(json)    -> truthy to cancel
+ * An exception thrown by a callback is kept in Module.sqCalls[id].error and the C side
+ * sees an I/O failure; the JS wrapper rethrows the original exception.
+ *
+ * The options JSON of sqw_quantize / sqw_roundtrip:
+ *   {"bits": 2|3|4|8|"f32", "clusters": K, "group": "auto"|"row"|"tensor"|N,
+ *    "format": "packed"|"paper", "seed": S, "skip_plain": bool, "model": "display name"}
+ * (every key optional; defaults as the CLI's).
+ */
+#include "bindings.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quant/quant.h"
+
+/* ---------------- host callbacks ---------------- */
+
+EM_JS(int, sqw_host_read, (int id, double offset, void *buf, double len), {
+    var c = Module["sqCalls"][id];
+    try {
+        var b = c.read(offset, len);
+        if (!(b instanceof Uint8Array)) b = new Uint8Array(b);
+        if (b.length !== len) throw new Error("reader returned " + b.length + " bytes at offset " + offset + ", expected " + len);
+        HEAPU8.set(b, buf >>> 0);
+        return 0;
+    } catch (err) {
+        if (!c.error) c.error = err;
+        return -1;
+    }
+});
+
+EM_JS(int, sqw_host_write, (int id, const void *buf, double len), {
+    var c = Module["sqCalls"][id];
+    try {
+        var p = buf >>> 0;
+        c.write(HEAPU8.subarray(p, p + len));
+        return 0;
+    } catch (err) {
+        if (!c.error) c.error = err;
+        return -1;
+    }
+});
+
+EM_JS(int, sqw_host_progress, (int id, const char *json), {
+    var c = Module["sqCalls"][id];
+    if (!c.progress) return 0;
+    try {
+        return c.progress(UTF8ToString(json >>> 0)) ? 1 : 0;
+    } catch (err) {
+        if (!c.error) c.error = err;
+        return 1;
+    }
+});
+
+EM_JS(double, sqw_host_now, (void), {
+    return typeof performance !== "undefined" ? performance.now() : Date.now();
+});
+
+double sqw_now(void) { return sqw_host_now() / 1000.0; }
+
+/* ---------------- errors ---------------- */
+
+static sq_err g_err;
+
+void sqw_set_error(const sq_err *e) { g_err = *e; }
+void sqw_clear_error(void) { memset(&g_err, 0, sizeof g_err); }
+
+SQW_EXPORT int sqw_error_code(void) { return g_err.code; }
+SQW_EXPORT const char *sqw_error_message(void) { return g_err.msg; }
+SQW_EXPORT const char *sqw_version(void) { return SQ_VERSION; }
+SQW_EXPORT void sqw_free(void *p) { free(p); }
+
+static void *fail_null(sq_err *e)
+{
+    sqw_set_error(e);
+    return NULL;
+}
+
+/* ---------------- models ---------------- */
+
+static int model_read(void *ctx, uint64_t offset, void *buf, size_t len)
+{
+    const sqw_model *m = ctx;
+    if (len == 0) return 0;
+    return sqw_host_read(m->read_id, (double)offset, buf, (double)len);
+}
+
+SQW_EXPORT sqw_model *sqw_open(int read_id, double size)
+{
+    sq_err e = {0};
+    sqw_clear_error();
+    if (!(size >= 0 && size <= 9007199254740992.0) || size != floor(size)) {
+        sq_fail(&e, SQ_EINPUT, "bad file size");
+        return fail_null(&e);
+    }
+    sqw_model *m = sq_calloc(1, sizeof *m, &e);
+    if (!m) return fail_null(&e);
+    m->read_id = read_id;
+    m->reader.ctx = m;
+    m->reader.size = (uint64_t)size;
+    m->reader.read = model_read;
+    if (sq_st_open(&m->st, &m->reader, &e)) {
+        free(m);
+        return fail_null(&e);
+    }
+    return m;
+}
+
+SQW_EXPORT void sqw_close(sqw_model *m)
+{
+    if (!m) return;
+    sq_st_close(&m->st);
+    for (int i = 0; i < SQW_TEXT_COUNT; i++) free(m->text[i]);
+    free(m);
+}
+
+SQW_EXPORT int sqw_set_text(sqw_model *m, int slot, const char *bytes, size_t len)
+{
+    sq_err e = {0};
+    sqw_clear_error();
+    if (!m || slot < 0 || slot >= SQW_TEXT_COUNT) {
+        sq_fail(&e, SQ_EINPUT, "bad text slot %d", slot);
+        sqw_set_error(&e);
+        return e.code;
+    }
+    char *copy = NULL;
+    if (bytes) {
+        copy = sq_malloc(len + 1, &e);
+        if (!copy) { sqw_set_error(&e); return e.code; }
+        memcpy(copy, bytes, len);
+        copy[len] = 0;
+    }
+    free(m->text[slot]);
+    m->text[slot] = copy;
+    m->text_len[slot] = copy ? len : 0;
+    return SQ_OK;
+}
+
+const char *sqw_model_text(const sqw_model *m, int i)
+{
+    static const char *const meta_keys[SQW_TEXT_COUNT] = {"sq.config", "sq.tokenizer.json", "sq.vocab.txt",
+                                                         "sq.tokenizer_config.json", NULL};
+    if (m->text[i]) return m->text[i];
+    return meta_keys[i] ? sq_st_meta(&m->st, meta_keys[i]) : NULL;
+}
+
+/* ---------------- inspect ---------------- */
+
+/* The JSON of `sq inspect --json` (cli/cmd_quant.c), "file" being the source name. */
+SQW_EXPORT char *sqw_inspect(sqw_model *m)
+{
+    sq_err e = {0};
+    sqw_clear_error();
+    sq_plan plan;
+    if (sq_plan_make(&m->st, &plan, &e)) return fail_null(&e);
+    const char *qfmt = sq_st_meta(&m->st, "sq.format");
+    const char *arch = NULL;
+    const char *config = sqw_model_text(m, SQW_TEXT_CONFIG);
+    cJSON *cfg = config ? cJSON_Parse(config) : NULL;
+    if (cfg) {
+        cJSON *a = cJSON_GetObjectItemCaseSensitive(cfg, "architectures");
+        if (cJSON_IsArray(a) && cJSON_IsString(cJSON_GetArrayItem(a, 0))) arch = cJSON_GetArrayItem(a, 0)->valuestring;
+        else {
+            cJSON *mt = cJSON_GetObjectItemCaseSensitive(cfg, "model_type");
+            if (cJSON_IsString(mt)) arch = mt->valuestring;
+        }
+    }
+    const char *src = sqw_model_text(m, SQW_TEXT_SOURCE_NAME);
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "file", src ? src : "");
+    cJSON_AddNumberToObject(root, "bytes", (double)m->reader.size);
+    if (arch) cJSON_AddStringToObject(root, "architecture", arch);
+    else cJSON_AddNullToObject(root, "architecture");
+    cJSON_AddNumberToObject(root, "tensors", (double)m->st.n_tensors);
+    cJSON_AddNumberToObject(root, "params", (double)plan.params);
+    cJSON_AddNumberToObject(root, "split_params", (double)plan.split_params);
+    if (qfmt) {
+        cJSON *q = cJSON_AddObjectToObject(root, "quantized");
+        const char *keys[] = {"sq.format", "sq.bits", "sq.clusters", "sq.group", "sq.version"};
+        for (int i = 0; i < 5; i++) {
+            const char *v = sq_st_meta(&m->st, keys[i]);
+            cJSON_AddStringToObject(q, keys[i] + 3, v ? v : "");
+        }
+    } else cJSON_AddNullToObject(root, "quantized");
+    cJSON *arr = cJSON_AddArrayToObject(root, "layers");
+    for (size_t i = 0; i < plan.n; i++) {
+        const sq_plan_item *it = &plan.items[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToArray(arr, o);
+        cJSON_AddStringToObject(o, "name", it->t->name);
+        cJSON_AddStringToObject(o, "dtype", sq_dtype_name(it->t->dtype));
+        cJSON *sh = cJSON_AddArrayToObject(o, "shape");
+        for (int d = 0; d < it->t->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)it->t->shape[d]));
+        cJSON_AddStringToObject(o, "role",
+                                it->role == SQ_ROLE_WEIGHT ? "split" : it->role == SQ_ROLE_BIAS ? "split-bias" : "keep");
+    }
+    char *txt = cJSON_Print(root);
+    cJSON_Delete(root);
+    cJSON_Delete(cfg);
+    sq_plan_free(&plan);
+    if (!txt) {
+        sq_fail(&e, SQ_EINTERNAL, "out of memory");
+        return fail_null(&e);
+    }
+    return txt;
+}
+
+/* ---------------- options ---------------- */
+
+/* A number, or a string holding one ("4" as well as 4); NAN otherwise. */
+static double num_of(const cJSON *it)
+{
+    if (cJSON_IsNumber(it)) return it->valuedouble;
+    if (cJSON_IsString(it) && it->valuestring[0]) {
+        char *end;
+        double v = strtod(it->valuestring, &end);
+        if (!*end) return v;
+    }
+    return NAN;
+}
+
+static int is_int(double n, double lo, double hi) { return isfinite(n) && n == floor(n) && n >= lo && n <= hi; }
+
+static int parse_opts(const char *json, sq_quant_opts *o, const char **model, cJSON **keep, sq_err *e)
+{
+    sq_quant_opts_default(o);
+    *model = NULL;
+    *keep = NULL;
+    if (!json || !*json) return SQ_OK;
+    cJSON *root = cJSON_Parse(json);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return sq_fail(e, SQ_EINPUT, "options must be a JSON object");
+    }
+    *keep = root;
+    cJSON *it;
+    cJSON_ArrayForEach(it, root)
+    {
+        const char *k = it->string;
+        const char *s = cJSON_IsString(it) ? it->valuestring : "";
+        double n = num_of(it);
+        if (strcmp(k, "bits") == 0) {
+            if (strcmp(s, "f32") == 0) o->bits = SQ_BITS_F32;
+            else if (is_int(n, 2, 8) && (n == 2 || n == 3 || n == 4 || n == 8)) o->bits = (int)n;
+            else return sq_fail(e, SQ_EINPUT, "--bits must be 2, 3, 4, 8 or f32");
+        } else if (strcmp(k, "clusters") == 0) {
+            if (!is_int(n, 1, 8)) return sq_fail(e, SQ_EINPUT, "--clusters must be an integer from 1 to 8");
+            o->clusters = (int)n;
+        } else if (strcmp(k, "group") == 0) {
+            if (strcmp(s, "auto") == 0) o->group = SQ_GROUP_AUTO;
+            else if (strcmp(s, "row") == 0) o->group = SQ_GROUP_ROW;
+            else if (strcmp(s, "tensor") == 0) o->group = SQ_GROUP_TENSOR;
+            else if (is_int(n, 1, 1 << 30)) o->group = (int)n;
+            else return sq_fail(e, SQ_EINPUT, "--group must be auto, row, tensor or a positive number");
+        } else if (strcmp(k, "format") == 0) {
+            if (strcmp(s, "paper") == 0) o->format = SQ_FMT_PAPER;
+            else if (strcmp(s, "packed") == 0) o->format = SQ_FMT_PACKED;
+            else return sq_fail(e, SQ_EINPUT, "--format must be paper or packed");
+        } else if (strcmp(k, "seed") == 0) {
+            if (!is_int(n, 0, 0x7fffffff)) return sq_fail(e, SQ_EINPUT, "--seed must be a non-negative integer");
+            o->seed = (uint64_t)n;
+        } else if (strcmp(k, "skip_plain") == 0) {
+            if (!cJSON_IsBool(it)) return sq_fail(e, SQ_EINPUT, "skip_plain must be true or false");
+            o->skip_plain = cJSON_IsTrue(it);
+        } else if (strcmp(k, "model") == 0) {
+            if (!cJSON_IsString(it)) return sq_fail(e, SQ_EINPUT, "model must be a string");
+            *model = s;
+        } else if (strcmp(k, "threads") == 0) {
+            /* accepted for symmetry with the CLI; the browser build is single-threaded */
+        } else {
+            return sq_fail(e, SQ_EINPUT, "unknown option '%s'", k);
+        }
+    }
+    return sq_quant_opts_check(o, e);
+}
+
+/* ---------------- quantize ---------------- */
+
+/* The output goes to JS in chunks of up to OUT_CHUNK bytes (bigger writes of the core
+ * pass straight through): few JS calls, and never the whole output in memory. */
+#define OUT_CHUNK (1u << 20)
+
+typedef struct sqw_out {
+    int id;
+    uint8_t *buf;
+    size_t len;
+} sqw_out;
+
+static int out_flush(sqw_out *o)
+{
+    if (o->len == 0) return 0;
+    int rc = sqw_host_write(o->id, o->buf, (double)o->len);
+    o->len = 0;
+    return rc;
+}
+
+static int out_write(void *ctx, const void *p, size_t n)
+{
+    sqw_out *o = ctx;
+    if (o->len + n > OUT_CHUNK && out_flush(o)) return -1;
+    if (n >= OUT_CHUNK) return sqw_host_write(o->id, p, (double)n);
+    memcpy(o->buf + o->len, p, n);
+    o->len += n;
+    return 0;
+}
+
+/* One layer as in the report: run sq_report_json over a one-layer report and take the
+ * layer back out, so the fields are exactly the report contract's. */
+static cJSON *layer_json(const sq_layer_stats *s, const sq_quant_opts *o)
+{
+    sq_report r;
+    memset(&r, 0, sizeof r);
+    r.layers = (sq_layer_stats *)s;
+    r.n_layers = 1;
+    char *txt = sq_report_json(&r, o, "", 0);
+    cJSON *root = txt ? cJSON_Parse(txt) : NULL;
+    free(txt);
+    cJSON *l = root ? cJSON_DetachItemFromArray(cJSON_GetObjectItemCaseSensitive(root, "layers"), 0) : NULL;
+    cJSON_Delete(root);
+    return l;
+}
+
+typedef struct progress_ctx {
+    int id;
+    const sq_quant_opts *o;
+} progress_ctx;
+
+static int on_progress(void *ctx, const sq_progress *p)
+{
+    progress_ctx *pc = ctx;
+    cJSON *root = cJSON_CreateObject();
+    if (!root) return 1;
+    cJSON_AddNumberToObject(root, "index", (double)p->index);
+    cJSON_AddNumberToObject(root, "total", (double)p->total);
+    cJSON_AddNumberToObject(root, "bytes_done", (double)p->bytes_done);
+    cJSON_AddNumberToObject(root, "bytes_total", (double)p->bytes_total);
+    cJSON_AddStringToObject(root, "name", p->name ? p->name : "");
+    cJSON *l = p->layer ? layer_json(p->layer, pc->o) : NULL;
+    if (l) cJSON_AddItemToObject(root, "layer", l);
+    else cJSON_AddNullToObject(root, "layer");
+    char *txt = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (!txt) return 1;
+    int stop = sqw_host_progress(pc->id, txt);
+    free(txt);
+    return stop;
+}
+
+SQW_EXPORT char *sqw_quantize(sqw_model *m, const char *opts_json, int cb_id)
+{
+    sq_err e = {0};
+    sqw_clear_error();
+    sq_quant_opts o;
+    const char *model = NULL;
+    cJSON *keep = NULL;
+    if (parse_opts(opts_json, &o, &model, &keep, &e)) {
+        cJSON_Delete(keep);
+        return fail_null(&e);
+    }
+    sqw_out out = {cb_id, NULL, 0};
+    out.buf = sq_malloc(OUT_CHUNK, &e);
+    if (!out.buf) {
+        cJSON_Delete(keep);
+        return fail_null(&e);
+    }
+    const char *src = sqw_model_text(m, SQW_TEXT_SOURCE_NAME);
+    sq_model_texts texts = {.config_json = sqw_model_text(m, SQW_TEXT_CONFIG),
+                            .tokenizer_json = sqw_model_text(m, SQW_TEXT_TOKENIZER_JSON),
+                            .vocab_txt = sqw_model_text(m, SQW_TEXT_VOCAB_TXT),
+                            .tokenizer_config_json = sqw_model_text(m, SQW_TEXT_TOKENIZER_CONFIG),
+                            .source_name = src};
+    progress_ctx pc = {cb_id, &o};
+    sq_quant_hooks hooks = {.progress = on_progress, .ctx = &pc, .now = sqw_now}; /* no threads */
+    sq_writer w = {.ctx = &out, .write = out_write};
+    sq_report rep;
+    double t0 = sqw_now();
+    int rc = sq_quantize_model(&m->st, &o, &texts, w, &hooks, &rep, &e);
+    if (!rc && out_flush(&out)) rc = sq_fail(&e, SQ_EINTERNAL, "write failed");
+    double secs = sqw_now() - t0;
+    char *txt = NULL;
+    if (!rc) {
+        txt = sq_report_json(&rep, &o, model ? model : src ? src : "model", secs);
+        if (!txt) sq_fail(&e, SQ_EINTERNAL, "out of memory");
+    }
+    sq_report_free(&rep);
+    free(out.buf);
+    cJSON_Delete(keep);
+    if (!txt) return fail_null(&e);
+    return txt;
+}
+
+/* ---------------- one tensor (the "outlier lab") ---------------- */
+
+/* Quantize w (rows x cols float32) with the options and write the dequantized values
+ * to deq (rows*cols floats). Returns the layer's statistics as JSON. */
+SQW_EXPORT char *sqw_roundtrip(const float *w, size_t rows, size_t cols, const char *opts_json, double seed, float *deq)
+{
+    sq_err e = {0};
+    sqw_clear_error();
+    sq_quant_opts o;
+    const char *model = NULL;
+    cJSON *keep = NULL;
+    if (parse_opts(opts_json, &o, &model, &keep, &e)) {
+        cJSON_Delete(keep);
+        return fail_null(&e);
+    }
+    cJSON_Delete(keep);
+    sq_layer_stats st;
+    if (sq_split_roundtrip(w, rows, cols, &o, (uint64_t)seed, &st, deq, &e)) return fail_null(&e);
+    cJSON *l = layer_json(&st, &o);
+    char *txt = l ? cJSON_PrintUnformatted(l) : NULL;
+    cJSON_Delete(l);
+    if (!txt) {
+        sq_fail(&e, SQ_EINTERNAL, "out of memory");
+        return fail_null(&e);
+    }
+    return txt;
+}
+
+/* ---------------- inference ----------------
+ * classify / generate bindings go in their own file (e.g. wasm/bindings_infer.c):
+ * every C file of wasm/ is compiled into the module, and SQW_EXPORT functions are exported
+ * without touching the build. Reuse sqw_model (bindings.h): m->st is the open
+ * safetensors file (tensors are read through the JS reader on demand) and
+ * sqw_model_text(m, SQW_TEXT_CONFIG / _TOKENIZER_JSON / _VOCAB_TXT / _TOKENIZER_CONFIG)
+ * gives the config and tokenizer texts (falling back to a quantized file's metadata).
+ * Add the JS side to wasm/sq-core-api.js (SqModel methods). */

@@ -1,0 +1,237 @@
+// sq-core-api.js - the JavaScript API of the sq core in the browser (and node).
+//
+// Copied to build/web/ beside sq-core.js / sq-core.wasm by `make web-module`.
+//
+//   import { loadSqCore, blobReader } from "./sq-core-api.js";
+//   const sq = await loadSqCore();                    // once per worker
+//   const model = sq.openModel({
+//     ...blobReader(file),                            // {size, read(offset, len)}
+//     texts: { config_json, tokenizer_json, vocab_txt, tokenizer_config_json },
+//     name: file.name,                                // source_name: the weights file's base name
+//   });
+//   const info = model.inspect();                     // object of `sq inspect --json`
+//   const report = model.quantize(
+//     { bits: 4, clusters: 3, format: "packed", group: "auto" },
+//     { write(chunk) { parts.push(chunk.slice()); },  // chunk: a view, copy to keep it
+//       progress(p) { postMessage(p); return cancelled; } });  // truthy return = cancel
+//   model.close();
+//
+// Everything is synchronous: run it in a Web Worker (the reader is expected to use
+// FileReaderSync there) so the page stays responsive. Errors are thrown as SqError
+// with .code 1 (internal), 2 (bad input) or 3 (cancelled); an exception thrown by a
+// callback (read, write, progress) is rethrown as is.
+//
+// The quantized bytes equal `sq quantize` (native and WASI) for the same input, options
+// and texts: pass the same side files the CLI would find beside the weights
+// (config.json, tokenizer.json, vocab.txt, tokenizer_config.json; as Uint8Array for
+// byte-exactness, or as strings) and name = the weights file's base name.
+
+import createSqCore from "./sq-core.js";
+
+export const SQ_OK = 0, SQ_EINTERNAL = 1, SQ_EINPUT = 2, SQ_ECANCEL = 3;
+
+// Text slots of wasm/bindings.h (SQW_TEXT_*).
+const TEXT_SLOTS = { config_json: 0, tokenizer_json: 1, vocab_txt: 2, tokenizer_config_json: 3, source_name: 4 };
+
+export class SqError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = code === SQ_ECANCEL ? "AbortError" : "SqError";
+    this.code = code;
+  }
+}
+
+/* A reader over a Blob/File in a Web Worker: {size, read(offset, len)}. */
+export function blobReader(blob) {
+  const frs = new FileReaderSync();
+  return {
+    size: blob.size,
+    read: (offset, len) => new Uint8Array(frs.readAsArrayBuffer(blob.slice(offset, offset + len))),
+  };
+}
+
+/* A reader over an open file descriptor in node: pass the node:fs module. */
+export function fdReader(fs, fd) {
+  return {
+    size: fs.fstatSync(fd).size,
+    read(offset, len) {
+      const b = new Uint8Array(len);
+      let got = 0;
+      while (got < len) {
+        const n = fs.readSync(fd, b, got, len - got, offset + got);
+        if (n <= 0) throw new Error(`short read at ${offset + got}`);
+        got += n;
+      }
+      return b;
+    },
+  };
+}
+
+/* Load and instantiate the module. moduleArgs go to Emscripten (e.g. wasmBinary, locateFile). */
+export async function loadSqCore(moduleArgs = {}) {
+  return new SqCore(await createSqCore(moduleArgs));
+}
+
+const enc = new TextEncoder();
+const toBytes = (v) =>
+  v instanceof Uint8Array ? v : v instanceof ArrayBuffer ? new Uint8Array(v) : ArrayBuffer.isView(v)
+    ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength) : enc.encode(String(v));
+
+export class SqCore {
+  constructor(M) {
+    this.M = M;
+    M.sqCalls = M.sqCalls || {};
+    this._nextId = 1;
+    this.version = M.UTF8ToString(M._sqw_version() >>> 0);
+  }
+
+  _register(obj) {
+    const id = this._nextId++;
+    this.M.sqCalls[id] = obj;
+    return id;
+  }
+
+  _unregister(id) { delete this.M.sqCalls[id]; }
+
+  // Copy a JS string (UTF-8) or bytes into wasm memory, NUL-terminated; free with _free.
+  _alloc(v) {
+    const M = this.M;
+    const b = toBytes(v);
+    const p = M._malloc(b.length + 1) >>> 0;
+    if (!p) throw new SqError(SQ_EINTERNAL, "out of memory");
+    M.HEAPU8.set(b, p);
+    M.HEAPU8[p + b.length] = 0;
+    return [p, b.length];
+  }
+
+  // Turn a failed call into an exception (the callback's own exception first).
+  _fail(cb) {
+    if (cb && cb.error) throw cb.error;
+    const M = this.M;
+    throw new SqError(M._sqw_error_code(), M.UTF8ToString(M._sqw_error_message() >>> 0));
+  }
+
+  // Take a malloc'd C string: decode it and free it.
+  _take(p, cb) {
+    p >>>= 0;
+    if (!p) this._fail(cb);
+    const s = this.M.UTF8ToString(p);
+    this.M._sqw_free(p);
+    return s;
+  }
+
+  /* Open a safetensors model. size: bytes; read(offset, len) -> Uint8Array (sync).
+   * texts: the side files (see the top); name: the weights file's base name. */
+  openModel({ size, read, texts = {}, name } = {}) {
+    if (typeof read !== "function") throw new TypeError("openModel: read(offset, len) is required");
+    const cb = { read };
+    const id = this._register(cb);
+    const h = this.M._sqw_open(id, Number(size)) >>> 0;
+    if (!h) { this._unregister(id); this._fail(cb); }
+    const model = new SqModel(this, h, id, cb);
+    try {
+      const all = Object.assign({}, texts);
+      if (name !== undefined && all.source_name === undefined) all.source_name = name;
+      for (const [k, v] of Object.entries(all)) if (v !== undefined && v !== null) model.setText(k, v);
+    } catch (err) {
+      model.close();
+      throw err;
+    }
+    return model;
+  }
+
+  /* The "outlier lab": quantize one matrix (Float32Array, rows x cols) and get back the
+   * dequantized values and the layer statistics (the report's fields). */
+  roundtrip(w, rows, cols, opts = {}, seed = 0) {
+    const M = this.M;
+    if (w.length !== rows * cols) throw new RangeError("roundtrip: w.length != rows * cols");
+    const bytes = rows * cols * 4;
+    const pw = M._malloc(bytes || 4) >>> 0, pd = M._malloc(bytes || 4) >>> 0;
+    const [po] = this._alloc(JSON.stringify(opts));
+    try {
+      if (!pw || !pd) throw new SqError(SQ_EINTERNAL, "out of memory");
+      new Float32Array(M.HEAPU8.buffer, pw, rows * cols).set(w);
+      const stats = JSON.parse(this._take(M._sqw_roundtrip(pw, rows, cols, po, seed, pd)));
+      const deq = new Float32Array(M.HEAPU8.buffer, pd, rows * cols).slice();
+      return { stats, deq };
+    } finally {
+      M._free(pw); M._free(pd); M._free(po);
+    }
+  }
+}
+
+export class SqModel {
+  constructor(core, handle, readId, readCb) {
+    this.core = core;
+    this.h = handle;
+    this.readId = readId;
+    this.readCb = readCb;
+  }
+
+  _check() { if (!this.h) throw new Error("model is closed"); }
+
+  /* slot: config_json | tokenizer_json | vocab_txt | tokenizer_config_json | source_name.
+   * value: string (UTF-8 encoded), bytes, or null to clear. */
+  setText(slot, value) {
+    this._check();
+    const M = this.core.M;
+    const s = TEXT_SLOTS[slot];
+    if (s === undefined) throw new TypeError(`unknown text '${slot}' (${Object.keys(TEXT_SLOTS).join(", ")})`);
+    if (value === null || value === undefined) {
+      if (M._sqw_set_text(this.h, s, 0, 0)) this.core._fail();
+      return;
+    }
+    const [p, n] = this.core._alloc(value);
+    try {
+      if (M._sqw_set_text(this.h, s, p, n)) this.core._fail();
+    } finally {
+      M._free(p);
+    }
+  }
+
+  /* The object `sq inspect MODEL --json` prints ("file" is the source name). */
+  inspect() {
+    this._check();
+    this.readCb.error = undefined;
+    return JSON.parse(this.core._take(this.core.M._sqw_inspect(this.h), this.readCb));
+  }
+
+  /* Quantize. opts: {bits: 2|3|4|8|"f32", clusters, group: "auto"|"row"|"tensor"|N,
+   * format: "packed"|"paper", seed, skip_plain, model: report display name}.
+   * write(chunk): every output byte in order (chunk is a view into wasm memory, valid
+   * only during the call). progress(p): after each tensor, p = {index, total,
+   * bytes_done, bytes_total, name, layer} (layer: the report's fields, or null for a
+   * copied tensor); return truthy to cancel (throws SqError code 3). Returns the report. */
+  quantize(opts = {}, { write, progress } = {}) {
+    this._check();
+    if (typeof write !== "function") throw new TypeError("quantize: write(chunk) is required");
+    const core = this.core, M = core.M;
+    const cb = {
+      write,
+      progress: progress ? (json) => progress(JSON.parse(json)) : null,
+      // the reader's exception surfaces here too
+      get error() { return this._error || core.M.sqCalls[readId].error; },
+      set error(e) { this._error = e; },
+    };
+    const readId = this.readId;
+    this.readCb.error = undefined;
+    const id = core._register(cb);
+    const [po] = core._alloc(JSON.stringify(opts));
+    try {
+      return JSON.parse(core._take(M._sqw_quantize(this.h, po, id), cb));
+    } finally {
+      M._free(po);
+      core._unregister(id);
+    }
+  }
+
+  close() {
+    if (!this.h) return;
+    this.core.M._sqw_close(this.h);
+    this.core._unregister(this.readId);
+    this.h = 0;
+  }
+}
+
+// Inference (classify / generate) will be added here by its bindings: see the end of
+// wasm/bindings.c for the C side.
