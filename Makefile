@@ -17,7 +17,7 @@ CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test unit-test cli-test demo clean asan
+.PHONY: all test unit-test cli-test demo clean asan eval
 all: $(BUILD)/sq $(BUILD)/sq-synth
 
 $(BUILD)/obj/%.o: %.c
@@ -53,6 +53,10 @@ demo: $(BUILD)/sq
 	@mkdir -p $(BUILD)/demo
 	$(BUILD)/sq quantize examples/bert-tiny-emotion $(BUILD)/demo/bert-tiny-int4-split.safetensors \
 	  --bits 4 --clusters 3 --format paper --report $(BUILD)/demo/report.json --progress
+
+# The accuracy table: docs/results.md and docs/results.json (every number measured).
+eval: $(BUILD)/sq
+	SQ=$(BUILD)/sq python3 tools/eval.py
 
 clean:
 	rm -rf $(BUILD)
