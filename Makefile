@@ -45,7 +45,7 @@ test: unit-test cli-test
 
 # The whole suite once more under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan:
-	$(MAKE) BUILD=build/asan SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=all" OPT=-O1 test
+	$(MAKE) BUILD=build/asan SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=all" OPT=-O1 unit-test cli-test
 
 # The README's first command: split + quantize the bundled BERT-Tiny and show, per layer,
 # the original range vs the widest cluster's range and the MSE split vs plain.

@@ -5,6 +5,7 @@
  * vocab.txt, and reports errors as one line on stderr (exit 2 for bad input).
  */
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,7 +252,7 @@ int cmd_eval(int argc, char **argv)
         if (strcmp(argv[i], "--json") == 0) json = 1;
         else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) data = argv[++i];
         else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
-            if (!parse_long(argv[++i], 1, 1L << 40, &limit)) return usage_err("eval", "--limit needs a positive integer, got '%s'", argv[i]);
+            if (!parse_long(argv[++i], 1, LONG_MAX, &limit)) return usage_err("eval", "--limit needs a positive integer, got '%s'", argv[i]);
         } else if (argv[i][0] == '-') return usage_err("eval", "unknown option or missing value: '%s'", argv[i]);
         else if (!path) path = argv[i];
         else return usage_err("eval", "unexpected argument '%s'", argv[i]);
@@ -572,7 +573,7 @@ int cmd_perplexity(int argc, char **argv)
         else if (strcmp(a, "--ctx") == 0 && has) {
             if (!parse_long(argv[++i], 2, 1L << 24, &ctx)) return usage_err("perplexity", "--ctx needs a token count >= 2, got '%s'", argv[i]);
         } else if (strcmp(a, "--limit") == 0 && has) {
-            if (!parse_long(argv[++i], 1, 1L << 40, &limit)) return usage_err("perplexity", "--limit needs a positive integer, got '%s'", argv[i]);
+            if (!parse_long(argv[++i], 1, LONG_MAX, &limit)) return usage_err("perplexity", "--limit needs a positive integer, got '%s'", argv[i]);
         } else if (strcmp(a, "--json") == 0) json = 1;
         else if (a[0] == '-') return usage_err("perplexity", "unknown option or missing value: '%s'", a);
         else if (!path) path = a;

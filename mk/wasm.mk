@@ -58,8 +58,8 @@ $(BUILD)/wasi/deps/cJSON.o: $(CJSON_DIR)/cJSON.c
 
 # clang runs wasm-opt (binaryen) after linking when it is installed; it needs the
 # target_features section to accept SIMD, so no -Wl,--strip-all: strip afterwards.
-# $(BUILD)/wasi/sq.full.wasm keeps the names and target_features (for profiling and
-# for the SIMD check of the tests).
+# $(BUILD)/wasi/sq.full.wasm is the unstripped link (target_features, producers: for
+# the SIMD check of the tests).
 $(BUILD)/sq.wasm: $(WASI_OBJ)
 	$(WASI_CC) $(WASI_LDFLAGS) -o $(BUILD)/wasi/sq.full.wasm $(WASI_OBJ) $(WASI_LDLIBS)
 	$(WASM_STRIP) -o $@ $(BUILD)/wasi/sq.full.wasm
@@ -103,6 +103,9 @@ $(BUILD)/web/sq-core-api.js: wasm/sq-core-api.js
 wasm-test: $(BUILD)/sq $(BUILD)/sq.wasm $(BUILD)/web/sq-core.js $(BUILD)/web/sq-core-api.js
 	$(NODE) tests/wasm/run.mjs --build $(BUILD)
 
+# Part of `make test` (but not of `make asan`: sanitizers don't apply to wasm).
+ifeq ($(SANITIZE),)
 test: wasm-test
+endif
 
 -include $(shell find $(BUILD)/wasi $(BUILD)/em -name '*.d' 2>/dev/null)

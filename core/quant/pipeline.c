@@ -531,9 +531,12 @@ static int process_weight(sq_st_writer *w, const sq_plan_item *it, const float *
         j.plain = 1;
         j.last = 1;
         j.part = 0;
-        j.packed = NULL;
+        uint8_t *keep_packed = j.packed, *keep_ids = j.packed_ids;
+        j.packed = NULL; /* nothing is written for the comparison */
         j.packed_ids = NULL;
         run_chunks(hooks, &j);
+        j.packed = keep_packed;
+        j.packed_ids = keep_ids;
         st->mse_plain = L0.n ? sum_sse(&j) / (double)L0.n : 0;
     }
 done:

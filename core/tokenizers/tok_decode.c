@@ -64,13 +64,13 @@ static int replace_all(tok_bytes *dst, const char *src, size_t n, const char *a,
                        sq_err *e)
 {
     dst->n = 0;
-    if (tok_bytes_reserve(dst, n, e)) return e->code;
+    if (sq_tok_bytes_reserve(dst, n, e)) return e->code;
     for (size_t i = 0; i < n;) {
         if (na && i + na <= n && memcmp(src + i, a, na) == 0) {
-            if (tok_bytes_put(dst, b, nb, e)) return e->code;
+            if (sq_tok_bytes_put(dst, b, nb, e)) return e->code;
             i += na;
         } else {
-            if (tok_bytes_put(dst, src + i, 1, e)) return e->code;
+            if (sq_tok_bytes_put(dst, src + i, 1, e)) return e->code;
             i++;
         }
     }
@@ -93,10 +93,10 @@ static int decode_piece(sq_detok *d, const char *s, size_t n, size_t index, sq_e
     tok_bytes *cur = &d->a, *nx = &d->b;
     cur->n = 0;
     if (!t->has_decoder) { /* HF without a decoder joins the tokens with spaces */
-        if (index > 0 && tok_bytes_put(cur, " ", 1, e)) return e->code;
-        return tok_bytes_put(cur, s, n, e);
+        if (index > 0 && sq_tok_bytes_put(cur, " ", 1, e)) return e->code;
+        return sq_tok_bytes_put(cur, s, n, e);
     }
-    if (tok_bytes_put(cur, s, n, e)) return e->code;
+    if (sq_tok_bytes_put(cur, s, n, e)) return e->code;
     for (size_t k = 0; k < t->n_dec; k++) {
         const tok_dec *st = &t->dec[k];
         nx->n = 0;
@@ -111,7 +111,7 @@ static int decode_piece(sq_detok *d, const char *s, size_t n, size_t index, sq_e
                 int b = cp < 324 ? t->cp_byte[cp] : -1;
                 if (b < 0) { ok = 0; break; }
                 uint8_t by = (uint8_t)b;
-                if (tok_bytes_put(nx, &by, 1, e)) return e->code;
+                if (sq_tok_bytes_put(nx, &by, 1, e)) return e->code;
             }
             if (!ok) continue; /* a char outside the byte alphabet: the token stays as it is */
             break;
@@ -123,11 +123,11 @@ static int decode_piece(sq_detok *d, const char *s, size_t n, size_t index, sq_e
                 if (m >= st->na && memcmp(p, st->a, st->na) == 0) {
                     p += st->na;
                     m -= st->na;
-                } else if (tok_bytes_put(nx, " ", 1, e)) {
+                } else if (sq_tok_bytes_put(nx, " ", 1, e)) {
                     return e->code;
                 }
             }
-            if (tok_bytes_put(nx, p, m, e)) return e->code;
+            if (sq_tok_bytes_put(nx, p, m, e)) return e->code;
             if (st->cleanup) {
                 static const char *const rep[][2] = {{" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","},
                                                      {" ' ", "'"}, {" n't", "n't"}, {" 'm", "'m"}, {" do not", " don't"},
@@ -149,7 +149,7 @@ static int decode_piece(sq_detok *d, const char *s, size_t n, size_t index, sq_e
             if (cur->n == 6 && memcmp(cur->v, "<0x", 3) == 0 && cur->v[5] == '>' && hexval(cur->v[3]) >= 0 &&
                 hexval(cur->v[4]) >= 0) {
                 uint8_t by = (uint8_t)(hexval(cur->v[3]) * 16 + hexval(cur->v[4]));
-                if (tok_bytes_put(nx, &by, 1, e)) return e->code;
+                if (sq_tok_bytes_put(nx, &by, 1, e)) return e->code;
                 break;
             }
             continue;
@@ -159,7 +159,7 @@ static int decode_piece(sq_detok *d, const char *s, size_t n, size_t index, sq_e
                 char u[4];
                 size_t ul = sq_utf8_put(st->strip_char, u), i = 0;
                 for (int r = 0; r < st->strip_start && i + ul <= cur->n && memcmp(cur->v + i, u, ul) == 0; r++) i += ul;
-                if (tok_bytes_put(nx, cur->v + i, cur->n - i, e)) return e->code;
+                if (sq_tok_bytes_put(nx, cur->v + i, cur->n - i, e)) return e->code;
             }
             break;
         case DEC_METASPACE:
@@ -194,7 +194,7 @@ static int emit_char(sq_detok *d, const char *u, size_t n, sq_err *e)
         }
     }
     d->started = 1;
-    return tok_bytes_put(&d->out, u, n, e);
+    return sq_tok_bytes_put(&d->out, u, n, e);
 }
 
 /* Append bytes to the pending UTF-8 and emit every complete character. final: the
@@ -204,7 +204,7 @@ static int feed(sq_detok *d, const uint8_t *p, size_t n, int final, sq_err *e)
     static const char repl[3] = {'\xEF', '\xBF', '\xBD'};
     tok_bytes *w = &d->b;
     w->n = 0;
-    if (tok_bytes_put(w, d->pend, d->npend, e) || tok_bytes_put(w, p, n, e)) return e->code;
+    if (sq_tok_bytes_put(w, d->pend, d->npend, e) || sq_tok_bytes_put(w, p, n, e)) return e->code;
     d->npend = 0;
     const uint8_t *u = (const uint8_t *)w->v;
     size_t i = 0, m = w->n;
@@ -238,14 +238,14 @@ static int sq_detok_push_impl(sq_detok *d, int32_t id, const char **text, size_t
     const sq_tokenizer *t = d->t;
     size_t n = 0;
     d->out.n = 0;
-    if (tok_bytes_reserve(&d->out, 0, e)) return e->code;
+    if (sq_tok_bytes_reserve(&d->out, 0, e)) return e->code;
     d->out.v[0] = 0;
     *text = d->out.v;
     *len = 0;
     const char *s = NULL;
     if (id >= 0 && id < t->n_ids) {
-        s = tok_vocab_str(&t->av, id, &n);
-        if (!s) s = tok_vocab_str(&t->v, id, &n);
+        s = sq_tok_vocab_str(&t->av, id, &n);
+        if (!s) s = sq_tok_vocab_str(&t->v, id, &n);
     }
     if (!s) return sq_fail(e, SQ_EINPUT, "token id %ld is not in the vocabulary", (long)id);
     if ((d->flags & SQ_TOK_SKIP_SPECIAL) && t->is_special[id]) return SQ_OK;
@@ -259,7 +259,7 @@ static int sq_detok_push_impl(sq_detok *d, int32_t id, const char **text, size_t
 static int sq_detok_finish_impl(sq_detok *d, const char **text, size_t *len, sq_err *e)
 {
     d->out.n = 0;
-    if (tok_bytes_reserve(&d->out, 0, e)) return e->code;
+    if (sq_tok_bytes_reserve(&d->out, 0, e)) return e->code;
     d->out.v[0] = 0;
     if (feed(d, NULL, 0, 1, e)) return e->code;
     *text = d->out.v;
@@ -278,11 +278,11 @@ static int sq_tokenizer_decode_impl(const sq_tokenizer *t, const int32_t *ids, s
     *text = NULL;
     if (len) *len = 0;
     if (sq_detok_new(&d, t, flags, e)) return e->code;
-    if (tok_bytes_reserve(&all, 0, e)) goto fail;
+    if (sq_tok_bytes_reserve(&all, 0, e)) goto fail;
     all.v[0] = 0;
     for (size_t i = 0; i < n; i++)
-        if (sq_detok_push(d, ids[i], &piece, &plen, e) || tok_bytes_put(&all, piece, plen, e)) goto fail;
-    if (sq_detok_finish(d, &piece, &plen, e) || tok_bytes_put(&all, piece, plen, e)) goto fail;
+        if (sq_detok_push(d, ids[i], &piece, &plen, e) || sq_tok_bytes_put(&all, piece, plen, e)) goto fail;
+    if (sq_detok_finish(d, &piece, &plen, e) || sq_tok_bytes_put(&all, piece, plen, e)) goto fail;
     sq_detok_free(d);
     *text = all.v;
     if (len) *len = all.n;

@@ -54,7 +54,7 @@ static int bert_is_punct(uint32_t c)
 
 /* ---- normalizers ---- */
 
-static int push(tok_u32vec *v, uint32_t c, sq_err *e) { return tok_u32_push(v, c, e); }
+static int push(tok_u32vec *v, uint32_t c, sq_err *e) { return sq_tok_u32_push(v, c, e); }
 
 /* Lowercase. final_sigma: Python str.lower() / JS toLowerCase context rule for U+03A3
  * (used by BERT, whose reference tokenizers are those); HF's Rust Lowercase maps per
@@ -62,7 +62,7 @@ static int push(tok_u32vec *v, uint32_t c, sq_err *e) { return tok_u32_push(v, c
 static int lower_into(const uint32_t *in, size_t n, tok_u32vec *out, int final_sigma, sq_err *e)
 {
     out->n = 0;
-    if (tok_u32_reserve(out, n + n / 4 + 1, e)) return e->code;
+    if (sq_tok_u32_reserve(out, n + n / 4 + 1, e)) return e->code;
     for (size_t i = 0; i < n; i++) {
         uint32_t c = in[i];
         if (c == 0x130) {
@@ -114,7 +114,7 @@ static int nfd_into(const uint32_t *in, size_t n, tok_u32vec *out, int drop, sq_
     uint8_t cc[NFD_SORT_MAX];
     size_t nrun = 0;
     out->n = 0;
-    if (tok_u32_reserve(out, n + 8, e)) return e->code;
+    if (sq_tok_u32_reserve(out, n + 8, e)) return e->code;
     for (size_t i = 0; i < n; i++) {
         size_t k = sq_uc_decompose(in[i], d);
         for (size_t j = 0; j < k; j++) {
@@ -162,7 +162,7 @@ static int norm_step(const tok_norm *nm, const uint32_t *in, size_t n, tok_u32ve
     case NORM_BERT: {
         /* clean_text + CJK spacing into tmp, then lowercase into out, then NFD into tmp */
         tmp->n = 0;
-        if (tok_u32_reserve(tmp, n + 16, e)) return e->code;
+        if (sq_tok_u32_reserve(tmp, n + 16, e)) return e->code;
         for (size_t i = 0; i < n; i++) {
             uint32_t c = in[i];
             if (nm->clean_text) {
@@ -178,7 +178,7 @@ static int norm_step(const tok_norm *nm, const uint32_t *in, size_t n, tok_u32ve
         if (nm->lowercase) {
             if (lower_into(tmp->v, tmp->n, out, 1, e)) return e->code;
         } else {
-            if (tok_u32_reserve(out, tmp->n, e)) return e->code;
+            if (sq_tok_u32_reserve(out, tmp->n, e)) return e->code;
             memcpy(out->v, tmp->v, tmp->n * sizeof *tmp->v);
             out->n = tmp->n;
         }
@@ -201,7 +201,7 @@ static int norm_step(const tok_norm *nm, const uint32_t *in, size_t n, tok_u32ve
         return SQ_OK;
     case NORM_PREPEND:
         if (n == 0) return SQ_OK;
-        if (tok_u32_reserve(out, n + nm->na, e)) return e->code;
+        if (sq_tok_u32_reserve(out, n + nm->na, e)) return e->code;
         memcpy(out->v, nm->a, nm->na * sizeof *nm->a);
         memcpy(out->v + nm->na, in, n * sizeof *in);
         out->n = n + nm->na;
@@ -222,7 +222,7 @@ static int norm_step(const tok_norm *nm, const uint32_t *in, size_t n, tok_u32ve
         size_t a = 0, b = n;
         if (nm->strip_left) while (a < b && sq_uc_is_white_space(in[a])) a++;
         if (nm->strip_right) while (b > a && sq_uc_is_white_space(in[b - 1])) b--;
-        if (tok_u32_reserve(out, b - a, e)) return e->code;
+        if (sq_tok_u32_reserve(out, b - a, e)) return e->code;
         if (b > a) memcpy(out->v, in + a, (b - a) * sizeof *in);
         out->n = b - a;
         return SQ_OK;
@@ -231,18 +231,25 @@ static int norm_step(const tok_norm *nm, const uint32_t *in, size_t n, tok_u32ve
     }
 }
 
-int tok_normalize(const sq_tokenizer *t, const uint32_t *in, size_t n, tok_u32vec *out, sq_err *e)
+int sq_tok_normalize(const sq_tokenizer *t, const uint32_t *in, size_t n, tok_u32vec *out, sq_err *e)
 {
     tok_u32vec a = {0}, tmp = {0};
     out->n = 0;
-    if (tok_u32_reserve(out, n + 1, e)) return e->code;
+    if (sq_tok_u32_reserve(out, n + 1, e)) return e->code;
     memcpy(out->v, in, n * sizeof *in);
     out->n = n;
+    /* Every step grows the text by a bounded factor (CJK spacing 3x, NFD 4x, Replace
+     * TOK_MAX_PATTERN x), but a chain of steps could multiply that: cap the total. */
+    size_t cap = n > SIZE_MAX / 64 - 4096 ? SIZE_MAX : 64 * n + 4096;
     for (size_t k = 0; k < t->n_norm; k++) {
         if (norm_step(&t->norm[k], out->v, out->n, &a, &tmp, e)) break;
         tok_u32vec sw = *out;
         *out = a;
         a = sw;
+        if (out->n > cap) {
+            sq_fail(e, SQ_EINPUT, "the normalizer expands the text more than 64 times");
+            break;
+        }
     }
     free(a.v);
     free(tmp.v);
@@ -261,10 +268,10 @@ static int pool_add(pool *p, const uint32_t *s, size_t n, sq_err *e)
     if (n == 0) return SQ_OK;
     if (n > UINT32_MAX || p->buf.n > UINT32_MAX - n) return sq_fail(e, SQ_EINPUT, "text too long");
     uint32_t start = (uint32_t)p->buf.n;
-    if (tok_u32_reserve(&p->buf, n, e)) return e->code;
+    if (sq_tok_u32_reserve(&p->buf, n, e)) return e->code;
     memcpy(p->buf.v + p->buf.n, s, n * sizeof *s);
     p->buf.n += n;
-    if (tok_u32_push(&p->span, start, e) || tok_u32_push(&p->span, (uint32_t)n, e)) return e->code;
+    if (sq_tok_u32_push(&p->span, start, e) || sq_tok_u32_push(&p->span, (uint32_t)n, e)) return e->code;
     return SQ_OK;
 }
 
@@ -369,7 +376,7 @@ static int pre_step(const tok_pre *p, const uint32_t *s, size_t n, pool *out, to
         if (p->add_prefix_space && (n == 0 || s[0] != ' ')) {
             tmp->n = 0;
             if (n == 0) return SQ_OK;
-            if (tok_u32_reserve(tmp, n + 1, e)) return e->code;
+            if (sq_tok_u32_reserve(tmp, n + 1, e)) return e->code;
             tmp->v[0] = ' ';
             memcpy(tmp->v + 1, s, n * sizeof *s);
             tmp->n = n + 1;
@@ -421,37 +428,30 @@ static void ctx_free(enc_ctx *c)
 
 /* ---- WordPiece ---- */
 
+/* Greedy longest-match-first (HF WordPiece): the longest vocabulary string at each
+ * position, with the continuing-subword prefix after the first; [UNK] for the whole
+ * word if some position has none, or if the word is longer than max_input_chars. A trie
+ * walk finds the longest match in one pass (no string is hashed twice). */
 static int wordpiece(enc_ctx *c, const uint32_t *s, size_t n, sq_err *e)
 {
     const sq_tokenizer *t = c->t;
-    if (n > t->wp_max_chars) return tok_i32_push(&c->out, t->unk_id, e);
-    c->bytes.n = 0;
-    c->offs.n = 0;
-    for (size_t i = 0; i < n; i++) {
-        char u[4];
-        if (tok_u32_push(&c->offs, (uint32_t)c->bytes.n, e) || tok_bytes_put(&c->bytes, u, sq_utf8_put(s[i], u), e)) return e->code;
-    }
-    if (tok_u32_push(&c->offs, (uint32_t)c->bytes.n, e)) return e->code;
+    if (n > t->wp_max_chars) return sq_tok_i32_push(&c->out, t->unk_id, e);
     size_t mark = c->out.n, start = 0;
     while (start < n) {
-        size_t end = n;
-        int32_t found = -1;
-        for (; end > start; end--) {
-            size_t blen = c->offs.v[end] - c->offs.v[start];
-            size_t plen = start > 0 ? t->wp_prefix_len : 0;
-            if (blen + plen > t->max_token_bytes) continue; /* longer than any vocabulary string */
-            c->key.n = 0;
-            if ((plen && tok_bytes_put(&c->key, t->wp_prefix, plen, e)) ||
-                tok_bytes_put(&c->key, c->bytes.v + c->offs.v[start], blen, e))
-                return e->code;
-            found = tok_vocab_find(&t->v, c->key.v, c->key.n);
-            if (found >= 0) break;
+        int32_t node = start == 0 ? 0 : t->wp_prefix_node, found = -1;
+        size_t end = start;
+        for (size_t j = start; j < n && node >= 0; j++) {
+            node = sq_tok_trie_step(&t->wp_trie, node, s[j]);
+            if (node >= 0 && t->wp_trie.term[node] >= 0) {
+                found = t->wp_trie.term[node];
+                end = j + 1;
+            }
         }
         if (found < 0) {
             c->out.n = mark;
-            return tok_i32_push(&c->out, t->unk_id, e);
+            return sq_tok_i32_push(&c->out, t->unk_id, e);
         }
-        if (tok_i32_push(&c->out, found, e)) return e->code;
+        if (sq_tok_i32_push(&c->out, found, e)) return e->code;
         start = end;
     }
     return SQ_OK;
@@ -512,11 +512,11 @@ static int bpe_merge(enc_ctx *c, sq_err *e)
     if (n > 1 && m->n) {
         c->prev.n = c->next.n = 0;
         for (size_t i = 0; i < n; i++)
-            if (tok_i32_push(&c->prev, (int32_t)i - 1, e) || tok_i32_push(&c->next, i + 1 < n ? (int32_t)i + 1 : -1, e)) return e->code;
+            if (sq_tok_i32_push(&c->prev, (int32_t)i - 1, e) || sq_tok_i32_push(&c->next, i + 1 < n ? (int32_t)i + 1 : -1, e)) return e->code;
         int32_t *prev = c->prev.v, *next = c->next.v;
         c->heap_n = 0;
         for (size_t i = 0; i + 1 < n; i++) {
-            const tok_merge *mg = tok_merges_get(m, id[i], id[i + 1]);
+            const tok_merge *mg = sq_tok_merges_get(m, id[i], id[i + 1]);
             if (mg && heap_push(c, mg->rank, (uint32_t)i, mg->id, e)) return e->code;
         }
         while (c->heap_n) {
@@ -524,24 +524,24 @@ static int bpe_merge(enc_ctx *c, sq_err *e)
             uint32_t p = top.pos;
             if (id[p] < 0 || next[p] < 0) continue;
             int32_t q = next[p];
-            const tok_merge *mg = tok_merges_get(m, id[p], id[q]);
+            const tok_merge *mg = sq_tok_merges_get(m, id[p], id[q]);
             if (!mg || mg->id != top.id) continue; /* stale */
             id[p] = top.id;
             id[q] = -1;
             next[p] = next[q];
             if (next[q] >= 0) prev[next[q]] = (int32_t)p;
             if (prev[p] >= 0) {
-                const tok_merge *l = tok_merges_get(m, id[prev[p]], id[p]);
+                const tok_merge *l = sq_tok_merges_get(m, id[prev[p]], id[p]);
                 if (l && heap_push(c, l->rank, (uint32_t)prev[p], l->id, e)) return e->code;
             }
             if (next[p] >= 0) {
-                const tok_merge *r = tok_merges_get(m, id[p], id[next[p]]);
+                const tok_merge *r = sq_tok_merges_get(m, id[p], id[next[p]]);
                 if (r && heap_push(c, r->rank, p, r->id, e)) return e->code;
             }
         }
     }
     for (size_t i = 0; i < n; i++)
-        if (id[i] >= 0 && tok_i32_push(&c->out, id[i], e)) return e->code;
+        if (id[i] >= 0 && sq_tok_i32_push(&c->out, id[i], e)) return e->code;
     return SQ_OK;
 }
 
@@ -551,34 +551,34 @@ static int bpe_bytelevel(enc_ctx *c, const uint32_t *s, size_t n, sq_err *e)
     c->bytes.n = 0;
     for (size_t i = 0; i < n; i++) {
         char u[4];
-        if (tok_bytes_put(&c->bytes, u, sq_utf8_put(s[i], u), e)) return e->code;
+        if (sq_tok_bytes_put(&c->bytes, u, sq_utf8_put(s[i], u), e)) return e->code;
     }
     const uint8_t *b = (const uint8_t *)c->bytes.v;
     size_t nb = c->bytes.n;
     if (t->ignore_merges) {
         c->key.n = 0;
-        if (tok_bytes_reserve(&c->key, 2 * nb, e)) return e->code;
+        if (sq_tok_bytes_reserve(&c->key, 2 * nb, e)) return e->code;
         for (size_t i = 0; i < nb; i++) {
             memcpy(c->key.v + c->key.n, t->byte_utf8[b[i]], t->byte_utf8_len[b[i]]);
             c->key.n += t->byte_utf8_len[b[i]];
         }
-        int32_t id = tok_vocab_find(&t->v, c->key.v, c->key.n);
-        if (id >= 0) return tok_i32_push(&c->out, id, e);
+        int32_t id = sq_tok_vocab_find(&t->v, c->key.v, c->key.n);
+        if (id >= 0) return sq_tok_i32_push(&c->out, id, e);
     }
     c->sym.n = 0;
     int pending_unk = 0;
     for (size_t i = 0; i < nb; i++) {
         int32_t id = t->byte_id[b[i]];
         if (id >= 0) {
-            if (pending_unk && tok_i32_push(&c->sym, t->unk_id, e)) return e->code;
+            if (pending_unk && sq_tok_i32_push(&c->sym, t->unk_id, e)) return e->code;
             pending_unk = 0;
-            if (tok_i32_push(&c->sym, id, e)) return e->code;
+            if (sq_tok_i32_push(&c->sym, id, e)) return e->code;
         } else if (t->unk_id >= 0) {
-            if (pending_unk && !t->fuse_unk && tok_i32_push(&c->sym, t->unk_id, e)) return e->code;
+            if (pending_unk && !t->fuse_unk && sq_tok_i32_push(&c->sym, t->unk_id, e)) return e->code;
             pending_unk = 1;
         }
     }
-    if (pending_unk && tok_i32_push(&c->sym, t->unk_id, e)) return e->code;
+    if (pending_unk && sq_tok_i32_push(&c->sym, t->unk_id, e)) return e->code;
     return bpe_merge(c, e);
 }
 
@@ -589,21 +589,21 @@ static int bpe_sentencepiece(enc_ctx *c, const uint32_t *s, size_t n, sq_err *e)
         c->key.n = 0;
         for (size_t i = 0; i < n; i++) {
             char u[4];
-            if (tok_bytes_put(&c->key, u, sq_utf8_put(s[i], u), e)) return e->code;
+            if (sq_tok_bytes_put(&c->key, u, sq_utf8_put(s[i], u), e)) return e->code;
         }
-        int32_t id = tok_vocab_find(&t->v, c->key.v, c->key.n);
-        if (id >= 0) return tok_i32_push(&c->out, id, e);
+        int32_t id = sq_tok_vocab_find(&t->v, c->key.v, c->key.n);
+        if (id >= 0) return sq_tok_i32_push(&c->out, id, e);
     }
     c->sym.n = 0;
     int pending_unk = 0;
     for (size_t i = 0; i < n; i++) {
         char u[4];
         size_t k = sq_utf8_put(s[i], u);
-        int32_t id = tok_vocab_find(&t->v, u, k);
+        int32_t id = sq_tok_vocab_find(&t->v, u, k);
         if (id >= 0) {
-            if (pending_unk && tok_i32_push(&c->sym, t->unk_id, e)) return e->code;
+            if (pending_unk && sq_tok_i32_push(&c->sym, t->unk_id, e)) return e->code;
             pending_unk = 0;
-            if (tok_i32_push(&c->sym, id, e)) return e->code;
+            if (sq_tok_i32_push(&c->sym, id, e)) return e->code;
             continue;
         }
         if (t->byte_fallback) {
@@ -611,19 +611,19 @@ static int bpe_sentencepiece(enc_ctx *c, const uint32_t *s, size_t n, sq_err *e)
             for (size_t j = 0; j < k; j++)
                 if (t->fallback_id[(uint8_t)u[j]] < 0) all = 0;
             if (all) {
-                if (pending_unk && tok_i32_push(&c->sym, t->unk_id, e)) return e->code;
+                if (pending_unk && sq_tok_i32_push(&c->sym, t->unk_id, e)) return e->code;
                 pending_unk = 0;
                 for (size_t j = 0; j < k; j++)
-                    if (tok_i32_push(&c->sym, t->fallback_id[(uint8_t)u[j]], e)) return e->code;
+                    if (sq_tok_i32_push(&c->sym, t->fallback_id[(uint8_t)u[j]], e)) return e->code;
                 continue;
             }
         }
         if (t->unk_id >= 0) {
-            if (pending_unk && !t->fuse_unk && tok_i32_push(&c->sym, t->unk_id, e)) return e->code;
+            if (pending_unk && !t->fuse_unk && sq_tok_i32_push(&c->sym, t->unk_id, e)) return e->code;
             pending_unk = 1;
         }
     }
-    if (pending_unk && tok_i32_push(&c->sym, t->unk_id, e)) return e->code;
+    if (pending_unk && sq_tok_i32_push(&c->sym, t->unk_id, e)) return e->code;
     return bpe_merge(c, e);
 }
 
@@ -673,7 +673,7 @@ static int split_added(enc_ctx *c, const tok_trie *trie, const uint32_t *s, size
     int literal = (c->flags & SQ_TOK_LITERAL) || !trie->n_nodes;
     while (!literal && i < n) {
         int32_t k = -1;
-        size_t m = tok_trie_longest(trie, s + i, n - i, &k);
+        size_t m = sq_tok_trie_longest(trie, s + i, n - i, &k);
         if (m == 0) { i++; continue; }
         const tok_added *a = &t->added[k];
         if (a->single_word && ((i > 0 && is_word_char(s[i - 1])) || (i + m < n && is_word_char(s[i + m])))) {
@@ -683,7 +683,7 @@ static int split_added(enc_ctx *c, const tok_trie *trie, const uint32_t *s, size
         size_t end_text = i;
         if (a->lstrip) while (end_text > start && sq_uc_is_white_space(s[end_text - 1])) end_text--;
         if (fn(c, s + start, end_text - start, e)) return e->code;
-        if (tok_i32_push(&c->out, a->id, e)) return e->code;
+        if (sq_tok_i32_push(&c->out, a->id, e)) return e->code;
         i += m;
         if (a->rstrip) while (i < n && sq_uc_is_white_space(s[i])) i++;
         start = i;
@@ -701,7 +701,7 @@ static int raw_segment(enc_ctx *c, const uint32_t *s, size_t n, sq_err *e)
     const sq_tokenizer *t = c->t;
     if (n == 0) return SQ_OK;
     if (t->n_norm == 0) return pretok_and_model(c, s, n, e);
-    if (tok_normalize(t, s, n, &c->norm, e)) return e->code;
+    if (sq_tok_normalize(t, s, n, &c->norm, e)) return e->code;
     return split_added(c, &t->trie_norm, c->norm.v, c->norm.n, normalized_segment, e);
 }
 
@@ -716,7 +716,7 @@ static int sq_tokenizer_encode_impl(const sq_tokenizer *t, const char *text, siz
     *n = 0;
     if (!text && len) return sq_fail(e, SQ_EINPUT, "no text");
     if (len > (SIZE_MAX / 8) || len > UINT32_MAX / 2) return sq_fail(e, SQ_EINPUT, "text too long (%zu bytes)", len);
-    if (tok_utf8_to_cps(text ? text : "", len, &c.cps, e)) goto done;
+    if (sq_tok_utf8_to_cps(text ? text : "", len, &c.cps, e)) goto done;
     if (split_added(&c, &t->trie_raw, c.cps.v, c.cps.n, raw_segment, e)) goto done;
 
     /* post-processing */

@@ -10,7 +10,9 @@
 
 /* Limits that bound what a (hostile) tokenizer file can make us allocate or do. */
 #define TOK_MAX_IDS (1 << 24)          /* ids must be < 16M */
-#define TOK_MAX_TOKEN_BYTES 4096       /* one vocabulary string */
+#define TOK_MAX_TOKEN_BYTES 2048       /* one vocabulary string (Llama 3's longest: 256) */
+#define TOK_MAX_WORD_CHARS 1000        /* WordPiece max_input_chars_per_word (HF: 100) */
+#define TOK_MAX_PATTERN 64             /* Replace/Prepend strings (code points or bytes) */
 #define TOK_MAX_STEPS 64               /* normalizer / pre-tokenizer / decoder steps */
 #define TOK_MAX_TEMPLATE 64            /* special ids a post-processor may add */
 #define TOK_MAX_PROBE 4096             /* hash probe bound: more means crafted collisions */
@@ -19,11 +21,11 @@
 typedef struct { uint32_t *v; size_t n, cap; } tok_u32vec;
 typedef struct { int32_t *v; size_t n, cap; } tok_i32vec;
 typedef struct { char *v; size_t n, cap; } tok_bytes;
-int tok_u32_push(tok_u32vec *a, uint32_t x, sq_err *e);
-int tok_u32_reserve(tok_u32vec *a, size_t extra, sq_err *e);
-int tok_i32_push(tok_i32vec *a, int32_t x, sq_err *e);
-int tok_bytes_put(tok_bytes *b, const void *p, size_t len, sq_err *e);
-int tok_bytes_reserve(tok_bytes *b, size_t extra, sq_err *e);
+int sq_tok_u32_push(tok_u32vec *a, uint32_t x, sq_err *e);
+int sq_tok_u32_reserve(tok_u32vec *a, size_t extra, sq_err *e);
+int sq_tok_i32_push(tok_i32vec *a, int32_t x, sq_err *e);
+int sq_tok_bytes_put(tok_bytes *b, const void *p, size_t len, sq_err *e);
+int sq_tok_bytes_reserve(tok_bytes *b, size_t extra, sq_err *e);
 
 /* ---- vocabulary: strings <-> ids ---- */
 typedef struct {
@@ -43,22 +45,22 @@ typedef struct {
     size_t id_cap;        /* allocated length of id_ent */
 } tok_vocab;
 
-uint32_t tok_hash(const void *p, size_t len);
+uint32_t sq_tok_hash(const void *p, size_t len);
 /* Add (string -> id); a later string wins the string->id direction, the id keeps the
  * newest string too (reverse) when replace_reverse, else its first one. */
-int tok_vocab_add(tok_vocab *v, const char *s, size_t len, int32_t id, int replace_reverse, sq_err *e);
-int32_t tok_vocab_find(const tok_vocab *v, const char *s, size_t len);
-const char *tok_vocab_str(const tok_vocab *v, int32_t id, size_t *len);
-void tok_vocab_free(tok_vocab *v);
+int sq_tok_vocab_add(tok_vocab *v, const char *s, size_t len, int32_t id, int replace_reverse, sq_err *e);
+int32_t sq_tok_vocab_find(const tok_vocab *v, const char *s, size_t len);
+const char *sq_tok_vocab_str(const tok_vocab *v, int32_t id, size_t *len);
+void sq_tok_vocab_free(tok_vocab *v);
 
 /* ---- BPE merges: (left id, right id) -> (rank, merged id) ---- */
 typedef struct { uint64_t key; int32_t rank, id; } tok_merge;
 typedef struct { tok_merge *slots; size_t n_slots, n, max_probe; } tok_merges;
 #define TOK_EMPTY_KEY UINT64_MAX
-int tok_merges_init(tok_merges *m, size_t expected, sq_err *e);
-int tok_merges_put(tok_merges *m, int32_t a, int32_t b, int32_t rank, int32_t id, sq_err *e); /* later wins */
-const tok_merge *tok_merges_get(const tok_merges *m, int32_t a, int32_t b);
-void tok_merges_free(tok_merges *m);
+int sq_tok_merges_init(tok_merges *m, size_t expected, sq_err *e);
+int sq_tok_merges_put(tok_merges *m, int32_t a, int32_t b, int32_t rank, int32_t id, sq_err *e); /* later wins */
+const tok_merge *sq_tok_merges_get(const tok_merges *m, int32_t a, int32_t b);
+void sq_tok_merges_free(tok_merges *m);
 
 /* ---- a trie over code points for added-token matching ---- */
 typedef struct { uint64_t key; int32_t child; } tok_edge; /* key = (node << 21) | cp */
@@ -68,10 +70,12 @@ typedef struct {
     tok_edge *edges;       /* open addressing, key TOK_EMPTY_KEY = empty */
     size_t n_edges, n_slots, max_probe;
 } tok_trie;
-int tok_trie_add(tok_trie *t, const uint32_t *cp, size_t n, int32_t value, sq_err *e);
+int sq_tok_trie_add(tok_trie *t, const uint32_t *cp, size_t n, int32_t value, sq_err *e);
 /* Longest match starting at s[0]; returns its length (0 if none) and the value. */
-size_t tok_trie_longest(const tok_trie *t, const uint32_t *s, size_t n, int32_t *value);
-void tok_trie_free(tok_trie *t);
+size_t sq_tok_trie_longest(const tok_trie *t, const uint32_t *s, size_t n, int32_t *value);
+/* One step down from node (0 = root); -1 if there is no such child. */
+int32_t sq_tok_trie_step(const tok_trie *t, int32_t node, uint32_t cp);
+void sq_tok_trie_free(tok_trie *t);
 
 /* ---- pipeline components ---- */
 enum { NORM_BERT = 1, NORM_PREPEND, NORM_REPLACE, NORM_LOWERCASE, NORM_NFD, NORM_STRIP_ACCENTS,
@@ -108,7 +112,6 @@ struct sq_tokenizer {
     tok_vocab av;               /* added tokens (looked up first, as HF does) */
     int32_t n_ids;              /* 1 + largest id of either */
     int32_t unk_id;             /* -1 if none */
-    size_t max_token_bytes;     /* longest model vocabulary string */
 
     tok_added *added; size_t n_added;
     tok_trie trie_raw, trie_norm; /* added tokens matched before / after normalization */
@@ -120,6 +123,8 @@ struct sq_tokenizer {
 
     /* WordPiece */
     char *wp_prefix; size_t wp_prefix_len;
+    tok_trie wp_trie;            /* the model vocabulary, for longest-match-first */
+    int32_t wp_prefix_node;      /* trie node after the continuing-subword prefix, -1 if none */
     size_t wp_max_chars;
     /* BPE */
     tok_merges merges;
@@ -140,12 +145,12 @@ struct sq_tokenizer {
 };
 
 /* Byte-level alphabet (GPT-2 bytes_to_unicode). */
-uint32_t tok_byte_to_cp(uint8_t b);
-int tok_cp_to_byte(uint32_t cp); /* -1 if cp is not in the alphabet */
+uint32_t sq_tok_byte_to_cp(uint8_t b);
+int sq_tok_cp_to_byte(uint32_t cp); /* -1 if cp is not in the alphabet */
 
 /* Decode text to code points (lossy). */
-int tok_utf8_to_cps(const char *s, size_t len, tok_u32vec *out, sq_err *e);
+int sq_tok_utf8_to_cps(const char *s, size_t len, tok_u32vec *out, sq_err *e);
 /* Apply the normalizer steps to in[0..n), result in out (cleared first). */
-int tok_normalize(const sq_tokenizer *t, const uint32_t *in, size_t n, tok_u32vec *out, sq_err *e);
+int sq_tok_normalize(const sq_tokenizer *t, const uint32_t *in, size_t n, tok_u32vec *out, sq_err *e);
 
 #endif

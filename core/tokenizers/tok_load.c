@@ -33,15 +33,15 @@ static sq_tokenizer *tok_new(sq_err *e)
 void sq_tokenizer_free(sq_tokenizer *t)
 {
     if (!t) return;
-    tok_vocab_free(&t->v);
-    tok_vocab_free(&t->av);
+    sq_tok_vocab_free(&t->v);
+    sq_tok_vocab_free(&t->av);
     for (size_t i = 0; i < t->n_added; i++) {
         free(t->added[i].cp);
         free(t->added[i].s);
     }
     free(t->added);
-    tok_trie_free(&t->trie_raw);
-    tok_trie_free(&t->trie_norm);
+    sq_tok_trie_free(&t->trie_raw);
+    sq_tok_trie_free(&t->trie_norm);
     free(t->is_special);
     for (size_t i = 0; i < t->n_norm; i++) {
         free(t->norm[i].a);
@@ -52,7 +52,8 @@ void sq_tokenizer_free(sq_tokenizer *t)
         free(t->dec[i].b);
     }
     free(t->wp_prefix);
-    tok_merges_free(&t->merges);
+    sq_tok_trie_free(&t->wp_trie);
+    sq_tok_merges_free(&t->merges);
     free(t);
 }
 
@@ -77,8 +78,8 @@ static int dup_bytes(char **out, const char *s, size_t len, sq_err *e)
 static int str_to_cps(const char *s, uint32_t **out, size_t *n, sq_err *e)
 {
     tok_u32vec v = {0};
-    if (tok_utf8_to_cps(s, strlen(s), &v, e)) { free(v.v); return e->code; }
-    if (!v.v && tok_u32_reserve(&v, 1, e)) return e->code;
+    if (sq_tok_utf8_to_cps(s, strlen(s), &v, e)) { free(v.v); return e->code; }
+    if (!v.v && sq_tok_u32_reserve(&v, 1, e)) return e->code;
     *out = v.v;
     *n = v.n;
     return SQ_OK;
@@ -150,14 +151,13 @@ static int sq_tokenizer_load_vocab_txt_impl(sq_tokenizer **out, const char *txt,
         }
         if (memchr(txt + i, 0, j - i)) { sq_fail(e, SQ_EINPUT, "vocab.txt: line %zu holds a NUL byte", line + 1); goto fail; }
         /* Python reads vocab.txt in universal-newline mode: \n, \r\n and \r end a line. */
-        if (tok_vocab_add(&t->v, txt + i, j - i, (int32_t)line, 0, e)) goto fail;
-        if (j - i > t->max_token_bytes) t->max_token_bytes = j - i;
+        if (sq_tok_vocab_add(&t->v, txt + i, j - i, (int32_t)line, 0, e)) goto fail;
         line++;
         if (j < len && txt[j] == '\r' && j + 1 < len && txt[j + 1] == '\n') j++;
         i = j + 1;
     }
     if (line == 0) { sq_fail(e, SQ_EINPUT, "vocab.txt is empty"); goto fail; }
-    t->unk_id = tok_vocab_find(&t->v, "[UNK]", 5);
+    t->unk_id = sq_tok_vocab_find(&t->v, "[UNK]", 5);
     if (t->unk_id < 0) { sq_fail(e, SQ_EINPUT, "vocab.txt has no [UNK] token (is it a BERT WordPiece vocabulary?)"); goto fail; }
 
     int lower = !(flags & SQ_TOK_VOCAB_CASED);
@@ -179,7 +179,7 @@ static int sq_tokenizer_load_vocab_txt_impl(sq_tokenizer **out, const char *txt,
     static const char *const specials[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
     for (size_t k = 0; k < 5; k++)
         if (add_special_literal(t, specials[k], e)) goto fail;
-    int32_t cls = tok_vocab_find(&t->v, "[CLS]", 5), sep = tok_vocab_find(&t->v, "[SEP]", 5);
+    int32_t cls = sq_tok_vocab_find(&t->v, "[CLS]", 5), sep = sq_tok_vocab_find(&t->v, "[SEP]", 5);
     if (cls >= 0 && sep >= 0) {
         t->tmpl_pre[t->n_tmpl_pre++] = cls;
         t->tmpl_post[t->n_tmpl_post++] = sep;
@@ -216,12 +216,12 @@ static int add_added(sq_tokenizer *t, int32_t id, const char *content, int speci
     a->len = len;
     if (str_to_cps(content, &a->cp, &a->n, e)) { free(a->s); return e->code; }
     t->n_added++;
-    return tok_vocab_add(&t->av, content, len, id, 1, e);
+    return sq_tok_vocab_add(&t->av, content, len, id, 1, e);
 }
 
 static int add_special_literal(sq_tokenizer *t, const char *s, sq_err *e)
 {
-    int32_t id = tok_vocab_find(&t->v, s, strlen(s));
+    int32_t id = sq_tok_vocab_find(&t->v, s, strlen(s));
     if (id < 0) return SQ_OK;
     return add_added(t, id, s, 1, 0, 0, 0, 0, e);
 }
@@ -282,14 +282,12 @@ static int load_normalizer(sq_tokenizer *t, const cJSON *o, int depth, sq_err *e
     }
     if (!strcmp(ty, "BertNormalizer")) {
         int sa_set;
-        const cJSON *sa = member(o, "strip_accents");
         if (!(n = new_norm(t, NORM_BERT, e))) return e->code;
         if (get_bool(o, "clean_text", 1, &n->clean_text, "BertNormalizer", e) ||
             get_bool(o, "handle_chinese_chars", 1, &n->chinese, "BertNormalizer", e) ||
             get_bool(o, "lowercase", 1, &n->lowercase, "BertNormalizer", e) ||
             get_bool(o, "strip_accents", -1, &sa_set, "BertNormalizer", e))
             return e->code;
-        (void)sa;
         n->strip_accents = sa_set < 0 ? n->lowercase : sa_set;
         return SQ_OK;
     }
@@ -298,7 +296,9 @@ static int load_normalizer(sq_tokenizer *t, const cJSON *o, int depth, sq_err *e
         if (get_str(o, "prepend", &s, "Prepend", e)) return e->code;
         if (!s) return sq_fail(e, SQ_EINPUT, "tokenizer.json: Prepend normalizer needs a prepend string");
         if (!(n = new_norm(t, NORM_PREPEND, e))) return e->code;
-        return str_to_cps(s, &n->a, &n->na, e);
+        if (str_to_cps(s, &n->a, &n->na, e)) return e->code;
+        if (n->na > TOK_MAX_PATTERN) return sq_fail(e, SQ_EINPUT, "tokenizer.json: Prepend string too long");
+        return SQ_OK;
     }
     if (!strcmp(ty, "Replace")) {
         const cJSON *pat = member(o, "pattern");
@@ -307,8 +307,10 @@ static int load_normalizer(sq_tokenizer *t, const cJSON *o, int depth, sq_err *e
         if (get_str(pat, "String", &from, "Replace.pattern", e) || get_str(o, "content", &to, "Replace", e)) return e->code;
         if (!from || !*from || !to) return sq_fail(e, SQ_EINPUT, "tokenizer.json: Replace normalizer needs pattern.String and content");
         if (!(n = new_norm(t, NORM_REPLACE, e))) return e->code;
-        if (str_to_cps(from, &n->a, &n->na, e)) return e->code;
-        return str_to_cps(to, &n->b, &n->nb, e);
+        if (str_to_cps(from, &n->a, &n->na, e) || str_to_cps(to, &n->b, &n->nb, e)) return e->code;
+        if (n->na > TOK_MAX_PATTERN || n->nb > TOK_MAX_PATTERN)
+            return sq_fail(e, SQ_EINPUT, "tokenizer.json: Replace normalizer strings longer than %d", TOK_MAX_PATTERN);
+        return SQ_OK;
     }
     if (!strcmp(ty, "Lowercase")) return new_norm(t, NORM_LOWERCASE, e) ? SQ_OK : e->code;
     if (!strcmp(ty, "NFD")) return new_norm(t, NORM_NFD, e) ? SQ_OK : e->code;
@@ -496,6 +498,7 @@ static int load_decoder(sq_tokenizer *t, const cJSON *o, int depth, int *fused, 
         if (!(d = new_dec(t, DEC_WORDPIECE, e))) return e->code;
         if (!prefix) prefix = "##";
         d->na = strlen(prefix);
+        if (d->na > TOK_MAX_PATTERN) return sq_fail(e, SQ_EINPUT, "tokenizer.json: WordPiece decoder prefix too long");
         if (dup_bytes(&d->a, prefix, d->na, e)) return e->code;
         return get_bool(o, "cleanup", 1, &d->cleanup, "decoder WordPiece", e);
     }
@@ -506,6 +509,8 @@ static int load_decoder(sq_tokenizer *t, const cJSON *o, int depth, int *fused, 
         if (get_str(pat, "String", &from, "decoder Replace.pattern", e) || get_str(o, "content", &to, "decoder Replace", e))
             return e->code;
         if (!from || !*from || !to) return sq_fail(e, SQ_EINPUT, "tokenizer.json: Replace decoder needs pattern.String and content");
+        if (strlen(from) > TOK_MAX_PATTERN || strlen(to) > TOK_MAX_PATTERN)
+            return sq_fail(e, SQ_EINPUT, "tokenizer.json: Replace decoder strings longer than %d bytes", TOK_MAX_PATTERN);
         if (!(d = new_dec(t, DEC_REPLACE, e))) return e->code;
         d->na = strlen(from);
         d->nb = strlen(to);
@@ -555,8 +560,7 @@ static int load_vocab_object(sq_tokenizer *t, const cJSON *vocab, sq_err *e)
                            TOK_MAX_IDS);
         size_t len = strlen(it->string);
         if (!utf8_well_formed(it->string, len)) return sq_fail(e, SQ_EINPUT, "tokenizer.json: a vocabulary string is not valid UTF-8");
-        if (tok_vocab_add(&t->v, it->string, len, (int32_t)it->valuedouble, 0, e)) return e->code;
-        if (len > t->max_token_bytes) t->max_token_bytes = len;
+        if (sq_tok_vocab_add(&t->v, it->string, len, (int32_t)it->valuedouble, 0, e)) return e->code;
     }
     if (t->v.n_ent == 0) return sq_fail(e, SQ_EINPUT, "tokenizer.json: model.vocab is empty");
     return SQ_OK;
@@ -568,7 +572,7 @@ static int load_merges(sq_tokenizer *t, const cJSON *merges, sq_err *e)
     if (!cJSON_IsArray(merges)) return sq_fail(e, SQ_EINPUT, "tokenizer.json: model.merges must be an array");
     size_t n = (size_t)cJSON_GetArraySize(merges), rank = 0;
     if (n > TOK_MAX_IDS) return sq_fail(e, SQ_EINPUT, "tokenizer.json: too many merges (%zu)", n);
-    if (tok_merges_init(&t->merges, n, e)) return e->code;
+    if (sq_tok_merges_init(&t->merges, n, e)) return e->code;
     char *buf = malloc(2 * TOK_MAX_TOKEN_BYTES + 2);
     if (!buf) return sq_fail(e, SQ_EINTERNAL, "out of memory");
     cJSON_ArrayForEach(it, merges) {
@@ -594,18 +598,18 @@ static int load_merges(sq_tokenizer *t, const cJSON *merges, sq_err *e)
             free(buf);
             return sq_fail(e, SQ_EINPUT, "tokenizer.json: merge %zu must be a string or a pair of strings", rank);
         }
-        int32_t ia = tok_vocab_find(&t->v, a, la), ib = tok_vocab_find(&t->v, b, lb), im = -1;
+        int32_t ia = sq_tok_vocab_find(&t->v, a, la), ib = sq_tok_vocab_find(&t->v, b, lb), im = -1;
         if (ia >= 0 && ib >= 0 && la + lb <= 2 * TOK_MAX_TOKEN_BYTES) {
             memcpy(buf, a, la);
             memcpy(buf + la, b, lb);
-            im = tok_vocab_find(&t->v, buf, la + lb);
+            im = sq_tok_vocab_find(&t->v, buf, la + lb);
         }
         if (im < 0) {
             free(buf);
-            return sq_fail(e, SQ_EINPUT, "tokenizer.json: merge %zu (\"%.40s\" \"%.40s\") uses a token missing from the vocabulary",
-                           rank, a, b);
+            return sq_fail(e, SQ_EINPUT, "tokenizer.json: merge %zu (\"%.*s\" \"%.*s\") uses a token missing from the vocabulary",
+                           rank, (int)(la < 40 ? la : 40), a, (int)(lb < 40 ? lb : 40), b);
         }
-        if (tok_merges_put(&t->merges, ia, ib, (int32_t)rank, im, e)) { free(buf); return e->code; }
+        if (sq_tok_merges_put(&t->merges, ia, ib, (int32_t)rank, im, e)) { free(buf); return e->code; }
         rank++;
     }
     free(buf);
@@ -631,13 +635,15 @@ static int load_model(sq_tokenizer *t, const cJSON *m, sq_err *e)
         if (get_str(m, "continuing_subword_prefix", &prefix, "model", e)) return e->code;
         if (!prefix) prefix = "##";
         t->wp_prefix_len = strlen(prefix);
+        if (t->wp_prefix_len > TOK_MAX_PATTERN) return sq_fail(e, SQ_EINPUT, "tokenizer.json: continuing_subword_prefix too long");
         if (dup_bytes(&t->wp_prefix, prefix, t->wp_prefix_len, e)) return e->code;
         if (mx && !cJSON_IsNull(mx)) {
-            if (!is_int_in(mx, 1, 1000000)) return sq_fail(e, SQ_EINPUT, "tokenizer.json: max_input_chars_per_word must be in [1, 1e6]");
+            if (!is_int_in(mx, 1, TOK_MAX_WORD_CHARS))
+                return sq_fail(e, SQ_EINPUT, "tokenizer.json: max_input_chars_per_word must be in [1, %d]", TOK_MAX_WORD_CHARS);
             t->wp_max_chars = (size_t)mx->valuedouble;
         }
         if (!unk) unk = "[UNK]";
-        t->unk_id = tok_vocab_find(&t->v, unk, strlen(unk));
+        t->unk_id = sq_tok_vocab_find(&t->v, unk, strlen(unk));
         if (t->unk_id < 0) return sq_fail(e, SQ_EINPUT, "tokenizer.json: WordPiece unk_token '%.40s' is not in the vocabulary", unk);
         return SQ_OK;
     }
@@ -655,7 +661,7 @@ static int load_model(sq_tokenizer *t, const cJSON *m, sq_err *e)
         if (drop && !cJSON_IsNull(drop) && !(cJSON_IsNumber(drop) && drop->valuedouble == 0.0))
             return sq_fail(e, SQ_EINPUT, "tokenizer.json: BPE dropout is not supported");
         if (unk) {
-            t->unk_id = tok_vocab_find(&t->v, unk, strlen(unk));
+            t->unk_id = sq_tok_vocab_find(&t->v, unk, strlen(unk));
             if (t->unk_id < 0) return sq_fail(e, SQ_EINPUT, "tokenizer.json: BPE unk_token '%.40s' is not in the vocabulary", unk);
         }
         return load_merges(t, member(m, "merges"), e);
@@ -696,29 +702,49 @@ static int finish(sq_tokenizer *t, sq_err *e)
     for (size_t k = 0; k < t->n_added; k++) {
         tok_added *a = &t->added[k];
         if (a->normalized && t->n_norm) {
-            if (tok_normalize(t, a->cp, a->n, &nv, e) || tok_trie_add(&t->trie_norm, nv.v, nv.n, (int32_t)k, e)) {
+            if (sq_tok_normalize(t, a->cp, a->n, &nv, e) || sq_tok_trie_add(&t->trie_norm, nv.v, nv.n, (int32_t)k, e)) {
                 free(nv.v);
                 return e->code;
             }
-        } else if (tok_trie_add(&t->trie_raw, a->cp, a->n, (int32_t)k, e)) {
+        } else if (sq_tok_trie_add(&t->trie_raw, a->cp, a->n, (int32_t)k, e)) {
             free(nv.v);
             return e->code;
         }
     }
+    if (t->kind == SQ_TOK_WORDPIECE) {
+        /* the trie of the model vocabulary (the strings the map resolves to) */
+        for (size_t i = 0; i < t->v.n_slots; i++) {
+            uint32_t x = t->v.slots[i];
+            if (!x) continue;
+            const tok_entry *en = &t->v.ent[x - 1];
+            nv.n = 0;
+            if (sq_tok_utf8_to_cps(t->v.arena.v + en->off, en->len, &nv, e) ||
+                sq_tok_trie_add(&t->wp_trie, nv.v, nv.n, en->id, e)) {
+                free(nv.v);
+                return e->code;
+            }
+        }
+        int32_t node = t->wp_trie.n_nodes ? 0 : -1;
+        if (node >= 0 && t->wp_prefix_len) {
+            if (sq_tok_utf8_to_cps(t->wp_prefix, t->wp_prefix_len, &nv, e)) { free(nv.v); return e->code; }
+            for (size_t i = 0; i < nv.n && node >= 0; i++) node = sq_tok_trie_step(&t->wp_trie, node, nv.v[i]);
+        }
+        t->wp_prefix_node = node;
+    }
     free(nv.v);
-    for (int c = 0; c < 324; c++) t->cp_byte[c] = (int16_t)tok_cp_to_byte((uint32_t)c);
+    for (int c = 0; c < 324; c++) t->cp_byte[c] = (int16_t)sq_tok_cp_to_byte((uint32_t)c);
     for (int b = 0; b < 256; b++) {
         char u[4];
-        size_t k = sq_utf8_put(tok_byte_to_cp((uint8_t)b), u);
+        size_t k = sq_utf8_put(sq_tok_byte_to_cp((uint8_t)b), u);
         memcpy(t->byte_utf8[b], u, 2);
         t->byte_utf8_len[b] = (uint8_t)k;
     }
     if (t->kind != SQ_TOK_WORDPIECE) {
         char name[8];
         for (int b = 0; b < 256; b++) {
-            t->byte_id[b] = tok_vocab_find(&t->v, t->byte_utf8[b], t->byte_utf8_len[b]);
+            t->byte_id[b] = sq_tok_vocab_find(&t->v, t->byte_utf8[b], t->byte_utf8_len[b]);
             snprintf(name, sizeof name, "<0x%02X>", (unsigned)b);
-            t->fallback_id[b] = tok_vocab_find(&t->v, name, 6);
+            t->fallback_id[b] = sq_tok_vocab_find(&t->v, name, 6);
         }
     }
     static const char *const bos[] = {"<|begin_of_text|>", "<s>", "<bos>", "<|startoftext|>", NULL};
@@ -795,8 +821,8 @@ size_t sq_tokenizer_max_length(const sq_tokenizer *t) { return t->max_length; }
 
 int32_t sq_tokenizer_token_id_n(const sq_tokenizer *t, const char *token, size_t len)
 {
-    int32_t id = tok_vocab_find(&t->av, token, len);
-    return id >= 0 ? id : tok_vocab_find(&t->v, token, len);
+    int32_t id = sq_tok_vocab_find(&t->av, token, len);
+    return id >= 0 ? id : sq_tok_vocab_find(&t->v, token, len);
 }
 
 int32_t sq_tokenizer_token_id(const sq_tokenizer *t, const char *token)
@@ -806,8 +832,8 @@ int32_t sq_tokenizer_token_id(const sq_tokenizer *t, const char *token)
 
 const char *sq_tokenizer_id_to_token(const sq_tokenizer *t, int32_t id)
 {
-    const char *s = tok_vocab_str(&t->av, id, NULL);
-    return s ? s : tok_vocab_str(&t->v, id, NULL);
+    const char *s = sq_tok_vocab_str(&t->av, id, NULL);
+    return s ? s : sq_tok_vocab_str(&t->v, id, NULL);
 }
 
 int sq_tokenizer_is_special(const sq_tokenizer *t, int32_t id)

@@ -25,35 +25,35 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem, sq_err *e)
     return SQ_OK;
 }
 
-int tok_u32_reserve(tok_u32vec *a, size_t extra, sq_err *e)
+int sq_tok_u32_reserve(tok_u32vec *a, size_t extra, sq_err *e)
 {
     if (extra > SIZE_MAX - a->n) return sq_fail(e, SQ_EINTERNAL, "out of memory");
     return grow((void **)&a->v, &a->cap, a->n + extra, sizeof *a->v, e);
 }
 
-int tok_u32_push(tok_u32vec *a, uint32_t x, sq_err *e)
+int sq_tok_u32_push(tok_u32vec *a, uint32_t x, sq_err *e)
 {
     if (a->n == a->cap && grow((void **)&a->v, &a->cap, a->n + 1, sizeof *a->v, e)) return e->code;
     a->v[a->n++] = x;
     return SQ_OK;
 }
 
-int tok_i32_push(tok_i32vec *a, int32_t x, sq_err *e)
+int sq_tok_i32_push(tok_i32vec *a, int32_t x, sq_err *e)
 {
     if (a->n == a->cap && grow((void **)&a->v, &a->cap, a->n + 1, sizeof *a->v, e)) return e->code;
     a->v[a->n++] = x;
     return SQ_OK;
 }
 
-int tok_bytes_reserve(tok_bytes *b, size_t extra, sq_err *e)
+int sq_tok_bytes_reserve(tok_bytes *b, size_t extra, sq_err *e)
 {
     if (extra > SIZE_MAX - b->n - 1) return sq_fail(e, SQ_EINTERNAL, "out of memory");
     return grow((void **)&b->v, &b->cap, b->n + extra + 1, 1, e);
 }
 
-int tok_bytes_put(tok_bytes *b, const void *p, size_t len, sq_err *e)
+int sq_tok_bytes_put(tok_bytes *b, const void *p, size_t len, sq_err *e)
 {
-    if (tok_bytes_reserve(b, len, e)) return e->code;
+    if (sq_tok_bytes_reserve(b, len, e)) return e->code;
     if (len) memcpy(b->v + b->n, p, len);
     b->n += len;
     b->v[b->n] = 0;
@@ -72,7 +72,7 @@ static uint64_t mix64(uint64_t h)
     return h;
 }
 
-uint32_t tok_hash(const void *p, size_t len)
+uint32_t sq_tok_hash(const void *p, size_t len)
 {
     const uint8_t *s = p;
     uint64_t h = 0xcbf29ce484222325ULL;
@@ -94,7 +94,7 @@ static int vocab_rehash(tok_vocab *v, size_t n_slots, sq_err *e)
         uint32_t x = v->slots[i];
         if (!x) continue;
         const tok_entry *en = &v->ent[x - 1];
-        size_t h = tok_hash(v->arena.v + en->off, en->len) & mask, probe = 0;
+        size_t h = sq_tok_hash(v->arena.v + en->off, en->len) & mask, probe = 0;
         while (slots[h]) {
             h = (h + 1) & mask;
             if (++probe > TOK_MAX_PROBE) {
@@ -112,7 +112,7 @@ static int vocab_rehash(tok_vocab *v, size_t n_slots, sq_err *e)
     return SQ_OK;
 }
 
-int tok_vocab_add(tok_vocab *v, const char *s, size_t len, int32_t id, int replace_reverse, sq_err *e)
+int sq_tok_vocab_add(tok_vocab *v, const char *s, size_t len, int32_t id, int replace_reverse, sq_err *e)
 {
     if (id < 0 || id >= TOK_MAX_IDS) return sq_fail(e, SQ_EINPUT, "token id %ld is out of range", (long)id);
     if (len > TOK_MAX_TOKEN_BYTES)
@@ -143,7 +143,7 @@ int tok_vocab_add(tok_vocab *v, const char *s, size_t len, int32_t id, int repla
         v->cap_ent = c;
     }
     size_t off = v->arena.n;
-    if (tok_bytes_put(&v->arena, s, len, e)) return e->code;
+    if (sq_tok_bytes_put(&v->arena, s, len, e)) return e->code;
     v->arena.n++; /* keep the NUL */
     tok_entry *en = &v->ent[v->n_ent];
     en->off = (uint32_t)off;
@@ -151,7 +151,7 @@ int tok_vocab_add(tok_vocab *v, const char *s, size_t len, int32_t id, int repla
     en->id = id;
     uint32_t x = (uint32_t)++v->n_ent;
 
-    size_t mask = v->n_slots - 1, h = tok_hash(s, len) & mask, probe = 0;
+    size_t mask = v->n_slots - 1, h = sq_tok_hash(s, len) & mask, probe = 0;
     while (v->slots[h]) {
         const tok_entry *o = &v->ent[v->slots[h] - 1];
         if (o->len == len && memcmp(v->arena.v + o->off, s, len) == 0) break; /* replace */
@@ -164,10 +164,10 @@ int tok_vocab_add(tok_vocab *v, const char *s, size_t len, int32_t id, int repla
     return SQ_OK;
 }
 
-int32_t tok_vocab_find(const tok_vocab *v, const char *s, size_t len)
+int32_t sq_tok_vocab_find(const tok_vocab *v, const char *s, size_t len)
 {
     if (!v->n_slots) return -1;
-    size_t mask = v->n_slots - 1, h = tok_hash(s, len) & mask;
+    size_t mask = v->n_slots - 1, h = sq_tok_hash(s, len) & mask;
     for (size_t probe = 0; probe <= v->max_probe; probe++) {
         uint32_t x = v->slots[h];
         if (!x) return -1;
@@ -178,7 +178,7 @@ int32_t tok_vocab_find(const tok_vocab *v, const char *s, size_t len)
     return -1;
 }
 
-const char *tok_vocab_str(const tok_vocab *v, int32_t id, size_t *len)
+const char *sq_tok_vocab_str(const tok_vocab *v, int32_t id, size_t *len)
 {
     if (id < 0 || id >= v->n_ids || !v->id_ent[id]) return NULL;
     const tok_entry *en = &v->ent[v->id_ent[id] - 1];
@@ -186,7 +186,7 @@ const char *tok_vocab_str(const tok_vocab *v, int32_t id, size_t *len)
     return v->arena.v + en->off;
 }
 
-void tok_vocab_free(tok_vocab *v)
+void sq_tok_vocab_free(tok_vocab *v)
 {
     free(v->arena.v);
     free(v->ent);
@@ -197,7 +197,7 @@ void tok_vocab_free(tok_vocab *v)
 
 /* ---- merges ---- */
 
-int tok_merges_init(tok_merges *m, size_t expected, sq_err *e)
+int sq_tok_merges_init(tok_merges *m, size_t expected, sq_err *e)
 {
     size_t n = 1024;
     while (n < expected + expected / 2 + 2) { /* load factor <= 2/3 */
@@ -215,7 +215,7 @@ int tok_merges_init(tok_merges *m, size_t expected, sq_err *e)
 
 static uint64_t pair_key(int32_t a, int32_t b) { return ((uint64_t)(uint32_t)a << 32) | (uint32_t)b; }
 
-int tok_merges_put(tok_merges *m, int32_t a, int32_t b, int32_t rank, int32_t id, sq_err *e)
+int sq_tok_merges_put(tok_merges *m, int32_t a, int32_t b, int32_t rank, int32_t id, sq_err *e)
 {
     uint64_t key = pair_key(a, b);
     if ((m->n + 1) * 4 > m->n_slots * 3) return sq_fail(e, SQ_EINTERNAL, "merge table full");
@@ -232,7 +232,7 @@ int tok_merges_put(tok_merges *m, int32_t a, int32_t b, int32_t rank, int32_t id
     return SQ_OK;
 }
 
-const tok_merge *tok_merges_get(const tok_merges *m, int32_t a, int32_t b)
+const tok_merge *sq_tok_merges_get(const tok_merges *m, int32_t a, int32_t b)
 {
     if (!m->n) return NULL;
     uint64_t key = pair_key(a, b);
@@ -246,7 +246,7 @@ const tok_merge *tok_merges_get(const tok_merges *m, int32_t a, int32_t b)
     return NULL;
 }
 
-void tok_merges_free(tok_merges *m)
+void sq_tok_merges_free(tok_merges *m)
 {
     free(m->slots);
     memset(m, 0, sizeof *m);
@@ -291,7 +291,7 @@ static int trie_edges_grow(tok_trie *t, sq_err *e)
     return SQ_OK;
 }
 
-static int32_t trie_child(const tok_trie *t, int32_t node, uint32_t cp)
+int32_t sq_tok_trie_step(const tok_trie *t, int32_t node, uint32_t cp)
 {
     if (!t->n_edges) return -1;
     uint64_t key = ((uint64_t)(uint32_t)node << 21) | cp;
@@ -304,14 +304,14 @@ static int32_t trie_child(const tok_trie *t, int32_t node, uint32_t cp)
     return -1;
 }
 
-int tok_trie_add(tok_trie *t, const uint32_t *cp, size_t n, int32_t value, sq_err *e)
+int sq_tok_trie_add(tok_trie *t, const uint32_t *cp, size_t n, int32_t value, sq_err *e)
 {
     if (n == 0) return SQ_OK;
     if (!t->n_nodes && trie_new_node(t, e)) return e->code;
     int32_t node = 0;
     for (size_t i = 0; i < n; i++) {
         if (cp[i] >= 0x110000) return sq_fail(e, SQ_EINTERNAL, "bad code point");
-        int32_t c = trie_child(t, node, cp[i]);
+        int32_t c = sq_tok_trie_step(t, node, cp[i]);
         if (c < 0) {
             if (t->n_nodes >= INT32_MAX / 2) return sq_fail(e, SQ_EINPUT, "too many added tokens");
             if ((t->n_edges + 1) * 2 > t->n_slots && trie_edges_grow(t, e)) return e->code;
@@ -334,13 +334,13 @@ int tok_trie_add(tok_trie *t, const uint32_t *cp, size_t n, int32_t value, sq_er
     return SQ_OK;
 }
 
-size_t tok_trie_longest(const tok_trie *t, const uint32_t *s, size_t n, int32_t *value)
+size_t sq_tok_trie_longest(const tok_trie *t, const uint32_t *s, size_t n, int32_t *value)
 {
     size_t best = 0;
     int32_t node = 0;
     if (!t->n_nodes) return 0;
     for (size_t i = 0; i < n; i++) {
-        node = trie_child(t, node, s[i]);
+        node = sq_tok_trie_step(t, node, s[i]);
         if (node < 0) break;
         if (t->term[node] >= 0) {
             best = i + 1;
@@ -350,7 +350,7 @@ size_t tok_trie_longest(const tok_trie *t, const uint32_t *s, size_t n, int32_t 
     return best;
 }
 
-void tok_trie_free(tok_trie *t)
+void sq_tok_trie_free(tok_trie *t)
 {
     free(t->term);
     free(t->edges);
@@ -364,7 +364,7 @@ static int byte_is_printable(unsigned b)
     return (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
 }
 
-uint32_t tok_byte_to_cp(uint8_t b)
+uint32_t sq_tok_byte_to_cp(uint8_t b)
 {
     if (byte_is_printable(b)) return b;
     unsigned n = 0;
@@ -373,7 +373,7 @@ uint32_t tok_byte_to_cp(uint8_t b)
     return 256 + n;
 }
 
-int tok_cp_to_byte(uint32_t cp)
+int sq_tok_cp_to_byte(uint32_t cp)
 {
     if (cp < 256) return byte_is_printable(cp) ? (int)cp : -1;
     if (cp >= 256 + 68) return -1; /* 68 bytes are not printable */
@@ -386,10 +386,10 @@ int tok_cp_to_byte(uint32_t cp)
     return -1;
 }
 
-int tok_utf8_to_cps(const char *s, size_t len, tok_u32vec *out, sq_err *e)
+int sq_tok_utf8_to_cps(const char *s, size_t len, tok_u32vec *out, sq_err *e)
 {
     out->n = 0;
-    if (tok_u32_reserve(out, len + 1, e)) return e->code; /* +1: never a NULL buffer */
+    if (sq_tok_u32_reserve(out, len + 1, e)) return e->code; /* +1: never a NULL buffer */
     const uint8_t *u = (const uint8_t *)s;
     size_t i = 0;
     while (i < len) {

@@ -19,6 +19,17 @@
  * Text is UTF-8. Ill-formed UTF-8 in the text is read as U+FFFD (one per maximal
  * ill-formed subpart), as a browser would, so encode never fails on text content.
  * A loaded sq_tokenizer is read-only: encode/decode may run on several threads.
+ *
+ * Reference behaviour, where HF's implementations disagree (tests/tokenizer/run.sh
+ * cross-checks against the JS one, @huggingface/tokenizers):
+ *   - BERT lowercasing maps a final capital sigma to U+03C2 (Python str.lower(), JS;
+ *     Rust maps per character); clean_text drops unassigned code points (Python, Rust;
+ *     not JS); supplementary-plane CJK ideographs are split (Python, Rust; not JS).
+ *   - Llama 3 regex (?i:'s..) also matches "'" + U+017F (Oniguruma / tiktoken case
+ *     folding; JS folds ASCII only). \s is Unicode White_Space everywhere (JS's
+ *     ByteLevel pre-tokenizer uses JavaScript's \s: U+FEFF yes, U+0085 no).
+ *   - ByteFallback decoding keeps a U+FEFF (Rust; JS's TextDecoder drops a leading one).
+ * Unicode tables: Debian unicode-data 15.0 (tools/gen_unicode_tables.py).
  */
 #ifndef SQ_TOKENIZER_H
 #define SQ_TOKENIZER_H

@@ -5,7 +5,7 @@
 // Runs from anywhere; paths are relative to the repository root. Exits 1 on any mismatch.
 // Prints one line per data set and ends with "N passed, N failed" (counted per string).
 import { Tokenizer } from "@huggingface/tokenizers";
-import { execFileSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -27,20 +27,25 @@ const TOK = {
 };
 
 const cache = new Map();
+// dir: an examples/ folder, or the path of a tokenizer.json written by this script
 function jsTokenizer(dir) {
   if (!cache.has(dir)) {
-    const tj = JSON.parse(fs.readFileSync(P(`${dir}/tokenizer.json`), "utf8"));
-    const tc = JSON.parse(fs.readFileSync(P(`${dir}/tokenizer_config.json`), "utf8"));
+    const file = dir.endsWith(".json") ? dir : P(`${dir}/tokenizer.json`);
+    const tj = JSON.parse(fs.readFileSync(file, "utf8"));
+    const tc = dir.endsWith(".json") ? {} : JSON.parse(fs.readFileSync(P(`${dir}/tokenizer_config.json`), "utf8"));
     cache.set(dir, new Tokenizer(tj, tc));
   }
   return cache.get(dir);
 }
 
 function runTokdump(args) {
-  const t0 = process.hrtime.bigint();
-  const res = execFileSync(TOKDUMP, args, { maxBuffer: 1 << 30, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  return { out: res.split("\n").slice(0, -1), ms };
+  const res = spawnSync(TOKDUMP, args, { maxBuffer: 1 << 30, encoding: "utf8" });
+  if (res.status !== 0) {
+    console.error(res.stderr);
+    throw new Error(`tokdump ${args.join(" ")} failed (status ${res.status})`);
+  }
+  const m = res.stderr.match(/load ([0-9.]+) s, .*encode seconds ([0-9.]+)/);
+  return { out: res.stdout.split("\n").slice(0, -1), load: m ? Number(m[1]) : NaN, enc: m ? Number(m[2]) : NaN };
 }
 
 // The strings tokdump reads from an input file, in the same order.
@@ -90,7 +95,7 @@ function check(name, dir, tokFile, input, mode) {
   }
   passed += ok;
   failed += bad;
-  const line = `${name}: ${ok}/${strings.length} strings identical (${nIds} ids), C ${c.ms.toFixed(0)} ms total (process incl. load), JS ${jsMs.toFixed(0)} ms`;
+  const line = `${name}: ${ok}/${strings.length} strings identical (${nIds} ids); encode time C ${(c.enc * 1000).toFixed(0)} ms (load ${(c.load * 1000).toFixed(0)} ms), JS ${jsMs.toFixed(0)} ms`;
   console.log(line);
   summary.push(line);
 }
@@ -219,6 +224,35 @@ try {
   if (cps) fs.writeFileSync(cpsFile, cps.map((s) => JSON.stringify({ text: s })).join("\n") + "\n");
   else console.log("(no /usr/share/unicode/DerivedAge.txt: random code point strings skipped)");
 
+  // Variants of the Llama 3 file for code paths the three example files do not use:
+  // (1) post_processor Sequence[ByteLevel, TemplateProcessing(BOS)] as in Meta's own
+  //     Llama 3.x tokenizer.json; (2) GPT-2 style: ByteLevel pre-tokenizer with its own
+  //     regex and add_prefix_space, no ignore_merges, BOS and EOS around the text.
+  const l3 = JSON.parse(fs.readFileSync(P(`${TOK.llama3}/tokenizer.json`), "utf8"));
+  const bosTok = { id: "<|begin_of_text|>", ids: [128000], tokens: ["<|begin_of_text|>"] };
+  const eosTok = { id: "<|end_of_text|>", ids: [128001], tokens: ["<|end_of_text|>"] };
+  l3.post_processor = {
+    type: "Sequence",
+    processors: [
+      { type: "ByteLevel", add_prefix_space: true, trim_offsets: false, use_regex: true },
+      { type: "TemplateProcessing", single: [{ SpecialToken: { id: "<|begin_of_text|>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
+        pair: [], special_tokens: { "<|begin_of_text|>": bosTok } },
+    ],
+  };
+  const l3template = path.join(tmp, "llama3-template.json");
+  fs.writeFileSync(l3template, JSON.stringify(l3));
+  l3.pre_tokenizer = { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true };
+  l3.model.ignore_merges = false;
+  l3.post_processor = { type: "TemplateProcessing",
+    single: [{ SpecialToken: { id: "<|begin_of_text|>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }, { SpecialToken: { id: "<|end_of_text|>", type_id: 0 } }],
+    pair: [], special_tokens: { "<|begin_of_text|>": bosTok, "<|end_of_text|>": eosTok } };
+  const gpt2style = path.join(tmp, "gpt2-style.json");
+  fs.writeFileSync(gpt2style, JSON.stringify(l3));
+  // The JS ByteLevel pre-tokenizer uses JavaScript's \s (U+FEFF yes, U+0085 no), HF's Rust
+  // and sq use Unicode White_Space (the reverse): keep both out of its test strings.
+  const trickyWs = path.join(tmp, "tricky-gpt2.jsonl");
+  fs.writeFileSync(trickyWs, generate(4242, QUICK ? 300 : 3000).map((s) => JSON.stringify({ text: s.replace(/[\ufeff\u0085]/g, "x") })).join("\n") + "\n");
+
   const wiki = P("data/wikitext2/wikitext-2-raw-test.txt");
   const emotion = P("data/emotion/test.jsonl");
   const stories = P("data/tinystories/tinystories-valid-first1000.jsonl");
@@ -226,6 +260,9 @@ try {
   check("llama3 wikitext-2 test, line by line", TOK.llama3, P(`${TOK.llama3}/tokenizer.json`), wiki, "--lines");
   if (!QUICK) check("llama3 wikitext-2 test, whole file as one string", TOK.llama3, P(`${TOK.llama3}/tokenizer.json`), wiki, "--whole");
   check("llama3 tricky strings", TOK.llama3, P(`${TOK.llama3}/tokenizer.json`), tricky, "--jsonl");
+  check("llama3 + TemplateProcessing(BOS) tricky strings", l3template, l3template, tricky, "--jsonl");
+  check("gpt2-style ByteLevel(add_prefix_space, regex) tricky strings", gpt2style, gpt2style, trickyWs, "--jsonl");
+  check("gpt2-style ByteLevel(add_prefix_space, regex) emotion test", gpt2style, gpt2style, P("data/emotion/test.jsonl"), "--jsonl");
   check("bert tokenizer.json emotion test", TOK.bert, P(`${TOK.bert}/tokenizer.json`), emotion, "--jsonl");
   check("bert vocab.txt emotion test", TOK.bert, P(`${TOK.bert}/vocab.txt`), emotion, "--jsonl");
   check("bert tokenizer.json tricky strings", TOK.bert, P(`${TOK.bert}/tokenizer.json`), tricky, "--jsonl");
@@ -241,6 +278,7 @@ try {
     checkDecode("stories260K streaming decode random code points", TOK.stories, P(`${TOK.stories}/tokenizer.json`), cpsFile, "--jsonl", true);
   }
 
+  checkDecode("gpt2-style streaming decode tricky", gpt2style, gpt2style, trickyWs, "--jsonl", true);
   checkDecode("llama3 decode wikitext lines", TOK.llama3, P(`${TOK.llama3}/tokenizer.json`), wiki, "--lines", false);
   checkDecode("llama3 streaming decode tricky", TOK.llama3, P(`${TOK.llama3}/tokenizer.json`), tricky, "--jsonl", true);
   checkDecode("stories260K decode tinystories", TOK.stories, P(`${TOK.stories}/tokenizer.json`), stories, "--jsonl", false);

@@ -708,11 +708,12 @@ typedef struct tiny {
     int dim, hidden, layers, heads, kv, hd, vocab;
 } tiny;
 
-/* Write a random model: BF16 embedding (tied: no lm_head), GQA, F32 elsewhere. */
-static int build_tiny(sq_buf *buf, const tiny *t)
+/* Write a random model: BF16 embedding, GQA, F32 elsewhere; with_head adds an F32
+ * lm_head.weight equal to the embedding (else the embeddings are tied: no lm_head). */
+static int build_tiny(sq_buf *buf, const tiny *t, int with_head)
 {
     size_t qd = (size_t)(t->heads * t->hd), kvd = (size_t)(t->kv * t->hd);
-    size_t nt = 2 + (size_t)t->layers * 9;
+    size_t nt = 3 + (size_t)t->layers * 9;
     wt *ts = calloc(nt, sizeof *ts);
     char (*names)[96] = calloc(nt, 96);
     void **bufs = calloc(nt, sizeof *bufs);
@@ -750,6 +751,12 @@ static int build_tiny(sq_buf *buf, const tiny *t)
     for (int j = 0; j < t->dim; j++) nw[j] = frand(0.5f, 1.5f);
     bufs[i] = nw;
     ts[i++] = (wt){"model.norm.weight", SQ_DT_F32, 1, {t->dim, 0}, nw};
+    if (with_head) {
+        float *h = malloc((size_t)t->vocab * (size_t)t->dim * sizeof(float));
+        sq_to_f32(SQ_DT_BF16, emb, h, (size_t)t->vocab * (size_t)t->dim);
+        bufs[i] = h;
+        ts[i++] = (wt){"lm_head.weight", SQ_DT_F32, 2, {t->vocab, t->dim}, h};
+    }
     int rc = write_st(buf, ts, i, NULL, 0);
     for (size_t j = 0; j < i; j++) free(bufs[j]);
     free(bufs);
@@ -758,15 +765,15 @@ static int build_tiny(sq_buf *buf, const tiny *t)
     return rc;
 }
 
-static void tiny_config(char *out, size_t n, const tiny *t, int llama3)
+static void tiny_config(char *out, size_t n, const tiny *t, int llama3, int tied)
 {
     snprintf(out, n,
              "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"hidden_size\": %d, "
              "\"intermediate_size\": %d, \"num_hidden_layers\": %d, \"num_attention_heads\": %d, "
              "\"num_key_value_heads\": %d, \"head_dim\": %d, \"vocab_size\": %d, \"max_position_embeddings\": 1024, "
-             "\"rms_norm_eps\": 1e-05, \"rope_theta\": 500000.0, \"tie_word_embeddings\": true, \"hidden_act\": \"silu\", "
+             "\"rms_norm_eps\": 1e-05, \"rope_theta\": 500000.0, \"tie_word_embeddings\": %s, \"hidden_act\": \"silu\", "
              "\"bos_token_id\": 0, \"eos_token_id\": [1, 2, 3], \"rope_scaling\": %s}",
-             t->dim, t->hidden, t->layers, t->heads, t->kv, t->hd, t->vocab,
+             t->dim, t->hidden, t->layers, t->heads, t->kv, t->hd, t->vocab, tied ? "true" : "false",
              llama3 ? "{\"factor\": 32.0, \"high_freq_factor\": 4.0, \"low_freq_factor\": 1.0, "
                       "\"original_max_position_embeddings\": 64, \"rope_type\": \"llama3\"}"
                     : "null");
@@ -776,15 +783,15 @@ static void test_tiny_llama3(void)
 {
     tiny t = {48, 80, 2, 6, 2, 16, 97};
     sq_buf buf;
-    CHECK(build_tiny(&buf, &t) == 0);
+    CHECK(build_tiny(&buf, &t, 0) == 0);
     memst m;
     CHECK(memst_open_buf(&m, (char *)buf.data, buf.len) == 0);
     char cfg[1024];
     sq_llama *a = NULL, *b = NULL;
     sq_err e = {0};
-    tiny_config(cfg, sizeof cfg, &t, 1);
+    tiny_config(cfg, sizeof cfg, &t, 1, 1);
     CHECK(sq_llama_load(&a, &m.st, cfg, 200, &e) == 0);
-    tiny_config(cfg, sizeof cfg, &t, 0);
+    tiny_config(cfg, sizeof cfg, &t, 0, 1);
     CHECK(sq_llama_load(&b, &m.st, cfg, 200, &e) == 0);
     if (!a || !b) {
         fprintf(stderr, "  %s\n", e.msg);
@@ -837,6 +844,33 @@ static void test_tiny_llama3(void)
         CHECK(sq_llama_load(&c, &m.st, bad[i], 0, &e) == SQ_EINPUT && !c);
         CHECK_MSG(strstr(e.msg, want_msg[i]) != NULL, "%s", e.msg);
     }
+    /* tie_word_embeddings false without lm_head: refused */
+    sq_llama *c = NULL;
+    tiny_config(cfg, sizeof cfg, &t, 1, 0);
+    memset(&e, 0, sizeof e);
+    CHECK(sq_llama_load(&c, &m.st, cfg, 0, &e) == SQ_EINPUT && strstr(e.msg, "lm_head.weight"));
+    memst_close(&m);
+
+    /* an untied lm_head (equal to the embedding) gives the tied model's logits */
+    sq_buf buf2;
+    CHECK(build_tiny(&buf2, &t, 1) == 0);
+    CHECK(memst_open_buf(&m, (char *)buf2.data, buf2.len) == 0);
+    sq_llama *u = NULL, *w = NULL;
+    memset(&e, 0, sizeof e);
+    CHECK(sq_llama_load(&u, &m.st, cfg, 64, &e) == 0);
+    tiny_config(cfg, sizeof cfg, &t, 1, 1);
+    CHECK(sq_llama_load(&w, &m.st, cfg, 64, &e) == 0);
+    if (u && w) {
+        CHECK(!u->c.tied && w->c.tied);
+        CHECK(sq_llama_prefill(u, ids, 20, 0, la, 1, &e) == 0);
+        CHECK(sq_llama_prefill(w, ids, 20, 0, lb, 1, &e) == 0);
+        double d = 0;
+        for (size_t i = 0; i < 20 * (size_t)t.vocab; i++)
+            if (fabs(la[i] - lb[i]) > d) d = fabs(la[i] - lb[i]);
+        CHECK_MSG(d <= 1e-5, "untied vs tied: %g", d);
+    }
+    sq_llama_free(u);
+    sq_llama_free(w);
     free(la);
     free(lb);
     sq_llama_free(a);

@@ -1,0 +1,302 @@
+// worker.js - everything heavy, off the page's main thread (a module Web Worker).
+//
+// The page runs two of these: one quantizes, the other draws layer histograms, runs the
+// outlier lab and inference, so charts stay live while a model is being quantized.
+// Every file is read with File.slice() through FileReaderSync: never a whole weights file.
+//
+// Protocol: the page posts {id, type, ...args}; the worker answers {id, ok, result} or
+// {id, ok: false, error: {message, code, cancelled}}, and may post {id, event} before
+// that (quantize progress, generated tokens).
+
+import { blobReader, loadSqCore, SqError } from "./sq-core-api.js";
+import { BertClassifier, LlamaGenerator } from "./sq-infer-api.js";
+import { readHeader, toFloat32 } from "./safetensors.js";
+
+let corePromise = null;
+const core = () => (corePromise ||= loadSqCore());
+
+const TEXTS = { "config.json": "config_json", "tokenizer.json": "tokenizer_json", "vocab.txt": "vocab_txt",
+                "tokenizer_config.json": "tokenizer_config_json" };
+
+let cancelFlag = null;            // Int32Array over a SharedArrayBuffer from the page, or null
+let stopGenerate = false;
+const cancelled = () => cancelFlag !== null && Atomics.load(cancelFlag, 0) !== 0;
+class Cancelled extends Error { constructor() { super("cancelled"); this.name = "AbortError"; } }
+
+// The open model: its files, the core's handle, the JS view of the header.
+let current = null;   // {weights: File, texts: {slot: Uint8Array}, name, model, header, reader}
+let quantized = null; // {blob, key, model, header}
+const runners = {};   // "original" | "quantized" -> {key, kind, runner}
+
+function fileReader(blob) {
+  const r = blobReader(blob);
+  return {
+    size: r.size,
+    read(offset, len) {
+      if (cancelled()) throw new Cancelled();
+      return r.read(offset, len);
+    },
+  };
+}
+
+function closeRunner(which) {
+  const r = runners[which];
+  if (r) { try { r.runner.close(); } catch { /* already gone */ } delete runners[which]; }
+}
+
+function closeAll() {
+  closeRunner("original");
+  closeRunner("quantized");
+  if (current?.model) current.model.close();
+  if (quantized?.model) quantized.model.close();
+  current = null;
+  quantized = null;
+}
+
+function dtypeSummary(header) {
+  const d = {};
+  for (const t of header.tensors.values()) {
+    const e = (d[t.dtype] ||= { tensors: 0, bytes: 0 });
+    e.tensors++;
+    e.bytes += t.end - t.start;
+  }
+  return d;
+}
+
+const handlers = {
+  /* Open a model: {weights: File, texts: {config_json: File, ...}, name}. */
+  async open({ weights, texts, name }) {
+    const sq = await core();
+    closeAll();
+    const frs = new FileReaderSync();
+    const bytes = {};
+    for (const [slot, f] of Object.entries(texts || {})) if (f) bytes[slot] = new Uint8Array(frs.readAsArrayBuffer(f));
+    const reader = fileReader(weights);
+    const model = sq.openModel({ ...reader, texts: bytes, name: weights.name });
+    try {
+      const info = model.inspect();
+      const header = readHeader(reader.read, reader.size);
+      current = { weights, texts: bytes, name, model, header };
+      let config = null;
+      const ctext = bytes.config_json ? new TextDecoder().decode(bytes.config_json) : header.metadata["sq.config"];
+      if (ctext) {
+        try { config = JSON.parse(ctext); } catch { config = { unreadable: true }; }
+      }
+      return { info, config, dtypes: dtypeSummary(header), metadata: header.metadata, version: sq.version };
+    } catch (err) {
+      model.close();
+      throw err;
+    }
+  },
+
+  /* Quantize the open model: {opts, cancel: SharedArrayBuffer|null}; events: progress. */
+  async quantize({ opts, cancel }, id) {
+    if (!current) throw new Error("no model is open");
+    cancelFlag = cancel ? new Int32Array(cancel) : null;
+    const parts = [];
+    let pending = [], pendingBytes = 0;
+    // Keep the output as Blobs of ~32 MiB: the browser may hold them outside the JS heap.
+    const flush = () => {
+      if (pending.length) parts.push(new Blob(pending));
+      pending = [];
+      pendingBytes = 0;
+    };
+    const t0 = performance.now();
+    try {
+      const report = current.model.quantize({ ...opts, model: current.name }, {
+        write(chunk) {
+          pending.push(chunk.slice());
+          pendingBytes += chunk.length;
+          if (pendingBytes >= 32 << 20) flush();
+        },
+        progress(p) {
+          postMessage({ id, event: "progress", p, t: (performance.now() - t0) / 1000 });
+          return cancelled();
+        },
+      });
+      flush();
+      const seconds = (performance.now() - t0) / 1000;
+      const blob = new Blob(parts, { type: "application/octet-stream" });
+      return { report, blob, seconds };
+    } finally {
+      cancelFlag = null;
+    }
+  },
+
+  /* A layer's values: exact histogram over the whole tensor (read in slices of rows),
+   * its outliers (beyond 3 standard deviations) and a sample of whole rows for the lab. */
+  async layer({ name, bins = 160, sampleMax = 16384 }) {
+    if (!current) throw new Error("no model is open");
+    const t = current.header.tensors.get(name);
+    if (!t) throw new Error(`the model has no tensor '${name}'`);
+    const realRows = t.shape.length > 1 ? t.shape[0] : 1;
+    const realCols = t.shape.length > 1 ? t.shape.slice(1).reduce((a, b) => a * b, 1) : (t.shape[0] ?? 1);
+    if (!(realRows * realCols > 0)) throw new Error(`tensor '${name}' is empty`);
+    const esz = (t.end - t.start) / (realRows * realCols);
+    const frs = new FileReaderSync();
+    const rowsPer = Math.max(1, Math.floor((1 << 22) / realCols));
+    const readRows = (r0, nr) => {
+      const off = t.start + r0 * realCols * esz;
+      return toFloat32(new Uint8Array(frs.readAsArrayBuffer(current.weights.slice(off, off + nr * realCols * esz))), t.dtype);
+    };
+    // pass 1: min, max, mean, std
+    let min = Infinity, max = -Infinity, sum = 0, sumsq = 0, n = 0;
+    for (let r = 0; r < realRows; r += rowsPer) {
+      const v = readRows(r, Math.min(rowsPer, realRows - r));
+      for (let i = 0; i < v.length; i++) {
+        const x = v[i];
+        if (x < min) min = x;
+        if (x > max) max = x;
+        sum += x;
+        sumsq += x * x;
+      }
+      n += v.length;
+    }
+    const mean = sum / n, std = Math.sqrt(Math.max(0, sumsq / n - mean * mean));
+    // pass 2: histogram and outliers
+    const counts = new Float64Array(bins);
+    const span = max - min || 1;
+    const lo = mean - 3 * std, hi = mean + 3 * std;
+    let nOut = 0;
+    const outs = [];
+    for (let r = 0; r < realRows; r += rowsPer) {
+      const v = readRows(r, Math.min(rowsPer, realRows - r));
+      for (let i = 0; i < v.length; i++) {
+        const x = v[i];
+        let b = Math.floor(((x - min) / span) * bins);
+        if (b >= bins) b = bins - 1;
+        counts[b]++;
+        if (x < lo || x > hi) {
+          nOut++;
+          if (outs.length < 100000) outs.push(x);
+        }
+      }
+    }
+    // at most 400 outliers to mark: the most extreme ones on each side
+    outs.sort((a, b) => a - b);
+    const marks = outs.length <= 400 ? outs : [...outs.slice(0, 200), ...outs.slice(-200)];
+    // the lab's sample: evenly spaced whole rows (or the start of one long row)
+    const sRows = Math.max(1, Math.min(realRows, Math.floor(sampleMax / realCols)));
+    const sCols = Math.min(realCols, sampleMax);
+    const sample = new Float32Array(sRows * sCols);
+    for (let i = 0; i < sRows; i++) {
+      const r = Math.floor((i * realRows) / sRows);
+      sample.set(readRows(r, 1).subarray(0, sCols), i * sCols);
+    }
+    return {
+      name, dtype: t.dtype, shape: t.shape, rows: realRows, cols: realCols, n, min, max, mean, std,
+      hist: { x0: min, dx: span / bins, counts: Array.from(counts) },
+      outliers: { count: nOut, lo, hi, values: marks },
+      sample: { values: sample, rows: sRows, cols: sCols },
+    };
+  },
+
+  /* The outlier lab: quantize one small matrix. {values, rows, cols, opts, seed}. */
+  async roundtrip({ values, rows, cols, opts, seed = 0 }) {
+    const sq = await core();
+    const { stats, deq } = sq.roundtrip(values, rows, cols, opts, seed);
+    let maxErr = 0;
+    for (let i = 0; i < deq.length; i++) maxErr = Math.max(maxErr, Math.abs(deq[i] - values[i]));
+    return { stats, maxErr };
+  },
+
+  /* Make the quantized output (a Blob) available for inference. {blob, key}. */
+  async setQuantized({ blob, key }) {
+    const sq = await core();
+    closeRunner("quantized");
+    if (quantized?.model) quantized.model.close();
+    quantized = null;
+    if (!blob) return null;
+    const reader = fileReader(blob);
+    const model = sq.openModel({ ...reader, name: "quantized.safetensors" });
+    quantized = { blob, key, model };
+    return model.inspect().quantized;
+  },
+
+  /* Load the runners once: which = "original" | "quantized". */
+  async load({ which, kind, ctx = 0 }) {
+    const src = which === "original" ? current : quantized;
+    if (!src) throw new Error(which === "original" ? "no model is open" : "nothing is quantized yet");
+    const key = which === "original" ? "original" : src.key;
+    if (runners[which]?.key === key && runners[which]?.kind === kind) return { cached: true };
+    closeRunner(which);
+    const t0 = performance.now();
+    const runner = kind === "bert" ? BertClassifier.open(src.model) : LlamaGenerator.open(src.model, { ctx });
+    runners[which] = { key, kind, runner };
+    return { seconds: (performance.now() - t0) / 1000 };
+  },
+
+  /* BERT: {text, which: [..]} -> {original?: result, quantized?: result}. */
+  async classify({ text, which }) {
+    const out = {};
+    for (const w of which) {
+      const r = runners[w];
+      if (!r || r.kind !== "bert") throw new Error(`the ${w} classifier is not loaded`);
+      const t0 = performance.now();
+      out[w] = { ...r.runner.classify(text), seconds: (performance.now() - t0) / 1000 };
+    }
+    return out;
+  },
+
+  /* Llama: {prompt, which: [..], maxTokens, temperature, topP, seed}; events: token.
+   * The models take turns, one token each, so both texts grow side by side. */
+  async generate({ prompt, which, maxTokens, temperature, topP, seed }, id) {
+    stopGenerate = false;
+    const live = [];
+    for (const w of which) {
+      const r = runners[w];
+      if (!r || r.kind !== "llama") throw new Error(`the ${w} model is not loaded`);
+      const n = r.runner.start(prompt, { maxTokens, temperature, topP, seed });
+      live.push({ w, r, tokens: 0, text: "", promptTokens: n, t0: performance.now(), seconds: 0 });
+    }
+    while (live.some((l) => !l.done) && !stopGenerate) {
+      for (const l of live) {
+        if (l.done) continue;
+        const t0 = performance.now();
+        const s = l.r.runner.step();
+        l.seconds += (performance.now() - t0) / 1000;
+        if (s.token >= 0 && !s.eos) l.tokens++;
+        l.text += s.piece;
+        if (s.done) l.done = true;
+        if (s.piece || s.done) postMessage({ id, event: "token", which: l.w, piece: s.piece, done: s.done });
+      }
+      await new Promise((r) => setTimeout(r, 0)); // let a "stop" message in
+    }
+    const out = {};
+    for (const l of live) out[l.w] = { text: l.text, tokens: l.tokens, promptTokens: l.promptTokens, seconds: l.seconds, stopped: !l.done };
+    return out;
+  },
+
+  async stop() {
+    stopGenerate = true;
+    return true;
+  },
+
+  async close() {
+    closeAll();
+    return true;
+  },
+
+  async ping() {
+    const sq = await core();
+    return { version: sq.version, isolated: self.crossOriginIsolated === true };
+  },
+};
+
+function explain(err) {
+  if (err && (err.name === "AbortError" || err instanceof Cancelled)) return { message: "cancelled", cancelled: true };
+  if (err instanceof SqError) return { message: err.message, code: err.code };
+  return { message: String((err && err.message) || err), code: 1 };
+}
+
+self.onmessage = async (ev) => {
+  const { id, type, ...args } = ev.data || {};
+  const h = handlers[type];
+  if (!h) return postMessage({ id, ok: false, error: { message: `unknown request '${type}'` } });
+  try {
+    const result = await h(args, id);
+    postMessage({ id, ok: true, result });
+  } catch (err) {
+    postMessage({ id, ok: false, error: explain(err) });
+  }
+};
