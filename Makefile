@@ -53,6 +53,7 @@ demo: $(BUILD)/sq
 	@mkdir -p $(BUILD)/demo
 	$(BUILD)/sq quantize examples/bert-tiny-emotion $(BUILD)/demo/bert-tiny-int4-split.safetensors \
 	  --bits 4 --clusters 3 --format paper --report $(BUILD)/demo/report.json --progress
+	$(BUILD)/sq classify $(BUILD)/demo/bert-tiny-int4-split.safetensors "i feel so happy today" "this is terrible and i am scared"
 
 # The accuracy table: docs/results.md and docs/results.json (every number measured).
 eval: $(BUILD)/sq

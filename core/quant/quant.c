@@ -23,14 +23,33 @@ int sq_id_bits(int k)
 
 void sq_pack_row(const uint8_t *codes, size_t n, int bits, uint8_t *out)
 {
-    if (bits == 8) {
+    size_t i = 0, o = 0;
+    switch (bits) { /* the common widths byte by byte; the same bit stream as below */
+    case 8:
         memcpy(out, codes, n);
         return;
+    case 4:
+        for (; i + 2 <= n; i += 2) out[o++] = (uint8_t)((codes[i] & 15u) | (codes[i + 1] & 15u) << 4);
+        if (i < n) out[o] = (uint8_t)(codes[i] & 15u);
+        return;
+    case 2:
+        for (; i + 4 <= n; i += 4)
+            out[o++] = (uint8_t)((codes[i] & 3u) | (codes[i + 1] & 3u) << 2 | (codes[i + 2] & 3u) << 4 |
+                                 (codes[i + 3] & 3u) << 6);
+        break;
+    case 1:
+        for (; i + 8 <= n; i += 8) {
+            unsigned b = 0;
+            for (int t = 0; t < 8; t++) b |= (codes[i + t] & 1u) << t;
+            out[o++] = (uint8_t)b;
+        }
+        break;
+    default:
+        break;
     }
     uint32_t mask = (1u << bits) - 1u, acc = 0;
     int nacc = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (; i < n; i++) {
         acc |= ((uint32_t)codes[i] & mask) << nacc;
         nacc += bits;
         while (nacc >= 8) {
