@@ -17,7 +17,7 @@ CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test unit-test cli-test demo clean asan eval
+.PHONY: all test unit-test cli-test tokenizer-test demo clean asan eval
 all: $(BUILD)/sq $(BUILD)/sq-synth
 
 $(BUILD)/obj/%.o: %.c
@@ -41,7 +41,12 @@ unit-test: $(UNIT_BIN)
 cli-test: $(BUILD)/sq
 	@SQ=$(BUILD)/sq bash tests/cli/run.sh
 
-test: unit-test cli-test
+# Our tokenizers vs an independent implementation (npm @huggingface/tokenizers) on the
+# whole wikitext-2 test text, the emotion test set and the TinyStories sample.
+tokenizer-test:
+	bash tests/tokenizer/run.sh
+
+test: unit-test cli-test tokenizer-test
 
 # The whole suite once more under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan:

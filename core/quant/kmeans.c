@@ -238,6 +238,27 @@ static int hist_sort(sq_hist *h, const float *x, size_t n, uint32_t *cnt, sq_err
     return SQ_OK;
 }
 
+void sq_hist_count(const float *x, size_t n, uint32_t *cnt, uint32_t *low, uint32_t *bad)
+{
+    uint32_t lo = 0, b = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = f2u(x[i]);
+        lo |= u;
+        b |= (uint32_t)((u & 0x7F800000u) == 0x7F800000u);
+        cnt[fkey(u) >> 16]++;
+    }
+    *low |= lo & 0xFFFFu;
+    *bad |= b;
+}
+
+int sq_hist_from_counts(sq_hist *h, const uint32_t *cnt, size_t n, sq_err *e)
+{
+    memset(h, 0, sizeof *h);
+    if ((uint64_t)n > UINT32_MAX) return sq_fail(e, SQ_EINPUT, "histogram: too many values to cluster (%zu, limit 2^32 - 1)", n);
+    if (n == 0) return SQ_OK;
+    return hist_bf16(h, cnt, n, e);
+}
+
 static int hist_build(sq_hist *h, const float *x, size_t n, int force_sort, sq_err *e)
 {
     memset(h, 0, sizeof *h);
@@ -248,15 +269,10 @@ static int hist_build(sq_hist *h, const float *x, size_t n, int force_sort, sq_e
     uint32_t *cnt = sq_calloc(65536, sizeof *cnt, e);
     if (!cnt) return e ? e->code : SQ_EINTERNAL;
     uint32_t low = 0, bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u = f2u(x[i]);
-        low |= u;
-        bad |= (uint32_t)((u & 0x7F800000u) == 0x7F800000u);
-        cnt[fkey(u) >> 16]++;
-    }
+    sq_hist_count(x, n, cnt, &low, &bad);
     int rc;
     if (bad) rc = sq_fail(e, SQ_EINPUT, "histogram: the data holds NaN or infinite values");
-    else if ((low & 0xFFFFu) == 0 && !force_sort) rc = hist_bf16(h, cnt, n, e);
+    else if (low == 0 && !force_sort) rc = hist_bf16(h, cnt, n, e);
     else rc = hist_sort(h, x, n, cnt, e);
     free(cnt);
     return rc;

@@ -53,6 +53,16 @@ int sq_hist_build(sq_hist *h, const float *x, size_t n, sq_err *e);
 int sq_hist_build_sorted(sq_hist *h, const float *x, size_t n, sq_err *e);
 void sq_hist_free(sq_hist *h);
 
+/* The BF16 fast path in pieces, for callers that count parts of the data in parallel.
+ * sq_hist_count adds n values to cnt (65 536 bins: the high 16 bits of an order-preserving
+ * key; start from zeros), ORs the low 16 bits of every value into *low and sets *bad to 1
+ * if a value is NaN or infinite. Tables counted over parts of the data add up bin by bin
+ * to the table of the whole. When the whole has low == 0 and bad == 0 (every value a
+ * finite BF16), sq_hist_from_counts(table, n) gives what sq_hist_build gives; otherwise
+ * use sq_hist_build. */
+void sq_hist_count(const float *x, size_t n, uint32_t *cnt, uint32_t *low, uint32_t *bad);
+int sq_hist_from_counts(sq_hist *h, const uint32_t *cnt, size_t n, sq_err *e);
+
 typedef struct sq_kmeans_result {
     /* An empty cluster (possible in Lloyd, rare) keeps its centre, has count 0, bound =
        the previous cluster's bound (no value maps to it) and mins = maxs = its centre. */

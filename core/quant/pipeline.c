@@ -275,14 +275,220 @@ static int check_finite(const float *x, size_t n, const char *name, sq_err *e)
     return SQ_OK;
 }
 
-/* Cluster x; fill ids (may be NULL) and the statistics. */
-static int cluster(const float *x, size_t n, int k, uint64_t seed, uint8_t *ids, sq_kmeans_result *res,
-                   sq_layer_stats *st, sq_err *e)
+/* ---- the workspace ----
+ * Buffers kept from one tensor to the next, grown when a larger tensor comes (large
+ * fresh allocations cost a page fault per 4 KiB on first touch: for a 1B model, more
+ * than the arithmetic). Contents are undefined between uses. */
+typedef struct wbuf {
+    void *p;
+    size_t cap;
+} wbuf;
+
+static void *wbuf_get(wbuf *b, size_t bytes, sq_err *e)
 {
-    sq_kmeans_result local;
-    sq_kmeans_result *rp = res ? res : &local;
-#define r (*rp)
+    if (b->p && bytes <= b->cap) return b->p;
+    free(b->p);
+    b->cap = 0;
+    b->p = sq_malloc(bytes ? bytes : 1, e);
+    if (b->p) b->cap = bytes;
+    return b->p;
+}
+
+typedef struct workspace {
+    wbuf raw, x, cnt, tmp, scratch, sse;
+    wbuf packed, packed_ids, s16, m16;
+    wbuf ids, codes, deq, part, scale, min; /* the sub-layer path (paper, f32, group=tensor) */
+    const sq_tensor_info *ahead;           /* whose bytes raw holds, read ahead (or NULL) */
+} workspace;
+
+static void ws_free(workspace *ws)
+{
+    wbuf *all[] = {&ws->raw, &ws->x, &ws->cnt, &ws->tmp, &ws->scratch, &ws->sse, &ws->packed, &ws->packed_ids,
+                   &ws->s16, &ws->m16, &ws->ids, &ws->codes, &ws->deq, &ws->part, &ws->scale, &ws->min};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]->p);
+    memset(ws, 0, sizeof *ws);
+}
+
+#define WS_TMP (1u << 16) /* conversion buffer for put_floats / put_u16 */
+
+static void run_tasks(const sq_quant_hooks *h, size_t n, sq_task_fn fn, void *arg)
+{
+    if (h && h->parallel && n > 1) h->parallel(h->pool, n, fn, arg);
+    else
+        for (size_t i = 0; i < n; i++) fn(arg, i);
+}
+
+/* Reading the next weight's bytes while this one is quantized: one extra task of the
+ * quantization's parallel-for (so a host with threads overlaps the I/O with the work;
+ * without, it simply runs in turn). The reader is then called from inside a task, but
+ * never twice at once and never while the writer is in use. */
+typedef struct read_ahead {
+    const sq_st_file *in;
+    const sq_tensor_info *t;
+    void *buf;
+    int ok;
+} read_ahead;
+
+static void read_ahead_run(read_ahead *r)
+{
+    sq_err e = {0};
+    r->ok = sq_read_at(r->in->reader, r->in->data_start + r->t->begin, r->buf, (size_t)(r->t->end - r->t->begin),
+                       &e) == SQ_OK;
+}
+
+/* ---- reading a tensor: conversion to float32, finiteness, histogram, in parallel ----
+ * The values are split into at most SCAN_TASKS parts (a count that depends only on n):
+ * each converts its part from the source bytes, checks it and counts its own BF16
+ * histogram; the tables are then summed. Integer counts: the same result in any order. */
+#define SCAN_TASKS 16
+#define SCAN_TASK_MIN ((size_t)1 << 16)
+#define SCAN_BLOCK 8192
+
+typedef struct scan_part {
+    uint32_t low, bad;
+    float lo, hi;
+    double sum;
+} scan_part;
+
+typedef struct scan_job {
+    const uint8_t *raw; /* the source bytes (dtype), or NULL when x holds the values */
+    sq_dtype dtype;
+    float *x;
+    size_t n, per, tasks;
+    uint32_t *cnt;      /* tasks tables of 65 536 bins, or NULL: statistics only */
+    scan_part part[SCAN_TASKS];
+    scan_part all;      /* merged: low, bad; lo, hi, sum only without histogram */
+} scan_job;
+
+static void scan_task(void *arg, size_t t)
+{
+    scan_job *j = arg;
+    size_t a = t * j->per, b = a + j->per < j->n ? a + j->per : j->n;
+    scan_part *p = &j->part[t];
+    uint32_t *cnt = j->cnt ? j->cnt + t * (size_t)65536 : NULL;
+    size_t es = sq_dtype_size(j->dtype);
+    p->low = p->bad = 0;
+    p->lo = INFINITY;
+    p->hi = -INFINITY;
+    p->sum = 0;
+    if (cnt) memset(cnt, 0, 65536 * sizeof *cnt);
+    for (size_t s = a; s < b; s += SCAN_BLOCK) {
+        size_t m = b - s < SCAN_BLOCK ? b - s : SCAN_BLOCK;
+        float *x = j->x + s;
+        if (j->raw) sq_to_f32(j->dtype, j->raw + s * es, x, m);
+        if (cnt) {
+            sq_hist_count(x, m, cnt, &p->low, &p->bad);
+            continue;
+        }
+        float lo = p->lo, hi = p->hi;
+        double sum = p->sum;
+        uint32_t bad = 0;
+        for (size_t i = 0; i < m; i++) {
+            float v = x[i];
+            uint32_t u;
+            memcpy(&u, &v, sizeof u);
+            bad |= (uint32_t)((u & 0x7F800000u) == 0x7F800000u);
+            if (v < lo) lo = v;
+            if (v > hi) hi = v;
+            sum += v;
+        }
+        p->lo = lo;
+        p->hi = hi;
+        p->sum = sum;
+        p->bad |= bad;
+    }
+}
+
+/* Scan n values (from raw when given, else already in x); hist: count the histogram. */
+static int scan(workspace *ws, const uint8_t *raw, sq_dtype dtype, float *x, size_t n, int hist,
+                const sq_quant_hooks *hooks, scan_job *j, sq_err *e)
+{
+    memset(j, 0, sizeof *j);
+    j->raw = raw;
+    j->dtype = raw ? dtype : SQ_DT_F32;
+    j->x = x;
+    j->n = n;
+    size_t tasks = n / SCAN_TASK_MIN;
+    if (tasks < 1) tasks = 1;
+    if (tasks > SCAN_TASKS) tasks = SCAN_TASKS;
+    j->per = (n + tasks - 1) / tasks;
+    if (j->per == 0) j->per = 1;
+    j->tasks = (n + j->per - 1) / j->per;
+    if (j->tasks == 0) j->tasks = 1;
+    if (hist && !(j->cnt = wbuf_get(&ws->cnt, j->tasks * (size_t)65536 * sizeof(uint32_t), e))) return e->code;
+    run_tasks(hooks, j->tasks, scan_task, j);
+    j->all = j->part[0];
+    for (size_t t = 1; t < j->tasks; t++) {
+        const scan_part *p = &j->part[t];
+        j->all.low |= p->low;
+        j->all.bad |= p->bad;
+        if (p->lo < j->all.lo) j->all.lo = p->lo;
+        if (p->hi > j->all.hi) j->all.hi = p->hi;
+        j->all.sum += p->sum;
+        if (hist) {
+            uint32_t *c0 = j->cnt, *ct = j->cnt + t * (size_t)65536;
+            for (size_t d = 0; d < 65536; d++) c0[d] += ct[d];
+        }
+    }
+    return SQ_OK;
+}
+
+/* Cluster ids from the k-means cell bounds, padded to k - 1 (+inf past the clusters
+ * found): the number of bounds below v, which is sq_kmeans_assign (bounds ascend). */
+static void pad_bounds(const sq_kmeans_result *km, int k, float *b)
+{
+    for (int j = 0; j + 1 < k; j++) b[j] = km && j + 1 < km->k ? km->bounds[j] : INFINITY;
+}
+
+static inline uint8_t assign_id(const float *b, int k, float v)
+{
+    int c = 0;
+    for (int j = 0; j + 1 < k; j++) c += v > b[j];
+    return (uint8_t)c;
+}
+
+/* k-means of a scanned weight (k > 1; the histogram counted by the scan when every value
+ * was a BF16) and the layer's statistics. */
+static int cluster_scanned(const scan_job *sj, const float *x, size_t n, int k, uint64_t seed, sq_kmeans_result *km,
+                           sq_layer_stats *st, sq_err *e)
+{
+    if (k == 1) {
+        st->k = 1;
+        st->min = st->cluster_min[0] = sj->all.lo;
+        st->max = st->cluster_max[0] = sj->all.hi;
+        st->range = st->max - st->min;
+        st->centers[0] = sj->all.sum / (double)n;
+        st->counts[0] = n;
+        return SQ_OK;
+    }
+    sq_hist h;
+    int rc = sj->cnt && !sj->all.low ? sq_hist_from_counts(&h, sj->cnt, n, e) : sq_hist_build(&h, x, n, e);
+    if (rc) return rc;
     sq_kmeans_opts ko;
+    memset(&ko, 0, sizeof ko);
+    ko.k = k;
+    ko.seed = seed;
+    rc = sq_kmeans_hist(&h, &ko, km, e);
+    if (!rc) {
+        st->k = km->k;
+        st->min = h.values[0];
+        st->max = h.values[h.m - 1];
+        st->range = st->max - st->min;
+        for (int c = 0; c < km->k; c++) {
+            st->centers[c] = km->centers[c];
+            st->counts[c] = km->counts[c];
+            st->cluster_min[c] = km->mins[c];
+            st->cluster_max[c] = km->maxs[c];
+        }
+    }
+    sq_hist_free(&h);
+    return rc;
+}
+
+/* Cluster x (a bias: small, on this thread); fill ids and the statistics. */
+static int cluster(const float *x, size_t n, int k, uint64_t seed, uint8_t *ids, sq_layer_stats *st, sq_err *e)
+{
+    sq_kmeans_result r;
     if (k == 1) { /* plain quantization: no clustering, just the statistics */
         double lo = x[0], hi = x[0], sum = 0;
         for (size_t i = 0; i < n; i++) {
@@ -299,6 +505,7 @@ static int cluster(const float *x, size_t n, int k, uint64_t seed, uint8_t *ids,
         if (ids) memset(ids, 0, n);
         return SQ_OK;
     }
+    sq_kmeans_opts ko;
     memset(&ko, 0, sizeof ko);
     ko.k = k;
     ko.seed = seed;
@@ -321,7 +528,6 @@ static int cluster(const float *x, size_t n, int k, uint64_t seed, uint8_t *ids,
     if (ids)
         for (size_t i = 0; i < n; i++) ids[i] = (uint8_t)sq_kmeans_assign(&r, x[i]);
     return SQ_OK;
-#undef r
 }
 
 static int put_floats(sq_st_writer *w, const float *x, size_t n, uint8_t *tmp, size_t tmpn, sq_err *e)
@@ -349,16 +555,60 @@ static int put_u16(sq_st_writer *w, const uint16_t *x, size_t n, uint8_t *tmp, s
 
 /* ---- one weight, in row chunks ----
  * The heavy loops run over chunks of rows, so a host that has threads can run chunks in
- * parallel (sq_quant_hooks.parallel). Every chunk writes only its own rows of the output
- * buffers and its own partial sum, and partial sums are added in chunk order: the result
- * is the same bytes whatever the number of threads. */
+ * parallel (sq_quant_hooks.parallel). Chunks have a fixed size (CHUNK values, whole
+ * rows), every chunk writes only its own rows of the output buffers and its own partial
+ * sums, and partial sums are added in chunk order: the same bytes, and the same report,
+ * whatever the number of threads. */
+#define CHUNK ((size_t)1 << 16)
 
+static size_t chunk_rows_for(size_t rows, size_t cols)
+{
+    size_t r = cols ? CHUNK / cols : rows;
+    if (r < 1) r = 1;
+    return r < rows ? r : rows ? rows : 1;
+}
+
+/* The packed format (bits 2..8, groups along rows): one fused sweep per chunk. */
+typedef struct fused_job {
+    const layout *L;
+    int bits, k;
+    const float *x;
+    float bounds[SQ_CQ_MAX_K];
+    uint8_t *packed, *packed_ids, *scratch;
+    uint16_t *s16, *m16;
+    float *deq;                /* NULL unless the caller wants the values back */
+    size_t chunk_rows, n_chunks;
+    double *sse, *sse_plain;   /* per chunk; sse_plain NULL: not wanted */
+    read_ahead *ra;            /* task 0 reads ahead when set */
+} fused_job;
+
+static void fused_chunk(void *arg, size_t t)
+{
+    fused_job *j = arg;
+    if (j->ra) {
+        if (t == 0) {
+            read_ahead_run(j->ra);
+            return;
+        }
+        t--;
+    }
+    const layout *L = j->L;
+    size_t r0 = t * j->chunk_rows, r1 = r0 + j->chunk_rows < L->rows ? r0 + j->chunk_rows : L->rows;
+    size_t pk = L->groups * (size_t)j->k;
+    sq_quant_clustered_rows(j->x + r0 * L->cols, r1 - r0, L->cols, L->group, j->bits, j->k, j->bounds,
+                            j->packed + r0 * L->row_bytes, j->k > 1 ? j->packed_ids + r0 * L->id_bytes : NULL,
+                            j->s16 + r0 * pk, j->m16 + r0 * pk, j->deq ? j->deq + r0 * L->cols : NULL, &j->sse[t],
+                            j->sse_plain ? &j->sse_plain[t] : NULL, j->scratch + t * 2 * L->cols);
+}
+
+/* The sub-layer formats (paper, f32) and group=tensor: a step per sub-layer. */
 typedef struct weight_job {
     const layout *L;         /* the math's view (one long row for group=tensor) */
     const layout *P;         /* the stored rows, for packing */
     const sq_quant_opts *o;
     const float *x;          /* original values */
-    const sq_kmeans_result *km; /* NULL when k == 1 */
+    int have_km;             /* k > 1: ids come from bounds */
+    float bounds[SQ_CQ_MAX_K];
     int part;                /* paper / f32: the cluster whose sub-layer is being made */
     int plain;               /* 1: quantize plainly (k = 1) for mse_plain */
     uint8_t *ids;            /* cluster per value (all 0 for k == 1) */
@@ -372,11 +622,19 @@ typedef struct weight_job {
     size_t chunk_rows, n_chunks;
     double *sse;             /* per chunk: squared error (only on the last step) */
     int last;                /* this step finishes deq: compute sse */
+    read_ahead *ra;          /* task 0 reads ahead when set */
 } weight_job;
 
 static void weight_chunk(void *arg, size_t chunk)
 {
     weight_job *j = arg;
+    if (j->ra) {
+        if (chunk == 0) {
+            read_ahead_run(j->ra);
+            return;
+        }
+        chunk--;
+    }
     const layout *L = j->L;
     size_t r0 = chunk * j->chunk_rows;
     size_t r1 = r0 + j->chunk_rows < L->rows ? r0 + j->chunk_rows : L->rows;
@@ -386,8 +644,8 @@ static void weight_chunk(void *arg, size_t chunk)
     float *deq = j->deq + off;
     int bits = j->o->bits, k = j->plain ? 1 : j->o->clusters;
 
-    if (j->km && j->ids && j->part <= 0 && !j->plain) /* first step assigns clusters */
-        for (size_t i = 0; i < cnt; i++) j->ids[off + i] = (uint8_t)sq_kmeans_assign(j->km, x[i]);
+    if (j->have_km && j->part <= 0 && !j->plain) /* first step assigns clusters */
+        for (size_t i = 0; i < cnt; i++) j->ids[off + i] = assign_id(j->bounds, j->o->clusters, x[i]);
 
     if (bits == SQ_BITS_F32) {
         float *pb = j->part_buf + off;
@@ -441,59 +699,106 @@ static void weight_chunk(void *arg, size_t chunk)
 
 static void run_chunks(const sq_quant_hooks *h, weight_job *j)
 {
-    if (h && h->parallel && j->n_chunks > 1) h->parallel(h->pool, j->n_chunks, weight_chunk, j);
-    else
-        for (size_t c = 0; c < j->n_chunks; c++) weight_chunk(j, c);
+    run_tasks(h, j->n_chunks + (j->ra != NULL), weight_chunk, j);
+    j->ra = NULL; /* read ahead once */
 }
 
-static double sum_sse(const weight_job *j)
+static double sum_chunks(const double *s, size_t n)
 {
-    double s = 0;
-    for (size_t c = 0; c < j->n_chunks; c++) s += j->sse[c];
-    return s;
+    double t = 0;
+    for (size_t c = 0; c < n; c++) t += s[c];
+    return t;
 }
 
-static int process_weight(sq_st_writer *w, const sq_plan_item *it, const float *x, const sq_quant_opts *o,
-                          const sq_quant_hooks *hooks, sq_layer_stats *st, float *deq_out, sq_err *e)
+/* The packed format, fused. */
+static int weight_fused(sq_st_writer *w, workspace *ws, const layout *L0, const sq_kmeans_result *km,
+                        const float *x, const sq_quant_opts *o, const sq_quant_hooks *hooks, read_ahead *ra,
+                        sq_layer_stats *st, float *deq_out, sq_err *e)
+{
+    int k = o->clusters, rc = SQ_OK;
+    size_t pk = L0->params * (size_t)k;
+    fused_job j;
+    memset(&j, 0, sizeof j);
+    j.L = L0;
+    j.bits = o->bits;
+    j.k = k;
+    j.x = x;
+    pad_bounds(k > 1 ? km : NULL, k, j.bounds);
+    j.chunk_rows = chunk_rows_for(L0->rows, L0->cols);
+    j.n_chunks = (L0->rows + j.chunk_rows - 1) / j.chunk_rows;
+    int plain = k > 1 && !o->skip_plain;
+    j.deq = deq_out;
+    j.ra = ra;
+    uint8_t *tmp = wbuf_get(&ws->tmp, WS_TMP, e);
+    j.packed = wbuf_get(&ws->packed, L0->rows * L0->row_bytes + 1, e);
+    if (k > 1) j.packed_ids = wbuf_get(&ws->packed_ids, L0->rows * L0->id_bytes + 1, e);
+    j.s16 = wbuf_get(&ws->s16, pk * sizeof(uint16_t), e);
+    j.m16 = wbuf_get(&ws->m16, pk * sizeof(uint16_t), e);
+    j.scratch = wbuf_get(&ws->scratch, j.n_chunks * 2 * L0->cols, e);
+    j.sse = wbuf_get(&ws->sse, j.n_chunks * 2 * sizeof(double), e);
+    if (e->code) return e->code;
+    if (plain) j.sse_plain = j.sse + j.n_chunks;
+    run_tasks(hooks, j.n_chunks + (ra != NULL), fused_chunk, &j);
+    if ((rc = sq_stw_data(w, j.packed, L0->rows * L0->row_bytes, e))) return rc;
+    if (k > 1 && (rc = sq_stw_data(w, j.packed_ids, L0->rows * L0->id_bytes, e))) return rc;
+    if ((rc = put_u16(w, j.s16, pk, tmp, WS_TMP, e))) return rc;
+    if ((rc = put_u16(w, j.m16, pk, tmp, WS_TMP, e))) return rc;
+    st->mse = L0->n ? sum_chunks(j.sse, j.n_chunks) / (double)L0->n : 0;
+    if (k == 1) st->mse_plain = st->mse;
+    else if (!plain) st->mse_plain = NAN;
+    else st->mse_plain = L0->n ? sum_chunks(j.sse_plain, j.n_chunks) / (double)L0->n : 0;
+    return SQ_OK;
+}
+
+/* Quantize one weight whose values are in x (scanned: sj) and write its tensors. */
+static int process_weight(sq_st_writer *w, workspace *ws, const sq_plan_item *it, const float *x,
+                          const scan_job *sj, const sq_quant_opts *o, const sq_quant_hooks *hooks, read_ahead *ra,
+                          sq_layer_stats *st, float *deq_out, sq_err *e)
 {
     layout L0 = make_layout(it, o);
+    int k = o->clusters, rc = SQ_OK;
+    sq_kmeans_result km;
+    memset(&km, 0, sizeof km);
+    if ((rc = cluster_scanned(sj, x, L0.n, k, name_seed(o->seed, it->t->name), &km, st, e))) return rc;
+    if (o->format == SQ_FMT_PACKED && o->bits != SQ_BITS_F32 && L0.group != 0)
+        return weight_fused(w, ws, &L0, &km, x, o, hooks, ra, st, deq_out, e);
+
     /* one group for the whole tensor: the math sees one long row, packing still goes
        row by row (see layout()), so such tensors run as a single chunk */
     layout Lq = L0;
     if (L0.group == 0) { Lq.rows = 1; Lq.cols = L0.n; Lq.group = L0.n; Lq.groups = 1; }
-    int k = o->clusters, rc = SQ_OK;
-    size_t pk = L0.params * (size_t)k, tmpn = 1 << 16;
+    size_t pk = L0.params * (size_t)k;
     weight_job j;
-    sq_kmeans_result km;
     memset(&j, 0, sizeof j);
     j.L = &Lq;
     j.P = &L0;
     j.o = o;
     j.x = x;
-    size_t chunks = hooks && hooks->parallel ? 64 : 1;
-    if (L0.group == 0) chunks = 1;
-    j.chunk_rows = (Lq.rows + chunks - 1) / chunks;
+    j.ra = ra;
+    j.chunk_rows = L0.group == 0 ? 1 : chunk_rows_for(Lq.rows, Lq.cols);
     j.n_chunks = (Lq.rows + j.chunk_rows - 1) / j.chunk_rows;
-    j.ids = sq_calloc(L0.n, 1, e);
-    j.codes = sq_malloc(L0.n, e);
-    j.deq = sq_calloc(L0.n, sizeof(float), e);
-    j.sse = sq_calloc(j.n_chunks, sizeof(double), e);
-    uint8_t *tmp = sq_malloc(tmpn, e);
+    j.ids = wbuf_get(&ws->ids, L0.n, e);
+    j.codes = wbuf_get(&ws->codes, L0.n, e);
+    j.deq = wbuf_get(&ws->deq, L0.n * sizeof(float), e);
+    j.sse = wbuf_get(&ws->sse, j.n_chunks * sizeof(double), e);
+    uint8_t *tmp = wbuf_get(&ws->tmp, WS_TMP, e);
+    size_t tmpn = WS_TMP;
     int need_part = o->bits == SQ_BITS_F32 || o->format == SQ_FMT_PAPER;
-    if (need_part) j.part_buf = sq_malloc(L0.n * sizeof(float), e);
-    if (o->bits != SQ_BITS_F32 && !L0.sym8) j.packed = sq_malloc(L0.rows * L0.row_bytes + 1, e);
+    if (need_part) j.part_buf = wbuf_get(&ws->part, L0.n * sizeof(float), e);
+    if (o->bits != SQ_BITS_F32 && !L0.sym8) j.packed = wbuf_get(&ws->packed, L0.rows * L0.row_bytes + 1, e);
     if (o->format == SQ_FMT_PACKED && o->bits != SQ_BITS_F32) {
-        j.s16 = sq_malloc(pk * sizeof(uint16_t), e);
-        j.m16 = sq_malloc(pk * sizeof(uint16_t), e);
-        if (k > 1) j.packed_ids = sq_malloc(L0.rows * L0.id_bytes + 1, e);
+        j.s16 = wbuf_get(&ws->s16, pk * sizeof(uint16_t), e);
+        j.m16 = wbuf_get(&ws->m16, pk * sizeof(uint16_t), e);
+        if (k > 1) j.packed_ids = wbuf_get(&ws->packed_ids, L0.rows * L0.id_bytes + 1, e);
     } else {
-        j.scale = sq_malloc(L0.params * sizeof(float), e);
-        j.min = sq_malloc(L0.params * sizeof(float), e);
+        j.scale = wbuf_get(&ws->scale, L0.params * sizeof(float), e);
+        j.min = wbuf_get(&ws->min, L0.params * sizeof(float), e);
     }
-    if (e->code) { rc = e->code; goto done; }
-
-    if ((rc = cluster(x, L0.n, k, name_seed(o->seed, it->t->name), NULL, &km, st, e))) goto done;
-    j.km = k > 1 ? &km : NULL;
+    if (e->code) return e->code;
+    memset(j.deq, 0, L0.n * sizeof(float));
+    j.have_km = k > 1;
+    if (k > 1) pad_bounds(&km, k, j.bounds);
+    else memset(j.ids, 0, L0.n);
 
     if (o->bits == SQ_BITS_F32 || o->format == SQ_FMT_PAPER) {
         /* k sub-layers, each written whole before the next */
@@ -502,26 +807,26 @@ static int process_weight(sq_st_writer *w, const sq_plan_item *it, const float *
             j.last = c == k - 1;
             run_chunks(hooks, &j);
             if (o->bits == SQ_BITS_F32) {
-                if ((rc = put_floats(w, j.part_buf, L0.n, tmp, tmpn, e))) goto done;
+                if ((rc = put_floats(w, j.part_buf, L0.n, tmp, tmpn, e))) return rc;
             } else if (L0.sym8) {
-                if ((rc = sq_stw_data(w, j.codes, L0.n, e))) goto done;
-                if ((rc = put_floats(w, j.scale, L0.rows, tmp, tmpn, e))) goto done;
+                if ((rc = sq_stw_data(w, j.codes, L0.n, e))) return rc;
+                if ((rc = put_floats(w, j.scale, L0.rows, tmp, tmpn, e))) return rc;
             } else {
-                if ((rc = sq_stw_data(w, j.packed, L0.rows * L0.row_bytes, e))) goto done;
-                if ((rc = put_floats(w, j.scale, L0.params, tmp, tmpn, e))) goto done;
-                if ((rc = put_floats(w, j.min, L0.params, tmp, tmpn, e))) goto done;
+                if ((rc = sq_stw_data(w, j.packed, L0.rows * L0.row_bytes, e))) return rc;
+                if ((rc = put_floats(w, j.scale, L0.params, tmp, tmpn, e))) return rc;
+                if ((rc = put_floats(w, j.min, L0.params, tmp, tmpn, e))) return rc;
             }
         }
     } else {
         j.part = 0;
         j.last = 1;
         run_chunks(hooks, &j);
-        if ((rc = sq_stw_data(w, j.packed, L0.rows * L0.row_bytes, e))) goto done;
-        if (k > 1 && (rc = sq_stw_data(w, j.packed_ids, L0.rows * L0.id_bytes, e))) goto done;
-        if ((rc = put_u16(w, j.s16, pk, tmp, tmpn, e))) goto done;
-        if ((rc = put_u16(w, j.m16, pk, tmp, tmpn, e))) goto done;
+        if ((rc = sq_stw_data(w, j.packed, L0.rows * L0.row_bytes, e))) return rc;
+        if (k > 1 && (rc = sq_stw_data(w, j.packed_ids, L0.rows * L0.id_bytes, e))) return rc;
+        if ((rc = put_u16(w, j.s16, pk, tmp, tmpn, e))) return rc;
+        if ((rc = put_u16(w, j.m16, pk, tmp, tmpn, e))) return rc;
     }
-    st->mse = L0.n ? sum_sse(&j) / (double)L0.n : 0;
+    st->mse = L0.n ? sum_chunks(j.sse, j.n_chunks) / (double)L0.n : 0;
     if (deq_out) memcpy(deq_out, j.deq, L0.n * sizeof(float));
     if (k == 1 || o->bits == SQ_BITS_F32) st->mse_plain = st->mse;
     else if (o->skip_plain) st->mse_plain = NAN;
@@ -531,58 +836,47 @@ static int process_weight(sq_st_writer *w, const sq_plan_item *it, const float *
         j.plain = 1;
         j.last = 1;
         j.part = 0;
-        uint8_t *keep_packed = j.packed, *keep_ids = j.packed_ids;
-        j.packed = NULL; /* nothing is written for the comparison */
+        j.packed = NULL;
         j.packed_ids = NULL;
         run_chunks(hooks, &j);
-        j.packed = keep_packed;
-        j.packed_ids = keep_ids;
-        st->mse_plain = L0.n ? sum_sse(&j) / (double)L0.n : 0;
+        st->mse_plain = L0.n ? sum_chunks(j.sse, j.n_chunks) / (double)L0.n : 0;
     }
-done:
-    free(j.ids); free(j.codes); free(j.deq); free(j.sse); free(j.part_buf); free(j.packed);
-    free(j.packed_ids); free(j.s16); free(j.m16); free(j.scale); free(j.min); free(tmp);
-    return rc;
+    return SQ_OK;
 }
 
-static int process_bias(sq_st_writer *w, const sq_plan_item *it, const float *x, const sq_quant_opts *o,
+static int process_bias(sq_st_writer *w, workspace *ws, const sq_plan_item *it, const float *x, const sq_quant_opts *o,
                         sq_layer_stats *st, sq_err *e)
 {
     size_t n = it->rows;
     int k = o->clusters;
-    uint8_t *ids = sq_calloc(n, 1, e);
-    float *part = sq_malloc(n * sizeof(float), e);
-    uint8_t *tmp = sq_malloc(1 << 16, e);
+    uint8_t *ids = wbuf_get(&ws->ids, n, e);
+    float *part = wbuf_get(&ws->part, n * sizeof(float), e);
+    uint8_t *tmp = wbuf_get(&ws->tmp, WS_TMP, e);
     int rc = e->code;
-    if (!ids || !part || !tmp) goto done;
-    if ((rc = cluster(x, n, k, name_seed(o->seed, it->t->name), ids, NULL, st, e))) goto done;
+    if (!ids || !part || !tmp) return rc;
+    if ((rc = cluster(x, n, k, name_seed(o->seed, it->t->name), ids, st, e))) return rc;
     st->mse = st->mse_plain = 0; /* biases stay float */
     if (bias_has_parts(o)) {
         for (int c = 0; c < k && !rc; c++) {
             for (size_t i = 0; i < n; i++) part[i] = ids[i] == c ? x[i] : 0.0f;
-            rc = put_floats(w, part, n, tmp, 1 << 16, e);
+            rc = put_floats(w, part, n, tmp, WS_TMP, e);
         }
     } else {
         /* kept as it is: copy the original bytes */
         size_t bytes = (size_t)(it->t->end - it->t->begin);
-        uint8_t *raw = sq_malloc(bytes, e);
-        if (!raw) { rc = e->code; goto done; }
+        uint8_t *raw = wbuf_get(&ws->codes, bytes, e);
+        if (!raw) return e->code;
         sq_from_f32(it->t->dtype, x, raw, n); /* exact: x came from this dtype */
         rc = sq_stw_data(w, raw, bytes, e);
-        free(raw);
     }
-done:
-    free(ids);
-    free(part);
-    free(tmp);
     return rc;
 }
 
-static int copy_tensor(sq_st_writer *w, const sq_st_file *in, const sq_tensor_info *t, sq_err *e)
+static int copy_tensor(sq_st_writer *w, workspace *ws, const sq_st_file *in, const sq_tensor_info *t, sq_err *e)
 {
     uint64_t total = t->end - t->begin;
     size_t chunk = total < COPY_CHUNK ? (size_t)total : COPY_CHUNK;
-    uint8_t *buf = sq_malloc(chunk, e);
+    uint8_t *buf = wbuf_get(&ws->tmp, chunk > WS_TMP ? chunk : WS_TMP, e);
     if (!buf) return e->code;
     int rc = SQ_OK;
     for (uint64_t off = 0; off < total && !rc; off += chunk) {
@@ -590,7 +884,6 @@ static int copy_tensor(sq_st_writer *w, const sq_st_file *in, const sq_tensor_in
         rc = sq_read_at(in->reader, in->data_start + t->begin + off, buf, m, e);
         if (!rc) rc = sq_stw_data(w, buf, m, e);
     }
-    free(buf);
     return rc;
 }
 
@@ -634,7 +927,8 @@ int sq_quantize_model(const sq_st_file *in, const sq_quant_opts *o, const sq_mod
     int rc;
     char num[32], gbuf[32];
     char *tj = NULL;
-    float *x = NULL;
+    workspace ws;
+    memset(&ws, 0, sizeof ws);
 
     if (!rep) rep = &local;
     memset(rep, 0, sizeof *rep);
@@ -680,19 +974,48 @@ int sq_quantize_model(const sq_st_file *in, const sq_quant_opts *o, const sq_mod
         uint64_t out_before = cnt.bytes;
         memset(&st, 0, sizeof st);
         if (it->role == SQ_ROLE_COPY) {
-            if ((rc = copy_tensor(&w, in, t, e))) goto done;
+            if ((rc = copy_tensor(&w, &ws, in, t, e))) goto done;
         } else {
             size_t n = (size_t)t->numel;
             if (t->numel > SIZE_MAX / sizeof(float)) { rc = sq_fail(e, SQ_EINPUT, "tensor '%s' is too large for this build", t->name); goto done; }
-            x = sq_malloc(n * sizeof(float), e);
+            float *x = wbuf_get(&ws.x, n * sizeof(float), e);
             if (!x) { rc = e->code; goto done; }
-            if ((rc = sq_st_read_f32(in, t, x, e))) goto done;
-            if ((rc = check_finite(x, n, t->name, e))) goto done;
             st.name = t->name;
             st.role = it->role;
             st.ndim = t->ndim;
             memcpy(st.shape, t->shape, sizeof st.shape);
-            rc = it->role == SQ_ROLE_WEIGHT ? process_weight(&w, it, x, o, hooks, &st, NULL, e) : process_bias(&w, it, x, o, &st, e);
+            if (it->role == SQ_ROLE_WEIGHT) {
+                size_t bytes = (size_t)(t->end - t->begin);
+                uint8_t *raw = ws.ahead == t ? ws.raw.p : wbuf_get(&ws.raw, bytes, e);
+                if (!raw) { rc = e->code; goto done; }
+                if (ws.ahead != t && sq_read_at(in->reader, in->data_start + t->begin, raw, bytes, e)) {
+                    rc = sq_fail(e, e->code, "tensor '%s': read failed", t->name);
+                    goto done;
+                }
+                ws.ahead = NULL;
+                scan_job sj;
+                if ((rc = scan(&ws, raw, t->dtype, x, n, o->clusters > 1, hooks, &sj, e))) goto done;
+                if (sj.all.bad && (rc = check_finite(x, n, t->name, e))) goto done;
+                /* with threads, read the next weight's bytes while this one is quantized */
+                read_ahead ra, *rap = NULL;
+                if (hooks && hooks->parallel) {
+                    for (size_t q = i + 1; q < plan.n; q++) {
+                        if (plan.items[q].role != SQ_ROLE_WEIGHT) continue;
+                        ra.in = in;
+                        ra.t = plan.items[q].t;
+                        ra.ok = 0;
+                        if ((ra.buf = wbuf_get(&ws.raw, (size_t)(ra.t->end - ra.t->begin), e))) rap = &ra;
+                        else { rc = e->code; goto done; }
+                        break;
+                    }
+                }
+                rc = process_weight(&w, &ws, it, x, &sj, o, hooks, rap, &st, NULL, e);
+                if (rap && rap->ok) ws.ahead = rap->t;
+            } else {
+                if ((rc = sq_st_read_f32(in, t, x, e))) goto done;
+                if ((rc = check_finite(x, n, t->name, e))) goto done;
+                rc = process_bias(&w, &ws, it, x, o, &st, e);
+            }
             if (rc) {
                 if (strstr(e->msg, t->name) == NULL) {
                     char pre[300];
@@ -701,8 +1024,6 @@ int sq_quantize_model(const sq_st_file *in, const sq_quant_opts *o, const sq_mod
                 }
                 goto done;
             }
-            free(x);
-            x = NULL;
             st.bytes_out = (size_t)(cnt.bytes - out_before);
             if (it->role == SQ_ROLE_WEIGHT) {
                 rep->quant_bytes_in += t->end - t->begin;
@@ -721,7 +1042,7 @@ int sq_quantize_model(const sq_st_file *in, const sq_quant_opts *o, const sq_mod
     if ((rc = sq_stw_finish(&w, e))) goto done;
     rep->bytes_out = cnt.bytes;
 done:
-    free(x);
+    ws_free(&ws);
     free(tj);
     sq_stw_free(&w);
     sq_plan_free(&plan);
@@ -824,7 +1145,13 @@ int sq_split_roundtrip(const float *w, size_t rows, size_t cols, const sq_quant_
     st->ndim = 2;
     st->shape[0] = (int64_t)rows;
     st->shape[1] = (int64_t)cols;
-    if (!rc) rc = process_weight(&sw, &it, w, &oo, NULL, st, deq, e);
+    workspace ws;
+    memset(&ws, 0, sizeof ws);
+    scan_job sj;
+    /* x is only read: the scan converts nothing when given no source bytes */
+    if (!rc) rc = scan(&ws, NULL, SQ_DT_F32, (float *)(uintptr_t)w, rows * cols, oo.clusters > 1, NULL, &sj, e);
+    if (!rc) rc = process_weight(&sw, &ws, &it, w, &sj, &oo, NULL, NULL, st, deq, e);
+    ws_free(&ws);
     sq_stw_free(&sw);
     sq_buf_free(&sink);
     return rc;

@@ -243,6 +243,35 @@ static uint16_t bf16_up(double d)
     return (uint16_t)t;
 }
 
+/* The BF16 parameters of one (group, cluster) from its members' range [lo, hi]:
+ * m = lo rounded toward -inf, s = (hi - m) / L rounded toward +inf (then stepped up until
+ * m + L*s reaches hi in double). *m_d, *s_d: the same as doubles. */
+static void cl_params(float lo, float hi, double L, uint16_t *mb_out, uint16_t *sb_out, double *m_d, double *s_d)
+{
+    uint16_t mb = bf16_down(lo);
+    double m = (double)bf16f(mb);
+    uint16_t sb = bf16_up(((double)hi - m) / L);
+    /* the double quotient may have rounded down onto a BF16: make sure the range
+       [m, m + L*s] reaches hi */
+    while (sb < BF16_MAX && m + L * (double)bf16f(sb) < (double)hi) sb++;
+    *mb_out = mb;
+    *sb_out = sb;
+    *m_d = m;
+    *s_d = (double)bf16f(sb);
+}
+
+/* rint(d / s) (round half to even, the recipe) for d >= 0, s > 0, d / s <= 2^8 or so,
+ * without a division per value: inv = 1 / s. d * inv is within 1e-13 of the double
+ * quotient d / s, so both round to the same integer unless d * inv lies within 1e-9 of
+ * a half-integer; then the quotient itself decides (ties included). */
+static inline double div_rint(double d, double s, double inv)
+{
+    double u = d * inv;
+    double r = rint(u);
+    if (fabs(u - r) > 0.5 - 1e-9) r = rint(d / s);
+    return r;
+}
+
 void sq_quant_clustered(const float *w, const uint8_t *ids, int k, size_t rows, size_t cols, size_t group,
                         int bits, uint8_t *codes, uint16_t *scale_bf16, uint16_t *min_bf16)
 {
@@ -251,7 +280,7 @@ void sq_quant_clustered(const float *w, const uint8_t *ids, int k, size_t rows, 
     size_t g = eff_group(group, cols), G = (cols + g - 1) / g;
     double L = (double)((1u << bits) - 1u);
     float lo[256], hi[256];
-    double ms[256], ss[256];
+    double ms[256], ss[256], inv[256];
     for (size_t r = 0; r < rows; r++) {
         const float *x = w + r * cols;
         const uint8_t *id = ids ? ids + r * cols : NULL;
@@ -272,19 +301,11 @@ void sq_quant_clustered(const float *w, const uint8_t *ids, int k, size_t rows, 
                 if (lo[c] > hi[c]) { /* no members */
                     min_bf16[p + c] = 0;
                     scale_bf16[p + c] = 0;
-                    ms[c] = ss[c] = 0;
+                    ms[c] = ss[c] = inv[c] = 0;
                     continue;
                 }
-                uint16_t mb = bf16_down(lo[c]);
-                double m = (double)bf16f(mb);
-                uint16_t sb = bf16_up(((double)hi[c] - m) / L);
-                /* the double quotient may have rounded down onto a BF16: make sure the
-                   range [m, m + L*s] reaches hi */
-                while (sb < BF16_MAX && m + L * (double)bf16f(sb) < (double)hi[c]) sb++;
-                min_bf16[p + c] = mb;
-                scale_bf16[p + c] = sb;
-                ms[c] = m;
-                ss[c] = (double)bf16f(sb);
+                cl_params(lo[c], hi[c], L, &min_bf16[p + c], &scale_bf16[p + c], &ms[c], &ss[c]);
+                inv[c] = ss[c] > 0 ? 1.0 / ss[c] : 0;
             }
             for (size_t i = a; i < b; i++) {
                 int c = !id ? 0 : id[i] < k ? id[i] : k - 1;
@@ -293,13 +314,140 @@ void sq_quant_clustered(const float *w, const uint8_t *ids, int k, size_t rows, 
                     q[i] = 0;
                     continue;
                 }
-                double v = rint(((double)x[i] - ms[c]) / s);
+                double v = div_rint((double)x[i] - ms[c], s, inv[c]);
                 if (!(v >= 0)) v = 0;
                 if (v > L) v = L;
                 q[i] = (uint8_t)v;
             }
         }
     }
+}
+
+/* One group of the fused path: ids from the bounds, per-cluster ranges, parameters,
+ * codes, dequantized values and squared errors; plain (k = 1) alongside when asked.
+ * Spelled out for a compile-time K (the loops over clusters unroll). */
+static inline void fused_group(const float *x, size_t n, const float *bnd, int K, double L, uint8_t *id,
+                               uint8_t *q, uint16_t *sc, uint16_t *mn, float *deq, int plain, double *sse,
+                               double *sse_plain)
+{
+    float lo[SQ_CQ_MAX_K], hi[SQ_CQ_MAX_K], mf[SQ_CQ_MAX_K], sf[SQ_CQ_MAX_K];
+    double ms[SQ_CQ_MAX_K], ss[SQ_CQ_MAX_K], inv[SQ_CQ_MAX_K];
+    float plo = INFINITY, phi = -INFINITY;
+    for (int c = 0; c < K; c++) {
+        lo[c] = INFINITY;
+        hi[c] = -INFINITY;
+    }
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        int c = 0;
+        for (int j = 0; j + 1 < K; j++) c += v > bnd[j];
+        id[i] = (uint8_t)c;
+        if (v < lo[c]) lo[c] = v;
+        if (v > hi[c]) hi[c] = v;
+    }
+    if (plain) {
+        for (size_t i = 0; i < n; i++) {
+            if (x[i] < plo) plo = x[i];
+            if (x[i] > phi) phi = x[i];
+        }
+    }
+    for (int c = 0; c < K; c++) {
+        if (lo[c] > hi[c]) { /* no members */
+            mn[c] = sc[c] = 0;
+            ms[c] = ss[c] = inv[c] = 0;
+        } else {
+            cl_params(lo[c], hi[c], L, &mn[c], &sc[c], &ms[c], &ss[c]);
+            inv[c] = ss[c] > 0 ? 1.0 / ss[c] : 0;
+        }
+        mf[c] = (float)ms[c];
+        sf[c] = (float)ss[c];
+    }
+    double e = 0;
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        int c = id[i];
+        double s = ss[c];
+        float dq = mf[c];
+        uint8_t code = 0;
+        if (s != 0) {
+            double r = div_rint((double)v - ms[c], s, inv[c]);
+            if (!(r >= 0)) r = 0;
+            if (r > L) r = L;
+            code = (uint8_t)r;
+            float t = (float)code * sf[c];
+            dq = t + mf[c];
+        }
+        q[i] = code;
+        if (deq) deq[i] = dq;
+        double d = (double)dq - (double)v;
+        e += d * d;
+    }
+    *sse += e;
+    if (plain) {
+        uint16_t pm, ps;
+        double m, s;
+        cl_params(plo, phi, L, &pm, &ps, &m, &s);
+        double pinv = s > 0 ? 1.0 / s : 0;
+        float pmf = (float)m, psf = (float)s;
+        double ep = 0;
+        for (size_t i = 0; i < n; i++) {
+            float v = x[i];
+            float dq = pmf;
+            if (s != 0) {
+                double r = div_rint((double)v - m, s, pinv);
+                if (!(r >= 0)) r = 0;
+                if (r > L) r = L;
+                float t = (float)(uint8_t)r * psf;
+                dq = t + pmf;
+            }
+            double d = (double)dq - (double)v;
+            ep += d * d;
+        }
+        *sse_plain += ep;
+    }
+}
+
+static void fused_rows(const float *w, size_t rows, size_t cols, size_t group, int bits, int K, const float *bounds,
+                       uint8_t *codes_packed, uint8_t *ids_packed, uint16_t *scale_bf16, uint16_t *min_bf16,
+                       float *deq, double *sse, double *sse_plain, uint8_t *scratch)
+{
+    size_t g = eff_group(group, cols), G = (cols + g - 1) / g;
+    size_t rb = sq_packed_row_bytes(cols, bits), ib = K > 1 ? sq_packed_row_bytes(cols, sq_id_bits(K)) : 0;
+    double L = (double)((1u << bits) - 1u);
+    uint8_t *q = scratch, *id = scratch + cols;
+    double e = 0, ep = 0;
+    for (size_t r = 0; r < rows; r++) {
+        const float *x = w + r * cols;
+        for (size_t gi = 0; gi < G; gi++) {
+            size_t a = gi * g, b = a + g < cols ? a + g : cols;
+            size_t p = (r * G + gi) * (size_t)K;
+            fused_group(x + a, b - a, bounds, K, L, id + a, q + a, scale_bf16 + p, min_bf16 + p,
+                        deq ? deq + r * cols + a : NULL, sse_plain != NULL, &e, &ep);
+        }
+        sq_pack_row(q, cols, bits, codes_packed + r * rb);
+        if (K > 1 && ids_packed) sq_pack_row(id, cols, sq_id_bits(K), ids_packed + r * ib);
+    }
+    *sse = e;
+    if (sse_plain) *sse_plain = ep;
+}
+
+void sq_quant_clustered_rows(const float *w, size_t rows, size_t cols, size_t group, int bits, int k,
+                             const float *bounds, uint8_t *codes_packed, uint8_t *ids_packed, uint16_t *scale_bf16,
+                             uint16_t *min_bf16, float *deq, double *sse, double *sse_plain, uint8_t *scratch)
+{
+    *sse = 0;
+    if (sse_plain) *sse_plain = 0;
+    if (!rows || !cols || k < 1 || k > SQ_CQ_MAX_K) return;
+    /* a constant K per call: the compiler unrolls the loops over clusters */
+#define FUSED(K) fused_rows(w, rows, cols, group, bits, K, bounds, codes_packed, ids_packed, scale_bf16, min_bf16, deq, sse, sse_plain, scratch)
+    switch (k) {
+    case 1: FUSED(1); break;
+    case 2: FUSED(2); break;
+    case 3: FUSED(3); break;
+    case 4: FUSED(4); break;
+    default: FUSED(k); break;
+    }
+#undef FUSED
 }
 
 void sq_dequant_clustered(const uint8_t *codes, const uint8_t *ids, int k, const uint16_t *scale_bf16,

@@ -20,8 +20,11 @@
  *    (0..k-1); each (row, group, cluster) has its own lo/hi over that cluster's members
  *    only. Parameters are stored as BF16: lo is rounded toward -inf to BF16 (m),
  *    then scale = (hi - m) / L is rounded toward +inf to BF16 (s), so [m, m + L*s]
- *    still covers the members; q = clamp(rint((w - m) / s), 0, L) computed in double;
- *    deq = q * s + m (float32). s == 0 happens only when hi == m (exact).
+ *    still covers the members; q = clamp(rint((w - m) / s), 0, L) computed in double
+ *    (w - m rounded to double, then the quotient rounded to double, then rint; the code
+ *    multiplies by 1/s and falls back to the division near ties, which gives the same
+ *    integer: see div_rint); deq = q * s + m (float32). s == 0 happens only when
+ *    hi == m (exact).
  *
  * Packing: codes of b bits (1..8) are packed per row LSB-first into a bit stream,
  * each row starting on a byte boundary: row bytes = ceil(cols * b / 8).
@@ -61,6 +64,26 @@ void sq_quant_clustered(const float *w, const uint8_t *ids, int k, size_t rows, 
 void sq_dequant_clustered(const uint8_t *codes, const uint8_t *ids, int k, const uint16_t *scale_bf16,
                           const uint16_t *min_bf16, size_t rows, size_t cols, size_t group,
                           float *out);
+
+/* The packed format's whole job for a block of rows in one sweep (what the pipeline
+ * runs per row chunk). Equivalent to
+ *     ids[i] = number of j < k-1 with w[i] > bounds[j]     (bounds ascending: the
+ *              k-means cell boundaries, sq_kmeans_assign; pad unused ones with +inf)
+ *     sq_quant_clustered(w, ids, k, ...) -> codes, scale_bf16, min_bf16
+ *     codes and ids packed per row (sq_pack_row) into codes_packed / ids_packed
+ *     (row strides sq_packed_row_bytes(cols, bits) / (cols, sq_id_bits(k)); ids_packed
+ *     may be NULL, and is unused when k == 1)
+ *     sq_dequant_clustered -> deq (may be NULL)
+ *     *sse = sum of (deq - w)^2 in double
+ *     *sse_plain (may be NULL): the same for sq_quant_clustered(w, NULL, 1, ...), i.e.
+ *     plain quantization with the same bits and groups (nothing else of it is kept)
+ * with the same bytes, but reading w twice per group instead of five times per tensor.
+ * scratch: 2*cols bytes. k <= SQ_CQ_MAX_K. The sums add in the order of the values, per
+ * group; they may differ from a separate pass in the last bits. */
+#define SQ_CQ_MAX_K 16
+void sq_quant_clustered_rows(const float *w, size_t rows, size_t cols, size_t group, int bits, int k,
+                             const float *bounds, uint8_t *codes_packed, uint8_t *ids_packed, uint16_t *scale_bf16,
+                             uint16_t *min_bf16, float *deq, double *sse, double *sse_plain, uint8_t *scratch);
 
 /* Group size policy. policy: SQ_GROUP_AUTO (reference: g = 128 when cols > 128, stepping
  * down by 32 until it divides cols, min 32, else the whole row), SQ_GROUP_ROW (g = cols),

@@ -80,6 +80,24 @@ for f in "$T"/h/ok_*.safetensors; do
     check "quantize $n ($opt) + round trip within one step" bash -c "$SQ quantize $f $T/ok.safetensors $opt --quiet && $SQ dequantize $T/ok.safetensors $T/ok.back.safetensors && python3 tests/cli/compare.py step $f $T/ok.back.safetensors $T/ok.safetensors"
   done
 done
+# --- inference commands on broken configs / tokenizers: exit 2, one line, no crash
+python3 tests/cli/make_bad_configs.py "$T/cfg"
+for d in "$T"/cfg/*/; do
+  n=$(basename "$d")
+  case $n in
+    bert_*) cmds=("classify $d hello" "eval $d --data data/emotion/test.jsonl --limit 5");;
+    llama_*) cmds=("generate $d --prompt hello -n 4" "perplexity $d --text data/tinystories/tinystories-valid-first1000.jsonl --limit 2");;
+  esac
+  for c in "${cmds[@]}"; do
+    if msg=$(timeout 60 bash -c "$(declare -f one_line_refusal); T='$T'; one_line_refusal $SQ $c"); then ok "${c%% *} refuses $n"; else bad "${c%% *} refuses $n" "$msg"; fi
+  done
+done
+# inference on hostile weight files too
+for f in "$T"/h/bad_*.safetensors; do
+  n=$(basename "$f" .safetensors)
+  if msg=$(timeout 20 bash -c "$(declare -f one_line_refusal); T='$T'; one_line_refusal $SQ generate $f --prompt hi -n 2"); then ok "generate refuses $n"; else bad "generate refuses $n" "$msg"; fi
+done
+
 # a failure must not leave a partial file: quantize a NaN model over an existing name
 echo keep > "$T/exists.safetensors"
 $SQ quantize "$T/h/val_nan_weight.safetensors" "$T/exists.safetensors" --quiet 2>/dev/null
