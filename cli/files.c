@@ -237,6 +237,12 @@ void cli_model_close(cli_model *m)
 
 int cli_report(const sq_err *e)
 {
-    fprintf(stderr, "sq: %s\n", e->msg[0] ? e->msg : "error");
+    /* One line, always: names taken from a file may hold newlines or escapes. */
+    char line[sizeof e->msg];
+    size_t n = 0;
+    for (const char *p = e->msg; *p && n < sizeof line - 1; p++)
+        line[n++] = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+    line[n] = 0;
+    fprintf(stderr, "sq: %s\n", n ? line : "error");
     return e->code ? e->code : 1;
 }

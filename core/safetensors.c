@@ -150,6 +150,7 @@ int sq_st_open(sq_st_file *f, const sq_reader *r, sq_err *e)
     {
         if (strcmp(item->string, "__metadata__") == 0) {
             if (!cJSON_IsObject(item)) { rc = sq_fail(e, SQ_EINPUT, "__metadata__ is not an object"); goto done; }
+            if (f->meta) { rc = sq_fail(e, SQ_EINPUT, "__metadata__ appears twice in the header"); goto done; }
             size_t m = (size_t)cJSON_GetArraySize(item);
             f->meta = sq_calloc(m, sizeof *f->meta, e);
             if (!f->meta) { rc = e->code; goto done; }

@@ -142,8 +142,45 @@ static void unpack_all(const uint8_t *packed, size_t rows, size_t cols, int bits
     for (size_t r = 0; r < rows; r++) sq_unpack_row(packed + r * rb, cols, bits, codes + r * cols);
 }
 
+int sq_qfile_check(const sq_qfile *q, const char *name, const sq_qtensor *d, sq_err *e)
+{
+    char sfx[64];
+    int k = d->k;
+    if (d->kind == SQ_QT_SPLIT || d->kind == SQ_QT_BIAS) {
+        for (int c = 0; c < k; c++) {
+            snprintf(sfx, sizeof sfx, ".sq.part%d", c);
+            char buf[1100];
+            snprintf(buf, sizeof buf, "%s%s", name, sfx);
+            const sq_tensor_info *t = sq_st_find(q->f, buf);
+            if (!t || t->dtype != SQ_DT_F32 || t->numel != d->numel)
+                return sq_fail(e, SQ_EINPUT, "tensor '%s' is missing or has the wrong dtype/size (expected F32, %zu values)", buf, d->numel);
+        }
+        return SQ_OK;
+    }
+    if (d->kind == SQ_QT_PACKED) {
+        if (!sq_qfile_part(q, name, ".sq.codes", SQ_DT_U8, 2, (int64_t)d->rows, (int64_t)d->row_bytes, e)) return e->code;
+        if (k > 1 && !sq_qfile_part(q, name, ".sq.ids", SQ_DT_U8, 2, (int64_t)d->rows, (int64_t)d->id_bytes, e)) return e->code;
+        if (!sq_qfile_part(q, name, ".sq.scale", SQ_DT_BF16, 2, (int64_t)d->params, k, e)) return e->code;
+        if (!sq_qfile_part(q, name, ".sq.min", SQ_DT_BF16, 2, (int64_t)d->params, k, e)) return e->code;
+        return SQ_OK;
+    }
+    for (int c = 0; c < k; c++) {
+        snprintf(sfx, sizeof sfx, ".sq.part%d.codes", c);
+        if (!(d->sym8 ? sq_qfile_part(q, name, sfx, SQ_DT_I8, 2, (int64_t)d->rows, (int64_t)d->cols, e)
+                      : sq_qfile_part(q, name, sfx, SQ_DT_U8, 2, (int64_t)d->rows, (int64_t)d->row_bytes, e)))
+            return e->code;
+        snprintf(sfx, sizeof sfx, ".sq.part%d.scale", c);
+        if (!sq_qfile_part(q, name, sfx, SQ_DT_F32, 1, (int64_t)d->params, 0, e)) return e->code;
+        snprintf(sfx, sizeof sfx, ".sq.part%d.min", c);
+        if (!d->sym8 && !sq_qfile_part(q, name, sfx, SQ_DT_F32, 1, (int64_t)d->params, 0, e)) return e->code;
+    }
+    return SQ_OK;
+}
+
 int sq_qfile_restore(const sq_qfile *q, const char *name, const sq_qtensor *d, float *out, sq_err *e)
 {
+    /* every part present with the right size before anything is sized from the description */
+    if (sq_qfile_check(q, name, d, e)) return e->code;
     const sq_st_file *f = q->f;
     size_t n = d->numel;
     int k = d->k, rc = SQ_OK;
@@ -287,6 +324,7 @@ int sq_dequantize_model(const sq_st_file *in, sq_dtype dtype, sq_writer out, sq_
         int found = sq_qfile_describe(&q, name, &d, e);
         if (found < 0 || e->code) { rc = e->code ? e->code : SQ_EINPUT; goto done; }
         if (!found) { rc = sq_fail(e, SQ_EINPUT, "tensor '%s' has no description in sq.tensors", t->name); goto done; }
+        if ((rc = sq_qfile_check(&q, name, &d, e))) goto done;
         if ((rc = sq_stw_add(&w, name, dtype != SQ_DT_INVALID ? dtype : d.dtype, d.ndim, d.shape, e))) goto done;
     }
     if ((rc = check_unique(&w, e))) goto done;

@@ -38,6 +38,9 @@ int sq_qfile_describe(const sq_qfile *q, const char *name, sq_qtensor *t, sq_err
 /* The tensor name+suffix, checked to have exactly this dtype and shape ([d0] or [d0, d1]). */
 const sq_tensor_info *sq_qfile_part(const sq_qfile *q, const char *name, const char *suffix, sq_dtype dtype,
                                     int ndim, int64_t d0, int64_t d1, sq_err *e);
+/* Check that every part of `name` exists with exactly the dtype and shape d implies
+ * (before anything is allocated from the description). */
+int sq_qfile_check(const sq_qfile *q, const char *name, const sq_qtensor *d, sq_err *e);
 /* Restore source tensor `name` (described by d) to float32 (d->numel values). */
 int sq_qfile_restore(const sq_qfile *q, const char *name, const sq_qtensor *d, float *out, sq_err *e);
 
