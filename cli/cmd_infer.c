@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "models/bert.h"
@@ -57,6 +58,34 @@ static int parse_u64(const char *s, uint64_t *out)
     *out = (uint64_t)v;
     return 1;
 }
+
+/* --threads N (1..256). */
+static int parse_threads(const char *s, int *out)
+{
+    long v;
+    if (!parse_long(s, 1, 256, &v)) return 0;
+    *out = (int)v;
+    return 1;
+}
+
+/* The kernels' exec for t threads (the pool argument points at t, which must outlive it). */
+static sq_exec exec_for(int *t)
+{
+    sq_exec ex;
+    ex.parallel = cli_parallel(*t);
+    ex.pool = t;
+    ex.threads = ex.parallel ? *t : 1;
+    return ex;
+}
+
+static double clock_s(clockid_t id)
+{
+    struct timespec ts;
+    if (clock_gettime(id, &ts) != 0) return 0;
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
+static double cpu_s(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
 
 /* tokenizer_config.json says do_lower_case: false (a cased vocab.txt). */
 static int config_cased(const char *tc)
@@ -135,12 +164,17 @@ static int bert_classify(const bert_ctx *b, const char *text, size_t len, float 
 int cmd_classify(int argc, char **argv)
 {
     const char *path = NULL;
-    int json = 0, ntexts = 0;
+    int json = 0, ntexts = 0, threads = cli_default_threads();
     char **texts = calloc((size_t)argc + 1, sizeof *texts);
     if (!texts) return 1;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) json = 1;
-        else if (strcmp(argv[i], "--") == 0) {
+        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+            if (!parse_threads(argv[++i], &threads)) {
+                free(texts);
+                return usage_err("classify", "--threads must be an integer from 1 to 256, got '%s'", argv[i]);
+            }
+        } else if (strcmp(argv[i], "--") == 0) {
             while (++i < argc) texts[ntexts++] = argv[i];
         } else if (argv[i][0] == '-' && argv[i][1] == '-') {
             free(texts);
@@ -150,7 +184,7 @@ int cmd_classify(int argc, char **argv)
     }
     if (!path || ntexts == 0) {
         free(texts);
-        return usage_err("classify", "%s", "usage: sq classify MODEL \"text\" ... [--json]");
+        return usage_err("classify", "%s", "usage: sq classify MODEL \"text\" ... [--json] [--threads N]");
     }
     sq_err e = {0};
     bert_ctx b;
@@ -158,6 +192,8 @@ int cmd_classify(int argc, char **argv)
         free(texts);
         return cli_report(&e);
     }
+    sq_exec ex = exec_for(&threads);
+    sq_bert_set_exec(b.bert, &ex);
     size_t nl = (size_t)b.bert->c.n_labels;
     float *logits = malloc(nl * sizeof(float)), *probs = malloc(nl * sizeof(float));
     cJSON *root = json ? cJSON_CreateObject() : NULL, *results = NULL;
@@ -243,21 +279,78 @@ static int row_label(const sq_bert *m, const cJSON *v)
     return -1;
 }
 
+/* eval classifies rows in batches, the rows of a batch on the host's threads (each row on
+ * one thread, the model's kernels single-threaded): the accuracy and the first error
+ * reported (in line order) are those of a sequential run. */
+#define EVAL_BATCH 256
+
+typedef struct eval_row {
+    cJSON *json;
+    const char *text;
+    long lineno;
+    int want, pred;
+    sq_err e;
+} eval_row;
+
+typedef struct eval_job {
+    const bert_ctx *b;
+    eval_row *rows;
+} eval_job;
+
+static void eval_task(void *arg, size_t i)
+{
+    eval_job *j = arg;
+    eval_row *r = &j->rows[i];
+    size_t nl = (size_t)j->b->bert->c.n_labels;
+    float *buf = malloc(2 * nl * sizeof(float));
+    if (!buf) {
+        r->pred = -1;
+        sq_fail(&r->e, SQ_EINTERNAL, "out of memory");
+        return;
+    }
+    r->pred = bert_classify(j->b, r->text, strlen(r->text), buf, buf + nl, &r->e);
+    free(buf);
+}
+
+/* Classify rows[0..n) and count them; returns 0, or the exit code of the first failure. */
+static int eval_batch(const bert_ctx *b, eval_row *rows, size_t n, int threads, const char *data, long *total,
+                      long *correct)
+{
+    eval_job j = {b, rows};
+    sq_parallel_fn par = cli_parallel(threads);
+    if (par && n > 1) par(&threads, n, eval_task, &j);
+    else
+        for (size_t i = 0; i < n; i++) eval_task(&j, i);
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i].pred < 0) {
+            char pre[300];
+            snprintf(pre, sizeof pre, "%.250s:%ld: ", data, rows[i].lineno);
+            sq_err_prefix(&rows[i].e, pre);
+            return cli_report(&rows[i].e);
+        }
+        (*total)++;
+        *correct += rows[i].pred == rows[i].want;
+    }
+    return 0;
+}
+
 int cmd_eval(int argc, char **argv)
 {
     const char *path = NULL, *data = NULL;
-    int json = 0;
+    int json = 0, threads = cli_default_threads();
     long limit = 0;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) json = 1;
         else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) data = argv[++i];
         else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
             if (!parse_long(argv[++i], 1, LONG_MAX, &limit)) return usage_err("eval", "--limit needs a positive integer, got '%s'", argv[i]);
+        } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+            if (!parse_threads(argv[++i], &threads)) return usage_err("eval", "--threads must be an integer from 1 to 256, got '%s'", argv[i]);
         } else if (argv[i][0] == '-') return usage_err("eval", "unknown option or missing value: '%s'", argv[i]);
         else if (!path) path = argv[i];
         else return usage_err("eval", "unexpected argument '%s'", argv[i]);
     }
-    if (!path || !data) return usage_err("eval", "%s", "usage: sq eval MODEL --data FILE.jsonl [--json] [--limit N]");
+    if (!path || !data) return usage_err("eval", "%s", "usage: sq eval MODEL --data FILE.jsonl [--json] [--limit N] [--threads N]");
     sq_err e = {0};
     size_t len = 0;
     char *text = cli_read_text(data, DATA_LIMIT, &len, &e);
@@ -268,39 +361,47 @@ int cmd_eval(int argc, char **argv)
         return cli_report(&e);
     }
     size_t nl = (size_t)b.bert->c.n_labels;
-    float *logits = malloc(nl * sizeof(float)), *probs = malloc(nl * sizeof(float));
-    long total = 0, correct = 0, lineno = 0;
-    int rc = logits && probs ? 0 : 1;
+    eval_row *rows = calloc(EVAL_BATCH, sizeof *rows);
+    long total = 0, correct = 0, lineno = 0, queued = 0;
+    int rc = rows ? 0 : 1, done = 0;
     char *cur = text, *line;
-    while (!rc && (line = next_line(&cur)) && (!limit || total < limit)) {
-        lineno++;
-        if (blank(line)) continue;
-        cJSON *row = cJSON_Parse(line);
-        const cJSON *t = row ? cJSON_GetObjectItemCaseSensitive(row, "text") : NULL;
-        const cJSON *l = row ? cJSON_GetObjectItemCaseSensitive(row, "label") : NULL;
-        if (!cJSON_IsString(t) || !l) {
-            sq_fail(&e, SQ_EINPUT, "%s:%ld: expected a JSON object with \"text\" (string) and \"label\"", data, lineno);
-            rc = cli_report(&e);
-        } else {
+    size_t n = 0;
+    while (!rc && !done) {
+        /* a batch of valid rows, up to the limit; a bad row ends the run after them */
+        int bad = 0;
+        while (n < EVAL_BATCH && (!limit || queued < limit) && (line = next_line(&cur))) {
+            lineno++;
+            if (blank(line)) continue;
+            cJSON *row = cJSON_Parse(line);
+            const cJSON *t = row ? cJSON_GetObjectItemCaseSensitive(row, "text") : NULL;
+            const cJSON *l = row ? cJSON_GetObjectItemCaseSensitive(row, "label") : NULL;
+            if (!cJSON_IsString(t) || !l) {
+                sq_fail(&e, SQ_EINPUT, "%s:%ld: expected a JSON object with \"text\" (string) and \"label\"", data, lineno);
+                cJSON_Delete(row);
+                bad = 1;
+                break;
+            }
             int want = row_label(b.bert, l);
             if (want < 0) {
                 sq_fail(&e, SQ_EINPUT, "%s:%ld: label is not one of the model's %zu labels (an id or an id2label name)", data,
                         lineno, nl);
-                rc = cli_report(&e);
-            } else {
-                int pred = bert_classify(&b, t->valuestring, strlen(t->valuestring), logits, probs, &e);
-                if (pred < 0) {
-                    char pre[300];
-                    snprintf(pre, sizeof pre, "%.250s:%ld: ", data, lineno);
-                    sq_err_prefix(&e, pre);
-                    rc = cli_report(&e);
-                } else {
-                    total++;
-                    correct += pred == want;
-                }
+                cJSON_Delete(row);
+                bad = 1;
+                break;
             }
+            memset(&rows[n], 0, sizeof rows[n]);
+            rows[n].json = row;
+            rows[n].text = t->valuestring;
+            rows[n].lineno = lineno;
+            rows[n].want = want;
+            n++;
+            queued++;
         }
-        cJSON_Delete(row);
+        if (n < EVAL_BATCH || bad) done = 1;
+        rc = eval_batch(&b, rows, n, threads, data, &total, &correct);
+        for (size_t i = 0; i < n; i++) cJSON_Delete(rows[i].json);
+        n = 0;
+        if (!rc && bad) rc = cli_report(&e);
     }
     if (!rc && total == 0) {
         sq_fail(&e, SQ_EINPUT, "%s: no rows", data);
@@ -311,8 +412,7 @@ int cmd_eval(int argc, char **argv)
         if (json) printf("{\"accuracy\": %.6f, \"correct\": %ld, \"total\": %ld}\n", acc, correct, total);
         else printf("accuracy %.4f (%ld/%ld)\n", acc, correct, total);
     }
-    free(logits);
-    free(probs);
+    free(rows);
     free(text);
     bert_close(&b);
     return rc;
@@ -440,7 +540,7 @@ int cmd_generate(int argc, char **argv)
     long n_new = 256, ctx = 0;
     double temp = 0.0, top_p = 0.9;
     uint64_t seed = 0;
-    int chat = 0;
+    int chat = 0, stats = 0, threads = cli_default_threads();
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc;
@@ -455,13 +555,16 @@ int cmd_generate(int argc, char **argv)
             if (!parse_u64(argv[++i], &seed)) return usage_err("generate", "--seed needs a non-negative integer, got '%s'", argv[i]);
         } else if (strcmp(a, "--ctx") == 0 && has) {
             if (!parse_long(argv[++i], 2, 1L << 24, &ctx)) return usage_err("generate", "--ctx needs a token count, got '%s'", argv[i]);
+        } else if (strcmp(a, "--threads") == 0 && has) {
+            if (!parse_threads(argv[++i], &threads)) return usage_err("generate", "--threads must be an integer from 1 to 256, got '%s'", argv[i]);
         } else if (strcmp(a, "--chat") == 0) chat = 1;
+        else if (strcmp(a, "--stats") == 0) stats = 1;
         else if (a[0] == '-') return usage_err("generate", "unknown option or missing value: '%s'", a);
         else if (!path) path = a;
         else return usage_err("generate", "unexpected argument '%s' (the prompt goes after --prompt)", a);
     }
     if (!path || !prompt)
-        return usage_err("generate", "%s", "usage: sq generate MODEL --prompt \"...\" [-n N] [--temp T] [--top-p P] [--seed S] [--chat]");
+        return usage_err("generate", "%s", "usage: sq generate MODEL --prompt \"...\" [-n N] [--temp T] [--top-p P] [--seed S] [--chat] [--threads N] [--stats]");
     sq_err e = {0};
     llama_ctx l;
     if (llama_open(&l, path, &e)) return cli_report(&e);
@@ -485,6 +588,8 @@ int cmd_generate(int argc, char **argv)
         goto fail;
     }
     if (llama_load(&l, want < 2 ? 2 : want, &e)) goto fail;
+    sq_exec ex = exec_for(&threads);
+    sq_llama_set_exec(l.llm, &ex);
     size_t V = (size_t)l.llm->c.vocab;
     if (!(logits = sq_malloc(V * sizeof(float), &e))) goto fail;
     if (sq_sampler_init(&smp, V, (float)temp, (float)top_p, seed, &e)) goto fail;
@@ -498,8 +603,11 @@ int cmd_generate(int argc, char **argv)
     for (size_t i = 0; i < n; i++)
         if (sq_detok_push(dt, ids[i], &piece, &plen, &e)) goto fail;
     if (!chat && write_out(prompt, strlen(prompt))) goto io;
+    double t0 = now_s(), c0 = cpu_s();
     if (sq_llama_prefill(l.llm, ids, n, 0, logits, 0, &e)) goto fail;
+    double t1 = now_s(), c1 = cpu_s();
     size_t pos = n;
+    long steps = 0;
     for (long k = 0; k < n_new; k++) {
         int32_t next = sq_sample(&smp, logits);
         if (sq_llama_is_eos(l.llm, next) || next == eot || next == teos) break;
@@ -510,9 +618,16 @@ int cmd_generate(int argc, char **argv)
         if (!lg) goto fail;
         memcpy(logits, lg, V * sizeof(float));
         pos++;
+        steps++;
     }
+    double t2 = now_s(), c2 = cpu_s();
     if (sq_detok_finish(dt, &piece, &plen, &e)) goto fail;
     if (write_out(piece, plen) || write_out("\n", 1)) goto io;
+    if (stats)
+        fprintf(stderr, "sq generate: prompt %zu tokens in %.3fs (%.2f tok/s, %.3fs of CPU), %ld tokens generated in %.3fs (%.2f tok/s, "
+                        "%.3fs of CPU); %d thread%s, %s kernels, %.1f MB of weights\n",
+                n, t1 - t0, (double)n / (t1 - t0), c1 - c0, steps, t2 - t1, steps ? (double)steps / (t2 - t1) : 0.0, c2 - c1,
+                ex.threads, ex.threads == 1 ? "" : "s", sq_linear_kernels(), (double)sq_llama_bytes(l.llm) / 1e6);
     goto done;
 io:
     sq_fail(&e, SQ_EINTERNAL, "cannot write to stdout");
@@ -565,11 +680,14 @@ int cmd_perplexity(int argc, char **argv)
 {
     const char *path = NULL, *file = NULL;
     long ctx = 0, limit = 0;
-    int json = 0;
+    int json = 0, threads = cli_default_threads();
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc;
         if (strcmp(a, "--text") == 0 && has) file = argv[++i];
+        else if (strcmp(a, "--threads") == 0 && has) {
+            if (!parse_threads(argv[++i], &threads)) return usage_err("perplexity", "--threads must be an integer from 1 to 256, got '%s'", argv[i]);
+        }
         else if (strcmp(a, "--ctx") == 0 && has) {
             if (!parse_long(argv[++i], 2, 1L << 24, &ctx)) return usage_err("perplexity", "--ctx needs a token count >= 2, got '%s'", argv[i]);
         } else if (strcmp(a, "--limit") == 0 && has) {
@@ -580,7 +698,7 @@ int cmd_perplexity(int argc, char **argv)
         else return usage_err("perplexity", "unexpected argument '%s'", a);
     }
     if (!path || !file)
-        return usage_err("perplexity", "%s", "usage: sq perplexity MODEL --text FILE [--ctx N] [--json] [--limit N]");
+        return usage_err("perplexity", "%s", "usage: sq perplexity MODEL --text FILE [--ctx N] [--json] [--limit N] [--threads N]");
     sq_err e = {0};
     size_t len = 0;
     char *text = cli_read_text(file, DATA_LIMIT, &len, &e);
@@ -599,6 +717,8 @@ int cmd_perplexity(int argc, char **argv)
     size_t C = ctx ? (size_t)ctx : 512;
     if (maxpos && C > maxpos) C = maxpos;
     if (llama_load(&l, C, &e)) goto fail;
+    sq_exec ex = exec_for(&threads);
+    sq_llama_set_exec(l.llm, &ex);
     C = l.llm->seq_len;
     if (C < 2) {
         sq_fail(&e, SQ_EINPUT, "a context of %zu tokens scores nothing", C);

@@ -1,11 +1,9 @@
 /* safetensors.c - header parsing with strict validation, streaming reads, streaming writer. */
 #include "safetensors.h"
 
-#include <cjson/cJSON.h>
+#include "json.h"
 #include <stdlib.h>
 #include <string.h>
-
-#define MAX_JSON_NESTING 64
 
 static char *dupstr(const char *s, sq_err *e)
 {
@@ -13,28 +11,6 @@ static char *dupstr(const char *s, sq_err *e)
     char *p = sq_malloc(n + 1, e);
     if (p) memcpy(p, s, n + 1);
     return p;
-}
-
-/* cJSON has its own nesting limit (CJSON_NESTING_LIMIT, 1000); we refuse deeper than 64
- * before parsing so no build of cJSON can recurse deeply on hostile input. Strings are
- * skipped so brackets inside names do not count. */
-static int json_nesting_ok(const char *s, size_t n)
-{
-    int depth = 0, in_str = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (in_str) {
-            if (c == '\\') i++;
-            else if (c == '"') in_str = 0;
-        } else if (c == '"') {
-            in_str = 1;
-        } else if (c == '{' || c == '[') {
-            if (++depth > MAX_JSON_NESTING) return 0;
-        } else if (c == '}' || c == ']') {
-            depth--;
-        }
-    }
-    return 1;
 }
 
 static int cmp_begin(const void *a, const void *b)
@@ -125,9 +101,9 @@ int sq_st_open(sq_st_file *f, const sq_reader *r, sq_err *e)
     if (sq_read_at(r, 8, text, (size_t)n, e)) { free(text); return e->code; }
     text[n] = 0;
     if (memchr(text, 0, (size_t)n)) { free(text); return sq_fail(e, SQ_EINPUT, "header contains a NUL byte"); }
-    if (!json_nesting_ok(text, (size_t)n)) {
+    if (!sq_json_depth_ok(text, (size_t)n)) {
         free(text);
-        return sq_fail(e, SQ_EINPUT, "header JSON is nested deeper than %d levels", MAX_JSON_NESTING);
+        return sq_fail(e, SQ_EINPUT, "header JSON is nested deeper than %d levels", SQ_JSON_MAX_DEPTH);
     }
     cJSON *root = cJSON_ParseWithLength(text, (size_t)n);
     free(text);

@@ -57,26 +57,32 @@ $(FUZZ_BUILD)/gen_seeds: fuzz/gen_seeds.c $(FUZZ_BUILD)/libsq-fuzz.a
 
 fuzz-build: $(FUZZ_BINS) $(FUZZ_REGRESS_BINS)
 
-# One target: libFuzzer over a scratch copy of the corpus (committed seeds stay as they are).
+# Fuzz targets $(1) for $(2) s each, one after the other; a finding in one target does
+# not stop the others, but makes the whole run fail at the end.
 define FUZZ_RUN
-	@mkdir -p $(FUZZ_BUILD)/corpus/$(1) $(FUZZ_BUILD)/findings/$(1)
-	@echo "== fuzz $(1) for $(2) s"
-	$(FUZZ_BUILD)/fuzz_$(1) -max_total_time=$(2) -timeout=$(FUZZ_TIMEOUT) -rss_limit_mb=$(FUZZ_RSS_MB) \
-	  -malloc_limit_mb=$(FUZZ_MALLOC_MB) -max_len=$(FUZZ_MAX_LEN) -print_final_stats=1 \
-	  -artifact_prefix=$(FUZZ_BUILD)/findings/$(1)/ $(if $(wildcard fuzz/dict/$(1).dict),-dict=fuzz/dict/$(1).dict) \
-	  $(if $(filter-out 1,$(FUZZ_JOBS)),-jobs=$(FUZZ_JOBS) -workers=$(FUZZ_JOBS)) $(FUZZ_ARGS) \
-	  $(FUZZ_BUILD)/corpus/$(1) fuzz/corpus/$(1) $(wildcard fuzz/regressions/$(1))
-
+	@fail=""; for t in $(1); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/findings/$$t; touch $(FUZZ_BUILD)/findings/.start-$$t; \
+	  echo "== fuzz $$t for $(2) s (findings: $(FUZZ_BUILD)/findings/$$t/)"; \
+	  dict=""; if [ -f fuzz/dict/$$t.dict ]; then dict=-dict=fuzz/dict/$$t.dict; fi; \
+	  reg=""; if [ -d fuzz/regressions/$$t ]; then reg=fuzz/regressions/$$t; fi; \
+	  $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(2) -timeout=$(FUZZ_TIMEOUT) -rss_limit_mb=$(FUZZ_RSS_MB) \
+	    -malloc_limit_mb=$(FUZZ_MALLOC_MB) -max_len=$(FUZZ_MAX_LEN) -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/findings/$$t/ $$dict \
+	    $(if $(filter-out 1,$(FUZZ_JOBS)),-jobs=$(FUZZ_JOBS) -workers=$(FUZZ_JOBS)) $(FUZZ_ARGS) \
+	    $(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$$t $$reg 2>&1 | grep -v '^#[0-9]' || true; \
+	  if [ -n "$$(find $(FUZZ_BUILD)/findings/$$t -type f -newer $(FUZZ_BUILD)/findings/.start-$$t)" ]; then fail="$$fail $$t"; fi; \
+	done; \
+	if [ -n "$$fail" ]; then echo "fuzz: findings in:$$fail (see $(FUZZ_BUILD)/findings/)"; exit 1; fi
 endef
 
 $(FUZZ_TARGETS:%=fuzz-%): fuzz-%: $(FUZZ_BUILD)/fuzz_%
 	$(call FUZZ_RUN,$*,$(FUZZ_SECONDS))
 
 fuzz: $(FUZZ_BINS)
-	$(foreach t,$(FUZZ_TARGETS),$(call FUZZ_RUN,$(t),$(FUZZ_SECONDS)))
+	$(call FUZZ_RUN,$(FUZZ_TARGETS),$(FUZZ_SECONDS))
 
 fuzz-smoke: $(FUZZ_BINS)
-	$(foreach t,$(FUZZ_TARGETS),$(call FUZZ_RUN,$(t),$(FUZZ_SMOKE_SECONDS)))
+	$(call FUZZ_RUN,$(FUZZ_TARGETS),$(FUZZ_SMOKE_SECONDS))
 
 # Every target once over its regressions and seeds; fast (no fuzzing).
 fuzz-regress: $(FUZZ_REGRESS_BINS)
@@ -97,6 +103,10 @@ fuzz-seeds: $(FUZZ_BUILD)/gen_seeds
 	$(FUZZ_BUILD)/gen_seeds fuzz/corpus
 	python3 fuzz/gen_text_seeds.py fuzz/corpus
 
+# `make test` runs the regressions too (FUZZ_IN_TEST=0 leaves them out).
+FUZZ_IN_TEST ?= 1
+ifneq ($(FUZZ_IN_TEST),0)
 test: fuzz-regress
+endif
 
 -include $(shell find $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)

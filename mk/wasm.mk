@@ -4,7 +4,8 @@
 #   make web-module  build/web/sq-core.{js,wasm} (+ sq-core-api.js): Emscripten ES module
 #                    for the browser's Web Worker; `make web` builds on it
 #   make wasm-test   tests/wasm/run.mjs: WASI vs native byte for byte, the module's JS
-#                    API vs native, SIMD present (also part of `make test`)
+#                    API vs native, SIMD present (also part of `make test`);
+#                    WASM_TEST_ARGS=--large adds a 360 MB synthetic model (~1 min)
 #   make wasm-deps   cJSON source from Debian (tools/fetch-cjson.sh -> build/deps/)
 #
 # Tools (Debian 12 packages): clang lld wasi-libc libclang-rt-14-dev-wasm32 (sq.wasm),
@@ -19,9 +20,12 @@ WASM_STRIP  ?= wasm-strip
 NODE        ?= node
 
 # Flags shared by both wasm builds. -ffp-contract=off and the same C dialect as the
-# native build: the outputs must be byte-identical to build/sq's.
+# native build: the outputs must be byte-identical to build/sq's. Warnings are errors as
+# in the native build (clang on a 32-bit target sees things gcc on x86-64 doesn't, e.g.
+# `1L << 40`); cJSON is compiled with -w. `make wasi WASM_WERROR=` to relax.
+WASM_WERROR ?= -Werror
 WASM_COMMON  = -O3 -msimd128 -std=c11 -ffp-contract=off -fno-strict-aliasing \
-               -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Icore -I$(WASM_DEPS)/include
+               -D_POSIX_C_SOURCE=200809L -Wall -Wextra $(WASM_WERROR) -Icore -I$(WASM_DEPS)/include
 
 # ---------------- cJSON from Debian's source package ----------------
 
@@ -76,11 +80,16 @@ EM_LDFLAGS   = -O3 -msimd128 -sMODULARIZE -sEXPORT_ES6 -sEXPORT_NAME=createSqCor
                -sENVIRONMENT=web,worker,node -sALLOW_MEMORY_GROWTH -sMAXIMUM_MEMORY=4GB \
                -sNODEJS_CATCH_EXIT=0 -sNODEJS_CATCH_REJECTION=0 \
                -sEXPORTED_FUNCTIONS=_malloc,_free \
-               -sEXPORTED_RUNTIME_METHODS=UTF8ToString,stringToUTF8,lengthBytesUTF8 \
+               -sEXPORTED_RUNTIME_METHODS=UTF8ToString,stringToUTF8,lengthBytesUTF8,HEAPU8 \
                --extern-pre-js wasm/node-esm-shim.js --pre-js wasm/pre.js
 
+# The JS API files (wasm/sq-*.js: sq-core-api.js, and what the inference bindings add)
+# are copied beside the module unchanged.
+WASM_API_JS := $(sort $(wildcard wasm/sq-*.js))
+WEB_API_JS  := $(WASM_API_JS:wasm/%=$(BUILD)/web/%)
+
 .PHONY: web-module
-web-module: $(BUILD)/web/sq-core.js $(BUILD)/web/sq-core-api.js
+web-module: $(BUILD)/web/sq-core.js $(WEB_API_JS)
 
 $(BUILD)/em/%.o: %.c | $(CJSON_STAMP)
 	@mkdir -p $(dir $@)
@@ -94,14 +103,14 @@ $(BUILD)/web/sq-core.js: $(EM_OBJ) $(EM_JS_IN)
 	@mkdir -p $(dir $@)
 	$(EM_RUN) $(EM_LDFLAGS) -o $@ $(EM_OBJ)
 
-$(BUILD)/web/sq-core-api.js: wasm/sq-core-api.js
+$(WEB_API_JS): $(BUILD)/web/%: wasm/%
 	@mkdir -p $(dir $@)
 	cp $< $@
 
 # ---------------- tests ----------------
 .PHONY: wasm-test
-wasm-test: $(BUILD)/sq $(BUILD)/sq.wasm $(BUILD)/web/sq-core.js $(BUILD)/web/sq-core-api.js
-	$(NODE) tests/wasm/run.mjs --build $(BUILD)
+wasm-test: $(BUILD)/sq $(BUILD)/sq-synth $(BUILD)/sq.wasm web-module
+	$(NODE) tests/wasm/run.mjs --build $(BUILD) $(WASM_TEST_ARGS)
 
 # Part of `make test` (but not of `make asan`: sanitizers don't apply to wasm).
 ifeq ($(SANITIZE),)

@@ -9,9 +9,17 @@
 //   wasmtime --dir=. build/sq.wasm quantize examples/bert-tiny-emotion out.safetensors
 // Environment: SQ_WASM=path/to/sq.wasm (default: build/sq.wasm beside this repo's tools/),
 // SQ_WASI_DIRS=dir1:dir2 more host directories to preopen (each under its own path).
+import v8 from "node:v8";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
+
+// Node's WASI calls go through V8 "fast API calls", which crash node (SIGSEGV, exit 139,
+// sometimes after the program has finished) once a program's memory has grown by some
+// hundreds of MB: seen with node 20.20 on any model larger than the bundled ones, and
+// with a 20-line C program (nodejs/node#53087). Turning fast calls off avoids it at no
+// measurable cost (sq makes few, large I/O calls). Must happen before node:wasi loads.
+v8.setFlagsFromString("--no-turbo-fast-api-calls");
 
 // node:wasi prints an ExperimentalWarning on stderr; sq promises one line on stderr
 // when something fails, so drop that warning (others still print).

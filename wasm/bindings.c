@@ -14,7 +14,8 @@
  *   sqw_error_code(), sqw_error_message() -> status and message of the last call
  *
  * Host callbacks (EM_JS below) look up Module.sqCalls[id]:
- *   read(offset, len) -> Uint8Array of exactly len bytes (synchronous)
+ *   read(offset, len) -> Uint8Array of exactly len bytes (synchronous), or
+ *   readInto(offset, view) fills view (a Uint8Array over wasm memory) completely
  *   write(view)       -> view: Uint8Array over wasm memory, valid during the call only
  *   progress(json)    -> truthy to cancel
  * An exception thrown by a callback is kept in Module.sqCalls[id].error and the C side
@@ -39,6 +40,11 @@
 EM_JS(int, sqw_host_read, (int id, double offset, void *buf, double len), {
     var c = Module["sqCalls"][id];
     try {
+        if (c.readInto) { /* fills a view of wasm memory in place: no copy */
+            var p = buf >>> 0;
+            c.readInto(offset, HEAPU8.subarray(p, p + len));
+            return 0;
+        }
         var b = c.read(offset, len);
         if (!(b instanceof Uint8Array)) b = new Uint8Array(b);
         if (b.length !== len) throw new Error("reader returned " + b.length + " bytes at offset " + offset + ", expected " + len);

@@ -50,26 +50,42 @@ export function blobReader(blob) {
   };
 }
 
-/* A reader over an open file descriptor in node: pass the node:fs module. */
+/* A reader over an open file descriptor in node: pass the node:fs module. It reads
+ * straight into wasm memory (readInto). */
 export function fdReader(fs, fd) {
+  const readInto = (offset, view) => {
+    let got = 0;
+    while (got < view.length) {
+      const n = fs.readSync(fd, view, got, view.length - got, offset + got);
+      if (n <= 0) throw new Error(`short read at ${offset + got}`);
+      got += n;
+    }
+  };
   return {
     size: fs.fstatSync(fd).size,
     read(offset, len) {
       const b = new Uint8Array(len);
-      let got = 0;
-      while (got < len) {
-        const n = fs.readSync(fd, b, got, len - got, offset + got);
-        if (n <= 0) throw new Error(`short read at ${offset + got}`);
-        got += n;
-      }
+      readInto(offset, b);
       return b;
     },
+    readInto,
   };
 }
 
-/* Load and instantiate the module. moduleArgs go to Emscripten (e.g. wasmBinary, locateFile). */
+const isNode = typeof process == "object" && typeof process.versions == "object" && typeof process.versions.node == "string";
+
+/* Load and instantiate the module. moduleArgs go to Emscripten (e.g. wasmBinary, locateFile).
+ * In a browser, sq-core.wasm is fetched from beside this file (a module Web Worker is
+ * neither "web" nor "worker" to Emscripten 3.1.6, whose own fallback would fail there). */
 export async function loadSqCore(moduleArgs = {}) {
-  return new SqCore(await createSqCore(moduleArgs));
+  const args = Object.assign({}, moduleArgs);
+  if (!isNode && !args.wasmBinary && !args.instantiateWasm && !args.locateFile) {
+    const url = new URL("sq-core.wasm", import.meta.url);
+    const res = await fetch(url);
+    if (!res.ok) throw new Error(`cannot load ${url}: HTTP ${res.status}`);
+    args.wasmBinary = await res.arrayBuffer();
+  }
+  return new SqCore(await createSqCore(args));
 }
 
 const enc = new TextEncoder();
@@ -120,11 +136,14 @@ export class SqCore {
     return s;
   }
 
-  /* Open a safetensors model. size: bytes; read(offset, len) -> Uint8Array (sync).
-   * texts: the side files (see the top); name: the weights file's base name. */
-  openModel({ size, read, texts = {}, name } = {}) {
-    if (typeof read !== "function") throw new TypeError("openModel: read(offset, len) is required");
-    const cb = { read };
+  /* Open a safetensors model. size: bytes; read(offset, len) -> Uint8Array of len
+   * bytes, or readInto(offset, view) filling a Uint8Array view of wasm memory (no copy;
+   * the view is only valid during the call); both synchronous. texts: the side files
+   * (see the top); name: the weights file's base name. */
+  openModel({ size, read, readInto, texts = {}, name } = {}) {
+    if (typeof read !== "function" && typeof readInto !== "function")
+      throw new TypeError("openModel: read(offset, len) or readInto(offset, view) is required");
+    const cb = typeof readInto === "function" ? { readInto } : { read };
     const id = this._register(cb);
     const h = this.M._sqw_open(id, Number(size)) >>> 0;
     if (!h) { this._unregister(id); this._fail(cb); }

@@ -6,8 +6,8 @@
  * description implies) before a byte of it is used, and cluster ids are checked to be
  * < k so the kernels can index parameters without further checks.
  *
- * The kernels themselves live in matmul_ref.c (scalar reference); a SIMD128 twin
- * (matmul_simd128.c) can be selected here, at the one dispatch point.
+ * The kernels live in matmul.c (the row pipeline, threads) over the primitives of
+ * matmul_ref.c (scalar reference), matmul_simd128.c (wasm) and matmul_avx2.c (x86-64).
  */
 #include "linear.h"
 
@@ -16,26 +16,6 @@
 #include <string.h>
 
 #include "../quant/qfile.h"
-
-/* ---- kernels (matmul_ref.c) ---- */
-void sq_matvec_f32_ref(const sq_linear *L, const float *x, float *y);
-void sq_matvec_packed_ref(const sq_linear *L, const float *x, float *y);
-void sq_matvec_paper_ref(const sq_linear *L, const float *x, float *y);
-void sq_matmul_ref(const sq_linear *L, const float *X, size_t n, float *Y);
-
-void sq_linear_matvec(const sq_linear *L, const float *x, float *y)
-{
-    switch (L->kind) {
-    case SQ_LIN_PACKED: sq_matvec_packed_ref(L, x, y); break;
-    case SQ_LIN_PAPER: sq_matvec_paper_ref(L, x, y); break;
-    default: sq_matvec_f32_ref(L, x, y); break;
-    }
-}
-
-void sq_linear_matmul(const sq_linear *L, const float *X, size_t n, float *Y)
-{
-    sq_matmul_ref(L, X, n, Y);
-}
 
 /* ---------------- loading ---------------- */
 
@@ -79,7 +59,8 @@ static unsigned get_bits(const uint8_t *row, size_t i, int bits)
     return v & ((1u << bits) - 1u);
 }
 
-/* A plain float weight: F32/F16/BF16 -> f32, shape [rows, cols]. */
+/* A plain float weight, shape [rows, cols]: F32 as it is, BF16 and F16 kept in their
+ * 2-byte dtype (SQ_LIN_BF16 / SQ_LIN_F16; the kernels convert exactly on use). */
 static int load_plain(sq_linear *L, const sq_st_file *f, const sq_tensor_info *t, size_t rows, size_t cols,
                       sq_err *e)
 {
@@ -91,6 +72,12 @@ static int load_plain(sq_linear *L, const sq_st_file *f, const sq_tensor_info *t
     if (t->ndim != 2 || r != rows || c != cols)
         return sq_fail(e, SQ_EINPUT, "tensor '%s': expected shape [%zu, %zu] for this model, found %d dims [%lld, ...]",
                        t->name, rows, cols, t->ndim, t->ndim ? (long long)t->shape[0] : 0LL);
+    if (t->dtype == SQ_DT_BF16 || t->dtype == SQ_DT_F16) {
+        L->kind = t->dtype == SQ_DT_BF16 ? SQ_LIN_BF16 : SQ_LIN_F16;
+        L->w16 = sq_malloc(rows * cols * sizeof(uint16_t), e);
+        if (!L->w16) return e->code;
+        return read_u16_le(f, t, L->w16, rows * cols, e);
+    }
     L->kind = SQ_LIN_F32;
     L->w = sq_malloc(rows * cols * sizeof(float), e);
     if (!L->w) return e->code;
@@ -225,6 +212,7 @@ static int load_bias(sq_linear *L, const sq_qfile *q, const char *name, sq_err *
         return sq_st_read_f32(f, t, L->bias, e);
     }
     if (!described) return SQ_OK; /* no bias */
+    if (sq_qfile_check(q, name, &d, e)) return e->code;
     if (d.kind != SQ_QT_BIAS && d.kind != SQ_QT_SPLIT)
         return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: a bias must be of kind \"bias\" (split into float parts)", name);
     if (d.ndim != 1 || d.rows != L->rows)
@@ -258,6 +246,7 @@ static int load_weight(sq_linear *L, const sq_qfile *q, const char *name, size_t
     if (d.ndim != 2 || d.rows != rows || d.cols != cols)
         return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: %d-dim shape [%lld, ...], expected [%zu, %zu] for this model", name,
                        d.ndim, (long long)d.shape[0], rows, cols);
+    if (sq_qfile_check(q, name, &d, e)) return e->code; /* parts exist before we allocate */
     if (d.kind == SQ_QT_SPLIT) return load_split(L, q, name, &d, e);
     if (d.kind == SQ_QT_BIAS)
         return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: kind \"bias\" for a weight", name);
@@ -309,7 +298,10 @@ int sq_linear_load(sq_linear *L, const sq_st_file *f, const char *weight_name, c
 
 void sq_linear_free(sq_linear *L)
 {
-    free(L->w);
+    if (!L->borrowed) {
+        free(L->w);
+        free(L->w16);
+    }
     free(L->codes);
     free(L->ids);
     free(L->scale_bf16);
@@ -328,7 +320,11 @@ size_t sq_linear_bytes(const sq_linear *L)
     size_t n = 0, P = param_sets(L);
     switch (L->kind) {
     case SQ_LIN_F32:
-        n = L->rows * L->cols * sizeof(float);
+        n = L->borrowed ? 0 : L->rows * L->cols * sizeof(float);
+        break;
+    case SQ_LIN_BF16:
+    case SQ_LIN_F16:
+        n = L->borrowed ? 0 : L->rows * L->cols * sizeof(uint16_t);
         break;
     case SQ_LIN_PACKED:
         n = L->rows * (L->row_bytes + L->id_row_bytes) + 2 * P * (size_t)L->k * sizeof(uint16_t);

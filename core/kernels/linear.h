@@ -3,12 +3,16 @@
  *
  * Layouts (see docs/FORMAT.md):
  *   SQ_LIN_F32     plain float32 weight [rows, cols]
+ *   SQ_LIN_BF16    plain bfloat16 weight [rows, cols], kept in the file's dtype (2 bytes
+ *   SQ_LIN_F16     / float16              a weight), converted exactly on use
  *   SQ_LIN_PACKED  packed format: b-bit codes + cluster ids + BF16 scale/min per
  *                  (row group, cluster); one pass over the weights
  *   SQ_LIN_PAPER   paper format: nparts zero-padded sub-layers, each affine INTb
  *                  group-wise (F32 scale/min) or symmetric INT8 per row; summed
  *   (--bits f32 split files load as SQ_LIN_F32 after summing the parts: exact.)
- * Every kernel has a scalar reference (*_ref) and, in wasm builds, a SIMD128 twin.
+ * Every kernel has a scalar reference (matmul_ref.c) and SIMD twins (matmul_simd128.c in
+ * wasm builds, matmul_avx2.c on x86-64) that give the same bits; kernels_ref.h defines
+ * the arithmetic. Results never depend on the thread count.
  */
 #ifndef SQ_LINEAR_H
 #define SQ_LINEAR_H
@@ -20,7 +24,7 @@
 
 #define SQ_LIN_MAX_PARTS 16
 
-enum { SQ_LIN_F32 = 0, SQ_LIN_PACKED = 1, SQ_LIN_PAPER = 2 };
+enum { SQ_LIN_F32 = 0, SQ_LIN_PACKED = 1, SQ_LIN_PAPER = 2, SQ_LIN_BF16 = 3, SQ_LIN_F16 = 4 };
 
 typedef struct sq_lin_part {
     uint8_t *codes;   /* rows * row_bytes (affine, packed bits) or rows*cols int8 (sym8) */
@@ -43,12 +47,37 @@ typedef struct sq_linear {
     uint16_t *scale_bf16, *min_bf16; /* PACKED: [P, k] */
     sq_lin_part parts[SQ_LIN_MAX_PARTS]; /* PAPER */
     float *bias;         /* rows, or NULL */
+    uint16_t *w16;       /* BF16 / F16: [rows, cols] */
+    int borrowed;        /* w / w16 belong to someone else (sq_linear_free leaves them) */
 } sq_linear;
+
+/* Host-provided parallel-for, the same types as quant/pipeline.h's: run fn(arg, i) for i
+ * in [0, n), in any order, possibly at once; return when all are done. The core never
+ * starts a thread itself. */
+typedef void (*sq_task_fn)(void *arg, size_t index);
+typedef void (*sq_parallel_fn)(void *pool, size_t n, sq_task_fn fn, void *arg);
+
+/* How kernels may run: parallel == NULL (or threads <= 1) runs on the calling thread.
+ * threads sizes the split only; every output row is computed by one task, so the results
+ * are the same bits for any thread count. */
+typedef struct sq_exec {
+    sq_parallel_fn parallel;
+    void *pool;
+    int threads;
+} sq_exec;
 
 /* y[rows] = W x + b. */
 void sq_linear_matvec(const sq_linear *L, const float *x, float *y);
-/* Y[n, rows] = X[n, cols] W^T + b. */
+/* Y[n, rows] = X[n, cols] W^T + b (row i of Y equals sq_linear_matvec of row i of X). */
 void sq_linear_matmul(const sq_linear *L, const float *X, size_t n, float *Y);
+/* The same, split over ex's threads (ex may be NULL). */
+void sq_linear_matmul_ex(const sq_linear *L, const float *X, size_t n, float *Y, const sq_exec *ex);
+/* count layers with the same input X (same cols) in one parallel pass: Y[c] = X L[c]^T. */
+void sq_linear_matmul_multi(const sq_linear *const *L, float *const *Y, int count, const float *X, size_t n,
+                            const sq_exec *ex);
+
+/* The kernel implementation in use ("ref", "avx2", "simd128"). */
+const char *sq_linear_kernels(void);
 
 /* Load the layer whose float weight would be called `weight_name` (e.g.
  * "model.layers.0.mlp.up_proj.weight") from f, in whatever layout f holds it

@@ -2,6 +2,7 @@
 #include "bert.h"
 
 #include <cjson/cJSON.h>
+#include "../json.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,7 +156,7 @@ int sq_bert_load(sq_bert **out, const sq_st_file *f, const char *config_json, sq
 {
     *out = NULL;
     if (!config_json) return sq_fail(e, SQ_EINPUT, "no config.json (needed to run a BERT model)");
-    cJSON *cfg = cJSON_Parse(config_json);
+    cJSON *cfg = sq_json_parse(config_json, strlen(config_json));
     if (!cfg || !cJSON_IsObject(cfg)) {
         cJSON_Delete(cfg);
         return sq_fail(e, SQ_EINPUT, "config.json is not a JSON object");
@@ -396,19 +397,19 @@ int sq_bert_forward_ex(const sq_bert *m, const int32_t *ids, const int32_t *type
     }
     for (int l = 0; l < c->n_layers; l++) {
         const sq_bert_layer *L = &m->layers[l];
-        sq_linear_matmul(&L->q, x, n, q);
-        sq_linear_matmul(&L->k, x, n, k);
-        sq_linear_matmul(&L->v, x, n, v);
+        const sq_linear *qkv[3] = {&L->q, &L->k, &L->v};
+        float *out[3] = {q, k, v};
+        sq_linear_matmul_multi(qkv, out, 3, x, n, &m->exec);
         attention(c, q, k, v, mask, n, scores, t);
-        sq_linear_matmul(&L->attn_out, t, n, q);
+        sq_linear_matmul_ex(&L->attn_out, t, n, q, &m->exec);
         for (size_t i = 0; i < n; i++) {
             float *xi = x + i * H, *ai = q + i * H;
             for (size_t d = 0; d < H; d++) xi[d] = ai[d] + xi[d];
             layernorm(xi, L->ln1_w, L->ln1_b, H, c->eps);
         }
-        sq_linear_matmul(&L->inter, x, n, hb);
+        sq_linear_matmul_ex(&L->inter, x, n, hb, &m->exec);
         for (size_t i = 0; i < n * I; i++) hb[i] = gelu_erf(hb[i]);
-        sq_linear_matmul(&L->out, hb, n, q);
+        sq_linear_matmul_ex(&L->out, hb, n, q, &m->exec);
         for (size_t i = 0; i < n; i++) {
             float *xi = x + i * H, *oi = q + i * H;
             for (size_t d = 0; d < H; d++) xi[d] = oi[d] + xi[d];
@@ -420,6 +421,12 @@ int sq_bert_forward_ex(const sq_bert *m, const int32_t *ids, const int32_t *type
     sq_linear_matvec(&m->classifier, pooled, logits);
     free(buf);
     return SQ_OK;
+}
+
+void sq_bert_set_exec(sq_bert *m, const sq_exec *ex)
+{
+    if (ex) m->exec = *ex;
+    else memset(&m->exec, 0, sizeof m->exec);
 }
 
 int sq_bert_forward(const sq_bert *m, const int32_t *ids, size_t n, float *logits, sq_err *e)

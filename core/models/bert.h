@@ -44,12 +44,16 @@ typedef struct sq_bert {
     sq_bert_layer *layers;
     sq_linear pooler, classifier;
     char **labels;                /* n_labels names (id2label, or "LABEL_i") */
+    sq_exec exec;                 /* threads for the kernels (zero: the calling thread only) */
 } sq_bert;
 
 /* Load from an opened safetensors file and the config.json text. Errors are SQ_EINPUT
  * sentences naming the config field or tensor at fault. */
 int sq_bert_load(sq_bert **out, const sq_st_file *f, const char *config_json, sq_err *e);
 void sq_bert_free(sq_bert *m);
+/* Let the kernels run on the host's threads (ex copied; NULL = calling thread only).
+ * Results are the same bits whatever the thread count. */
+void sq_bert_set_exec(sq_bert *m, const sq_exec *ex);
 
 /* logits[n_labels] for one sequence of n token ids (it should hold [CLS] ... [SEP]);
  * token type 0 everywhere, every position attended. */

@@ -8,6 +8,7 @@
 #include "llama.h"
 
 #include <cjson/cJSON.h>
+#include "../json.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,6 +245,33 @@ static int alloc_all(sq_llama *m, sq_err *e)
     return SQ_OK;
 }
 
+static int little_endian(void)
+{
+    const uint16_t one = 1;
+    return *(const uint8_t *)&one == 1;
+}
+
+/* The tied LM head: an sq_linear viewing the token embedding in its file dtype, so the
+ * kernels (SIMD, threads) run it. On a big-endian host the raw little-endian bytes can't
+ * be viewed: lm_head() then converts row by row. */
+static void tied_head(sq_llama *m)
+{
+    sq_linear *H = &m->lm_head;
+    memset(H, 0, sizeof *H);
+    if (!little_endian()) return;
+    H->rows = (size_t)m->c.vocab;
+    H->cols = (size_t)m->c.dim;
+    H->groups = 1;
+    H->borrowed = 1;
+    if (m->emb_dtype == SQ_DT_F32) {
+        H->kind = SQ_LIN_F32;
+        H->w = (float *)(void *)m->emb;
+    } else {
+        H->kind = m->emb_dtype == SQ_DT_BF16 ? SQ_LIN_BF16 : SQ_LIN_F16;
+        H->w16 = (uint16_t *)(void *)m->emb;
+    }
+}
+
 static int load_weights(sq_llama *m, const sq_st_file *f, sq_err *e)
 {
     const sq_llama_config *c = &m->c;
@@ -285,6 +313,7 @@ static int load_weights(sq_llama *m, const sq_st_file *f, sq_err *e)
         return sq_fail(e, SQ_EINPUT, "tensor 'lm_head.weight' is missing (config.json says tie_word_embeddings is false)");
     if (c->tied == 1 || !has_head) {
         m->c.tied = 1;
+        tied_head(m);
         return SQ_OK;
     }
     m->c.tied = 0;
@@ -295,7 +324,7 @@ int sq_llama_load(sq_llama **out, const sq_st_file *f, const char *config_json, 
 {
     *out = NULL;
     if (!config_json) return sq_fail(e, SQ_EINPUT, "no config.json (needed to run a Llama model)");
-    cJSON *cfg = cJSON_Parse(config_json);
+    cJSON *cfg = sq_json_parse(config_json, strlen(config_json));
     if (!cfg || !cJSON_IsObject(cfg)) {
         cJSON_Delete(cfg);
         return sq_fail(e, SQ_EINPUT, "config.json is not a JSON object");
@@ -307,13 +336,14 @@ int sq_llama_load(sq_llama **out, const sq_st_file *f, const char *config_json, 
     }
     int rc = parse_config(cfg, &m->c, e);
     cJSON_Delete(cfg);
+    /* weights first: they prove the config's sizes before the KV cache is sized from it */
+    if (!rc) rc = load_weights(m, f, e);
     if (!rc) {
         size_t cap = (size_t)m->c.max_pos;
         m->seq_len = max_ctx ? max_ctx : 2048;
         if (m->seq_len > cap) m->seq_len = cap;
         rc = alloc_all(m, e);
     }
-    if (!rc) rc = load_weights(m, f, e);
     if (rc) {
         sq_llama_free(m);
         return rc;
@@ -359,6 +389,12 @@ void sq_llama_free(sq_llama *m)
     free(m->logits);
     free(m->row);
     free(m);
+}
+
+void sq_llama_set_exec(sq_llama *m, const sq_exec *ex)
+{
+    if (ex) m->exec = *ex;
+    else memset(&m->exec, 0, sizeof m->exec);
 }
 
 void sq_llama_reset(sq_llama *m)
@@ -468,8 +504,8 @@ static void lm_head(sq_llama *m, const float *xb, size_t n, float *logits)
 {
     const sq_llama_config *c = &m->c;
     size_t dim = (size_t)c->dim, V = (size_t)c->vocab;
-    if (!c->tied) {
-        sq_linear_matmul(&m->lm_head, xb, n, logits);
+    if (!c->tied || m->lm_head.rows) {
+        sq_linear_matmul_ex(&m->lm_head, xb, n, logits, &m->exec);
         return;
     }
     size_t es = sq_dtype_size(m->emb_dtype);
@@ -499,9 +535,11 @@ static void run_tokens(sq_llama *m, const int32_t *tokens, size_t n, size_t pos0
     for (int l = 0; l < c->n_layers; l++) {
         const sq_llama_layer *L = &m->layers[l];
         for (size_t i = 0; i < n; i++) rmsnorm(w->xb + i * dim, w->x + i * dim, L->attn_norm, dim, c->norm_eps);
-        sq_linear_matmul(&L->wq, w->xb, n, w->q);
-        sq_linear_matmul(&L->wk, w->xb, n, w->k);
-        sq_linear_matmul(&L->wv, w->xb, n, w->v);
+        {
+            const sq_linear *qkv[3] = {&L->wq, &L->wk, &L->wv};
+            float *out[3] = {w->q, w->k, w->v};
+            sq_linear_matmul_multi(qkv, out, 3, w->xb, n, &m->exec);
+        }
         float *kc = m->key_cache + (size_t)l * m->seq_len * kvd;
         float *vc = m->value_cache + (size_t)l * m->seq_len * kvd;
         for (size_t i = 0; i < n; i++) {
@@ -511,14 +549,17 @@ static void run_tokens(sq_llama *m, const int32_t *tokens, size_t n, size_t pos0
             memcpy(vc + (pos0 + i) * kvd, w->v + i * kvd, kvd * sizeof(float));
         }
         for (size_t i = 0; i < n; i++) attend(m, l, w->q + i * qd, pos0 + i, m->att, w->o + i * qd);
-        sq_linear_matmul(&L->wo, w->o, n, w->xb);
+        sq_linear_matmul_ex(&L->wo, w->o, n, w->xb, &m->exec);
         for (size_t i = 0; i < n * dim; i++) w->x[i] += w->xb[i];
 
         for (size_t i = 0; i < n; i++) rmsnorm(w->xb + i * dim, w->x + i * dim, L->ffn_norm, dim, c->norm_eps);
-        sq_linear_matmul(&L->gate, w->xb, n, w->hb);
-        sq_linear_matmul(&L->up, w->xb, n, w->hb2);
+        {
+            const sq_linear *gu[2] = {&L->gate, &L->up};
+            float *out[2] = {w->hb, w->hb2};
+            sq_linear_matmul_multi(gu, out, 2, w->xb, n, &m->exec);
+        }
         for (size_t i = 0; i < n * hid; i++) w->hb[i] = silu(w->hb[i]) * w->hb2[i];
-        sq_linear_matmul(&L->down, w->hb, n, w->xb);
+        sq_linear_matmul_ex(&L->down, w->hb, n, w->xb, &m->exec);
         for (size_t i = 0; i < n * dim; i++) w->x[i] += w->xb[i];
     }
     if (!logits) return;

@@ -55,11 +55,12 @@ typedef struct sq_llama {
     sq_dtype emb_dtype;      /* F32, F16 or BF16 */
     uint8_t *emb;            /* [vocab, dim] in emb_dtype, little-endian */
     float *final_norm;       /* model.norm [dim] */
-    sq_linear lm_head;       /* unused when c.tied */
+    sq_linear lm_head;       /* lm_head.weight; when c.tied, a view of emb (borrowed) */
     sq_llama_layer *layers;
     double *inv_freq;        /* [head_dim / 2], after rope scaling */
     float *key_cache, *value_cache; /* [n_layers, seq_len, n_kv_heads * head_dim] */
     size_t n_cached;         /* positions 0..n_cached-1 hold valid keys/values */
+    sq_exec exec;            /* threads for the kernels (zero: the calling thread only) */
     /* scratch for one token */
     float *x, *xb, *xb2, *q, *k, *v, *hb, *hb2, *att, *logits, *row;
 } sq_llama;
@@ -68,6 +69,9 @@ typedef struct sq_llama {
  * (0 = min(max_position_embeddings, 2048); always capped at max_position_embeddings). */
 int sq_llama_load(sq_llama **out, const sq_st_file *f, const char *config_json, size_t max_ctx, sq_err *e);
 void sq_llama_free(sq_llama *m);
+/* Let the kernels run on the host's threads (ex copied; NULL = calling thread only).
+ * Results are the same bits whatever the thread count. */
+void sq_llama_set_exec(sq_llama *m, const sq_exec *ex);
 /* Forget the cache (next token must be at position 0). */
 void sq_llama_reset(sq_llama *m);
 

@@ -5,6 +5,7 @@
  * tensor's name. Source tensors are restored in the order their first output appears.
  */
 #include <cjson/cJSON.h>
+#include "../json.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,7 @@ int sq_qfile_open(sq_qfile *q, const sq_st_file *f, sq_err *e)
     else return sq_fail(e, SQ_EINPUT, "unknown sq.format \"%.32s\" (expected paper or packed)", fmt);
     const char *tj = sq_st_meta(f, "sq.tensors");
     if (!tj) return sq_fail(e, SQ_EINPUT, "quantized file without \"sq.tensors\" metadata");
-    q->desc = cJSON_Parse(tj);
+    q->desc = sq_json_parse(tj, strlen(tj));
     if (!q->desc || !cJSON_IsObject(q->desc)) {
         sq_qfile_close(q);
         return sq_fail(e, SQ_EINPUT, "\"sq.tensors\" metadata is not a JSON object");

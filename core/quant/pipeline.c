@@ -294,18 +294,33 @@ static void *wbuf_get(wbuf *b, size_t bytes, sq_err *e)
     return b->p;
 }
 
-typedef struct workspace {
-    wbuf raw, x, cnt, tmp, scratch, sse;
+/* The packed format's output tensors of one weight; two sets, so one can be written
+ * out in the background while the next weight fills the other. */
+typedef struct outset {
     wbuf packed, packed_ids, s16, m16;
+} outset;
+
+typedef struct workspace {
+    wbuf raw[2];                            /* source bytes: this weight's, the next one's */
+    int rcur;                               /* raw[rcur] is this weight's */
+    wbuf x, cnt, tmp, scratch, sse, iobuf;
+    outset out[2];
+    int cur;                                /* the output set the next weight fills */
     wbuf ids, codes, deq, part, scale, min; /* the sub-layer path (paper, f32, group=tensor) */
-    const sq_tensor_info *ahead;           /* whose bytes raw holds, read ahead (or NULL) */
+    const sq_tensor_info *ahead;            /* whose bytes raw[rcur ^ 1] holds (or NULL) */
 } workspace;
 
 static void ws_free(workspace *ws)
 {
-    wbuf *all[] = {&ws->raw, &ws->x, &ws->cnt, &ws->tmp, &ws->scratch, &ws->sse, &ws->packed, &ws->packed_ids,
-                   &ws->s16, &ws->m16, &ws->ids, &ws->codes, &ws->deq, &ws->part, &ws->scale, &ws->min};
+    wbuf *all[] = {&ws->raw[0], &ws->raw[1], &ws->x, &ws->cnt, &ws->tmp, &ws->scratch, &ws->sse, &ws->iobuf,
+                   &ws->ids, &ws->codes, &ws->deq, &ws->part, &ws->scale, &ws->min};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]->p);
+    for (int s = 0; s < 2; s++) {
+        free(ws->out[s].packed.p);
+        free(ws->out[s].packed_ids.p);
+        free(ws->out[s].s16.p);
+        free(ws->out[s].m16.p);
+    }
     memset(ws, 0, sizeof *ws);
 }
 
@@ -318,22 +333,86 @@ static void run_tasks(const sq_quant_hooks *h, size_t n, sq_task_fn fn, void *ar
         for (size_t i = 0; i < n; i++) fn(arg, i);
 }
 
-/* Reading the next weight's bytes while this one is quantized: one extra task of the
- * quantization's parallel-for (so a host with threads overlaps the I/O with the work;
- * without, it simply runs in turn). The reader is then called from inside a task, but
- * never twice at once and never while the writer is in use. */
-typedef struct read_ahead {
-    const sq_st_file *in;
-    const sq_tensor_info *t;
-    void *buf;
-    int ok;
-} read_ahead;
+/* ---- I/O in the background ----
+ * With a host that has threads, the serial I/O runs beside the arithmetic: every
+ * parallel section of a weight gets one extra task (index 0) that, in the scan, writes
+ * what is still pending (the previous weight's tensors, then the copied tensors that
+ * follow it: always in the output's order) and, in the quantization, reads the next
+ * weight's bytes. The reader and the writer are then called from inside a task, but
+ * never two at once, and never while the calling thread uses them. Without threads (or
+ * with a NULL parallel hook) everything happens in turn, as before. */
+typedef struct pending {
+    int weight;        /* 1: a packed weight's tensors wait in output set `set` */
+    int set;
+    size_t codes_n, ids_n, pk;
+    size_t *copies;    /* plan items to copy after it, in order */
+    size_t n_copies;
+} pending;
 
-static void read_ahead_run(read_ahead *r)
+typedef struct bg_task {
+    sq_st_writer *w;
+    workspace *ws;
+    const sq_st_file *in;
+    const sq_plan *plan;
+    pending *po;                /* write this out (NULL: nothing) */
+    const sq_tensor_info *next; /* then read this weight's bytes into ws->raw[rcur ^ 1] (NULL: nothing) */
+    int read_ok;
+    int rc;
+    sq_err e;
+} bg_task;
+
+static int copy_tensor(sq_st_writer *w, uint8_t *buf, size_t bufn, const sq_st_file *in, const sq_tensor_info *t,
+                       sq_err *e)
 {
-    sq_err e = {0};
-    r->ok = sq_read_at(r->in->reader, r->in->data_start + r->t->begin, r->buf, (size_t)(r->t->end - r->t->begin),
-                       &e) == SQ_OK;
+    uint64_t total = t->end - t->begin;
+    int rc = SQ_OK;
+    for (uint64_t off = 0; off < total && !rc; off += bufn) {
+        size_t m = total - off < bufn ? (size_t)(total - off) : bufn;
+        rc = sq_read_at(in->reader, in->data_start + t->begin + off, buf, m, e);
+        if (!rc) rc = sq_stw_data(w, buf, m, e);
+    }
+    return rc;
+}
+
+static int put_u16(sq_st_writer *w, const uint16_t *x, size_t n, uint8_t *tmp, size_t tmpn, sq_err *e);
+
+/* Write everything pending, in order. */
+static int flush_pending(sq_st_writer *w, workspace *ws, const sq_st_file *in, const sq_plan *plan, pending *po,
+                         sq_err *e)
+{
+    int rc = SQ_OK;
+    uint8_t *buf = wbuf_get(&ws->iobuf, COPY_CHUNK, e);
+    if (!buf) return e->code;
+    if (po->weight) {
+        po->weight = 0;
+        outset *s = &ws->out[po->set];
+        if ((rc = sq_stw_data(w, s->packed.p, po->codes_n, e))) return rc;
+        if (po->ids_n && (rc = sq_stw_data(w, s->packed_ids.p, po->ids_n, e))) return rc;
+        if ((rc = put_u16(w, s->s16.p, po->pk, buf, COPY_CHUNK, e))) return rc;
+        if ((rc = put_u16(w, s->m16.p, po->pk, buf, COPY_CHUNK, e))) return rc;
+    }
+    for (size_t c = 0; c < po->n_copies; c++)
+        if ((rc = copy_tensor(w, buf, COPY_CHUNK, in, plan->items[po->copies[c]].t, e))) return rc;
+    po->n_copies = 0;
+    return SQ_OK;
+}
+
+static void bg_run(bg_task *b)
+{
+    if (b->po && (b->rc = flush_pending(b->w, b->ws, b->in, b->plan, b->po, &b->e))) return;
+    if (b->next) {
+        sq_err e = {0};
+        b->read_ok = sq_read_at(b->in->reader, b->in->data_start + b->next->begin, b->ws->raw[b->ws->rcur ^ 1].p,
+                                (size_t)(b->next->end - b->next->begin), &e) == SQ_OK;
+    }
+}
+
+/* After a section: pass on the background task's error. */
+static int bg_check(const bg_task *b, sq_err *e)
+{
+    if (!b || !b->rc) return SQ_OK;
+    if (!e->code) *e = b->e;
+    return b->rc;
 }
 
 /* ---- reading a tensor: conversion to float32, finiteness, histogram, in parallel ----
@@ -353,9 +432,10 @@ typedef struct scan_part {
 typedef struct scan_job {
     const uint8_t *raw; /* the source bytes (dtype), or NULL when x holds the values */
     sq_dtype dtype;
-    float *x;
+    float *x;           /* NULL: BF16 source bytes that nobody needs as floats */
     size_t n, per, tasks;
     uint32_t *cnt;      /* tasks tables of 65 536 bins, or NULL: statistics only */
+    bg_task *bg;        /* task 0 runs it when set */
     scan_part part[SCAN_TASKS];
     scan_part all;      /* merged: low, bad; lo, hi, sum only without histogram */
 } scan_job;
@@ -363,6 +443,13 @@ typedef struct scan_job {
 static void scan_task(void *arg, size_t t)
 {
     scan_job *j = arg;
+    if (j->bg) {
+        if (t == 0) {
+            bg_run(j->bg);
+            return;
+        }
+        t--;
+    }
     size_t a = t * j->per, b = a + j->per < j->n ? a + j->per : j->n;
     scan_part *p = &j->part[t];
     uint32_t *cnt = j->cnt ? j->cnt + t * (size_t)65536 : NULL;
@@ -372,6 +459,42 @@ static void scan_task(void *arg, size_t t)
     p->hi = -INFINITY;
     p->sum = 0;
     if (cnt) memset(cnt, 0, 65536 * sizeof *cnt);
+    if (j->raw && j->dtype == SQ_DT_BF16) {
+        /* BF16 source, the common case: straight from the bytes (the bin of a BF16 h is
+           the high half of fkey(h << 16); -0 counts as +0); floats only when wanted */
+        const uint8_t *r = j->raw + 2 * a;
+        float *x = j->x;
+        uint32_t bad = 0;
+        if (cnt) {
+            uint32_t ex = 0; /* bit 15: some exponent was all ones */
+            for (size_t i = a; i < b; i++, r += 2) {
+                uint32_t h = (uint32_t)r[0] | (uint32_t)r[1] << 8;
+                ex |= (h & 0x7F80u) + 0x80u;
+                /* negative: ~h, else h | 0x8000; -0 lands in 0x7FFF (no other h does),
+                   moved to +0's bin 0x8000 after the merge */
+                cnt[h ^ (((0u - (h >> 15)) & 0x7FFFu) | 0x8000u)]++;
+            }
+            bad = ex >> 15 & 1u;
+        } else {
+            float lo = INFINITY, hi = -INFINITY;
+            double sum = 0;
+            for (size_t i = a; i < b; i++, r += 2) {
+                uint32_t h = (uint32_t)r[0] | (uint32_t)r[1] << 8, u = h << 16;
+                float v;
+                memcpy(&v, &u, sizeof v);
+                bad |= (uint32_t)((h & 0x7F80u) == 0x7F80u);
+                if (v < lo) lo = v;
+                if (v > hi) hi = v;
+                sum += v;
+            }
+            p->lo = lo;
+            p->hi = hi;
+            p->sum = sum;
+        }
+        if (x) sq_to_f32(SQ_DT_BF16, j->raw + 2 * a, x + a, b - a);
+        p->bad = bad;
+        return;
+    }
     for (size_t s = a; s < b; s += SCAN_BLOCK) {
         size_t m = b - s < SCAN_BLOCK ? b - s : SCAN_BLOCK;
         float *x = j->x + s;
@@ -399,11 +522,13 @@ static void scan_task(void *arg, size_t t)
     }
 }
 
-/* Scan n values (from raw when given, else already in x); hist: count the histogram. */
+/* Scan n values (from raw when given, else already in x); hist: count the histogram.
+ * x may be NULL for BF16 source bytes (the floats are not needed). */
 static int scan(workspace *ws, const uint8_t *raw, sq_dtype dtype, float *x, size_t n, int hist,
-                const sq_quant_hooks *hooks, scan_job *j, sq_err *e)
+                const sq_quant_hooks *hooks, bg_task *bg, scan_job *j, sq_err *e)
 {
     memset(j, 0, sizeof *j);
+    j->bg = bg;
     j->raw = raw;
     j->dtype = raw ? dtype : SQ_DT_F32;
     j->x = x;
@@ -416,7 +541,8 @@ static int scan(workspace *ws, const uint8_t *raw, sq_dtype dtype, float *x, siz
     j->tasks = (n + j->per - 1) / j->per;
     if (j->tasks == 0) j->tasks = 1;
     if (hist && !(j->cnt = wbuf_get(&ws->cnt, j->tasks * (size_t)65536 * sizeof(uint32_t), e))) return e->code;
-    run_tasks(hooks, j->tasks, scan_task, j);
+    run_tasks(hooks, j->tasks + (bg != NULL), scan_task, j);
+    if (bg_check(bg, e)) return e->code;
     j->all = j->part[0];
     for (size_t t = 1; t < j->tasks; t++) {
         const scan_part *p = &j->part[t];
@@ -429,6 +555,10 @@ static int scan(workspace *ws, const uint8_t *raw, sq_dtype dtype, float *x, siz
             uint32_t *c0 = j->cnt, *ct = j->cnt + t * (size_t)65536;
             for (size_t d = 0; d < 65536; d++) c0[d] += ct[d];
         }
+    }
+    if (hist && raw && dtype == SQ_DT_BF16) { /* -0 counts as +0 (see scan_task) */
+        j->cnt[0x8000] += j->cnt[0x7FFF];
+        j->cnt[0x7FFF] = 0;
     }
     return SQ_OK;
 }
@@ -572,22 +702,24 @@ static size_t chunk_rows_for(size_t rows, size_t cols)
 typedef struct fused_job {
     const layout *L;
     int bits, k;
-    const float *x;
+    const uint8_t *src;        /* host floats (dtype F32) or source bytes (BF16, F16) */
+    sq_dtype dtype;
+    size_t scratch_stride;
     float bounds[SQ_CQ_MAX_K];
     uint8_t *packed, *packed_ids, *scratch;
     uint16_t *s16, *m16;
     float *deq;                /* NULL unless the caller wants the values back */
     size_t chunk_rows, n_chunks;
     double *sse, *sse_plain;   /* per chunk; sse_plain NULL: not wanted */
-    read_ahead *ra;            /* task 0 reads ahead when set */
+    bg_task *bg;               /* task 0 runs it when set */
 } fused_job;
 
 static void fused_chunk(void *arg, size_t t)
 {
     fused_job *j = arg;
-    if (j->ra) {
+    if (j->bg) {
         if (t == 0) {
-            read_ahead_run(j->ra);
+            bg_run(j->bg);
             return;
         }
         t--;
@@ -595,10 +727,11 @@ static void fused_chunk(void *arg, size_t t)
     const layout *L = j->L;
     size_t r0 = t * j->chunk_rows, r1 = r0 + j->chunk_rows < L->rows ? r0 + j->chunk_rows : L->rows;
     size_t pk = L->groups * (size_t)j->k;
-    sq_quant_clustered_rows(j->x + r0 * L->cols, r1 - r0, L->cols, L->group, j->bits, j->k, j->bounds,
-                            j->packed + r0 * L->row_bytes, j->k > 1 ? j->packed_ids + r0 * L->id_bytes : NULL,
+    size_t es = j->dtype == SQ_DT_F32 ? sizeof(float) : sq_dtype_size(j->dtype);
+    sq_quant_clustered_rows(j->src + r0 * L->cols * es, j->dtype, r1 - r0, L->cols, L->group, j->bits, j->k,
+                            j->bounds, j->packed + r0 * L->row_bytes, j->k > 1 ? j->packed_ids + r0 * L->id_bytes : NULL,
                             j->s16 + r0 * pk, j->m16 + r0 * pk, j->deq ? j->deq + r0 * L->cols : NULL, &j->sse[t],
-                            j->sse_plain ? &j->sse_plain[t] : NULL, j->scratch + t * 2 * L->cols);
+                            j->sse_plain ? &j->sse_plain[t] : NULL, j->scratch + t * j->scratch_stride);
 }
 
 /* The sub-layer formats (paper, f32) and group=tensor: a step per sub-layer. */
@@ -622,15 +755,15 @@ typedef struct weight_job {
     size_t chunk_rows, n_chunks;
     double *sse;             /* per chunk: squared error (only on the last step) */
     int last;                /* this step finishes deq: compute sse */
-    read_ahead *ra;          /* task 0 reads ahead when set */
+    bg_task *bg;             /* task 0 runs it when set */
 } weight_job;
 
 static void weight_chunk(void *arg, size_t chunk)
 {
     weight_job *j = arg;
-    if (j->ra) {
+    if (j->bg) {
         if (chunk == 0) {
-            read_ahead_run(j->ra);
+            bg_run(j->bg);
             return;
         }
         chunk--;
@@ -699,8 +832,8 @@ static void weight_chunk(void *arg, size_t chunk)
 
 static void run_chunks(const sq_quant_hooks *h, weight_job *j)
 {
-    run_tasks(h, j->n_chunks + (j->ra != NULL), weight_chunk, j);
-    j->ra = NULL; /* read ahead once */
+    run_tasks(h, j->n_chunks + (j->bg != NULL), weight_chunk, j);
+    j->bg = NULL; /* once */
 }
 
 static double sum_chunks(const double *s, size_t n)
@@ -711,9 +844,12 @@ static double sum_chunks(const double *s, size_t n)
 }
 
 /* The packed format, fused. */
+/* The packed format, fused. The tensors wait in the current output set, described by po,
+ * until flush_pending writes them: at once unless defer (then in the background of the
+ * next weight's scan, or before the next write of the calling thread). */
 static int weight_fused(sq_st_writer *w, workspace *ws, const layout *L0, const sq_kmeans_result *km,
-                        const float *x, const sq_quant_opts *o, const sq_quant_hooks *hooks, read_ahead *ra,
-                        sq_layer_stats *st, float *deq_out, sq_err *e)
+                        const void *src, sq_dtype dtype, const sq_quant_opts *o, const sq_quant_hooks *hooks, bg_task *bg,
+                        pending *po, int defer, sq_layer_stats *st, float *deq_out, sq_err *e)
 {
     int k = o->clusters, rc = SQ_OK;
     size_t pk = L0->params * (size_t)k;
@@ -722,27 +858,33 @@ static int weight_fused(sq_st_writer *w, workspace *ws, const layout *L0, const 
     j.L = L0;
     j.bits = o->bits;
     j.k = k;
-    j.x = x;
+    j.src = src;
+    j.dtype = dtype;
     pad_bounds(k > 1 ? km : NULL, k, j.bounds);
     j.chunk_rows = chunk_rows_for(L0->rows, L0->cols);
     j.n_chunks = (L0->rows + j.chunk_rows - 1) / j.chunk_rows;
     int plain = k > 1 && !o->skip_plain;
     j.deq = deq_out;
-    j.ra = ra;
-    uint8_t *tmp = wbuf_get(&ws->tmp, WS_TMP, e);
-    j.packed = wbuf_get(&ws->packed, L0->rows * L0->row_bytes + 1, e);
-    if (k > 1) j.packed_ids = wbuf_get(&ws->packed_ids, L0->rows * L0->id_bytes + 1, e);
-    j.s16 = wbuf_get(&ws->s16, pk * sizeof(uint16_t), e);
-    j.m16 = wbuf_get(&ws->m16, pk * sizeof(uint16_t), e);
-    j.scratch = wbuf_get(&ws->scratch, j.n_chunks * 2 * L0->cols, e);
+    j.bg = bg;
+    outset *os = &ws->out[ws->cur];
+    j.packed = wbuf_get(&os->packed, L0->rows * L0->row_bytes + 1, e);
+    if (k > 1) j.packed_ids = wbuf_get(&os->packed_ids, L0->rows * L0->id_bytes + 1, e);
+    j.s16 = wbuf_get(&os->s16, pk * sizeof(uint16_t), e);
+    j.m16 = wbuf_get(&os->m16, pk * sizeof(uint16_t), e);
+    j.scratch_stride = (sq_quant_rows_scratch(L0->cols) + 15) & ~(size_t)15;
+    j.scratch = wbuf_get(&ws->scratch, j.n_chunks * j.scratch_stride, e);
     j.sse = wbuf_get(&ws->sse, j.n_chunks * 2 * sizeof(double), e);
     if (e->code) return e->code;
     if (plain) j.sse_plain = j.sse + j.n_chunks;
-    run_tasks(hooks, j.n_chunks + (ra != NULL), fused_chunk, &j);
-    if ((rc = sq_stw_data(w, j.packed, L0->rows * L0->row_bytes, e))) return rc;
-    if (k > 1 && (rc = sq_stw_data(w, j.packed_ids, L0->rows * L0->id_bytes, e))) return rc;
-    if ((rc = put_u16(w, j.s16, pk, tmp, WS_TMP, e))) return rc;
-    if ((rc = put_u16(w, j.m16, pk, tmp, WS_TMP, e))) return rc;
+    run_tasks(hooks, j.n_chunks + (bg != NULL), fused_chunk, &j);
+    if (bg_check(bg, e)) return e->code;
+    po->weight = 1;
+    po->set = ws->cur;
+    po->codes_n = L0->rows * L0->row_bytes;
+    po->ids_n = k > 1 ? L0->rows * L0->id_bytes : 0;
+    po->pk = pk;
+    ws->cur ^= 1;
+    if (!defer && (rc = flush_pending(w, ws, NULL, NULL, po, e))) return rc;
     st->mse = L0->n ? sum_chunks(j.sse, j.n_chunks) / (double)L0->n : 0;
     if (k == 1) st->mse_plain = st->mse;
     else if (!plain) st->mse_plain = NAN;
@@ -750,10 +892,17 @@ static int weight_fused(sq_st_writer *w, workspace *ws, const layout *L0, const 
     return SQ_OK;
 }
 
-/* Quantize one weight whose values are in x (scanned: sj) and write its tensors. */
-static int process_weight(sq_st_writer *w, workspace *ws, const sq_plan_item *it, const float *x,
-                          const scan_job *sj, const sq_quant_opts *o, const sq_quant_hooks *hooks, read_ahead *ra,
-                          sq_layer_stats *st, float *deq_out, sq_err *e)
+/* Whether a weight takes the fused path (which reads the source bytes itself). */
+static int is_fused(const sq_plan_item *it, const sq_quant_opts *o)
+{
+    return o->format == SQ_FMT_PACKED && o->bits != SQ_BITS_F32 && make_layout(it, o).group != 0;
+}
+
+/* Quantize one weight (scanned: sj) and write its tensors. Its values are in x, or, for
+ * the fused path from BF16 bytes, x is NULL and they are read from src (dtype). */
+static int process_weight(sq_st_writer *w, workspace *ws, const sq_plan_item *it, const float *x, const void *src,
+                          sq_dtype dtype, const scan_job *sj, const sq_quant_opts *o, const sq_quant_hooks *hooks, bg_task *bg,
+                          pending *po, int defer, sq_layer_stats *st, float *deq_out, sq_err *e)
 {
     layout L0 = make_layout(it, o);
     int k = o->clusters, rc = SQ_OK;
@@ -761,7 +910,8 @@ static int process_weight(sq_st_writer *w, workspace *ws, const sq_plan_item *it
     memset(&km, 0, sizeof km);
     if ((rc = cluster_scanned(sj, x, L0.n, k, name_seed(o->seed, it->t->name), &km, st, e))) return rc;
     if (o->format == SQ_FMT_PACKED && o->bits != SQ_BITS_F32 && L0.group != 0)
-        return weight_fused(w, ws, &L0, &km, x, o, hooks, ra, st, deq_out, e);
+        return weight_fused(w, ws, &L0, &km, x ? (const void *)x : src, x ? SQ_DT_F32 : dtype, o, hooks, bg, po,
+                            defer, st, deq_out, e);
 
     /* one group for the whole tensor: the math sees one long row, packing still goes
        row by row (see layout()), so such tensors run as a single chunk */
@@ -774,7 +924,7 @@ static int process_weight(sq_st_writer *w, workspace *ws, const sq_plan_item *it
     j.P = &L0;
     j.o = o;
     j.x = x;
-    j.ra = ra;
+    j.bg = bg;
     j.chunk_rows = L0.group == 0 ? 1 : chunk_rows_for(Lq.rows, Lq.cols);
     j.n_chunks = (Lq.rows + j.chunk_rows - 1) / j.chunk_rows;
     j.ids = wbuf_get(&ws->ids, L0.n, e);
@@ -785,11 +935,12 @@ static int process_weight(sq_st_writer *w, workspace *ws, const sq_plan_item *it
     size_t tmpn = WS_TMP;
     int need_part = o->bits == SQ_BITS_F32 || o->format == SQ_FMT_PAPER;
     if (need_part) j.part_buf = wbuf_get(&ws->part, L0.n * sizeof(float), e);
-    if (o->bits != SQ_BITS_F32 && !L0.sym8) j.packed = wbuf_get(&ws->packed, L0.rows * L0.row_bytes + 1, e);
+    outset *os = &ws->out[ws->cur];
+    if (o->bits != SQ_BITS_F32 && !L0.sym8) j.packed = wbuf_get(&os->packed, L0.rows * L0.row_bytes + 1, e);
     if (o->format == SQ_FMT_PACKED && o->bits != SQ_BITS_F32) {
-        j.s16 = wbuf_get(&ws->s16, pk * sizeof(uint16_t), e);
-        j.m16 = wbuf_get(&ws->m16, pk * sizeof(uint16_t), e);
-        if (k > 1) j.packed_ids = wbuf_get(&ws->packed_ids, L0.rows * L0.id_bytes + 1, e);
+        j.s16 = wbuf_get(&os->s16, pk * sizeof(uint16_t), e);
+        j.m16 = wbuf_get(&os->m16, pk * sizeof(uint16_t), e);
+        if (k > 1) j.packed_ids = wbuf_get(&os->packed_ids, L0.rows * L0.id_bytes + 1, e);
     } else {
         j.scale = wbuf_get(&ws->scale, L0.params * sizeof(float), e);
         j.min = wbuf_get(&ws->min, L0.params * sizeof(float), e);
@@ -806,6 +957,7 @@ static int process_weight(sq_st_writer *w, workspace *ws, const sq_plan_item *it
             j.part = c;
             j.last = c == k - 1;
             run_chunks(hooks, &j);
+            if (bg_check(bg, e)) return e->code;
             if (o->bits == SQ_BITS_F32) {
                 if ((rc = put_floats(w, j.part_buf, L0.n, tmp, tmpn, e))) return rc;
             } else if (L0.sym8) {
@@ -821,6 +973,7 @@ static int process_weight(sq_st_writer *w, workspace *ws, const sq_plan_item *it
         j.part = 0;
         j.last = 1;
         run_chunks(hooks, &j);
+        if (bg_check(bg, e)) return e->code;
         if ((rc = sq_stw_data(w, j.packed, L0.rows * L0.row_bytes, e))) return rc;
         if (k > 1 && (rc = sq_stw_data(w, j.packed_ids, L0.rows * L0.id_bytes, e))) return rc;
         if ((rc = put_u16(w, j.s16, pk, tmp, tmpn, e))) return rc;
@@ -872,21 +1025,6 @@ static int process_bias(sq_st_writer *w, workspace *ws, const sq_plan_item *it, 
     return rc;
 }
 
-static int copy_tensor(sq_st_writer *w, workspace *ws, const sq_st_file *in, const sq_tensor_info *t, sq_err *e)
-{
-    uint64_t total = t->end - t->begin;
-    size_t chunk = total < COPY_CHUNK ? (size_t)total : COPY_CHUNK;
-    uint8_t *buf = wbuf_get(&ws->tmp, chunk > WS_TMP ? chunk : WS_TMP, e);
-    if (!buf) return e->code;
-    int rc = SQ_OK;
-    for (uint64_t off = 0; off < total && !rc; off += chunk) {
-        size_t m = total - off < chunk ? (size_t)(total - off) : chunk;
-        rc = sq_read_at(in->reader, in->data_start + t->begin + off, buf, m, e);
-        if (!rc) rc = sq_stw_data(w, buf, m, e);
-    }
-    return rc;
-}
-
 static int report_push(sq_report *rep, const sq_layer_stats *st, sq_err *e)
 {
     sq_layer_stats *p = realloc(rep->layers, (rep->n_layers + 1) * sizeof *p);
@@ -928,11 +1066,18 @@ int sq_quantize_model(const sq_st_file *in, const sq_quant_opts *o, const sq_mod
     char num[32], gbuf[32];
     char *tj = NULL;
     workspace ws;
+    pending pend;
+    size_t *out_first = NULL; /* writer tensors of plan item i: [out_first[i], out_first[i+1]) */
     memset(&ws, 0, sizeof ws);
+    memset(&pend, 0, sizeof pend);
 
     if (!rep) rep = &local;
     memset(rep, 0, sizeof *rep);
     if ((rc = sq_quant_opts_check(o, e))) return rc;
+    for (size_t i = 0; i < in->n_tensors; i++)
+        if (strstr(in->tensors[i].name, ".sq.") || strncmp(in->tensors[i].name, "sq.", 3) == 0)
+            return sq_fail(e, SQ_EINPUT, "tensor '%s': names containing \".sq.\" are reserved for sq's own quantized tensors%s",
+                           in->tensors[i].name, sq_st_meta(in, "sq.format") ? " (this file is already quantized: dequantize it first)" : "");
     if ((rc = sq_plan_make(in, &plan, e))) return rc;
     sq_stw_init(&w, cw);
 
@@ -958,23 +1103,32 @@ int sq_quantize_model(const sq_st_file *in, const sq_quant_opts *o, const sq_mod
         if ((rc = add_meta(&w, "sq.vocab.txt", texts->vocab_txt, e))) goto done;
         if ((rc = add_meta(&w, "sq.tokenizer_config.json", texts->tokenizer_config_json, e))) goto done;
     }
-    for (size_t i = 0; i < plan.n; i++)
+    if (!(out_first = sq_calloc(plan.n + 1, sizeof *out_first, e))) { rc = e->code; goto done; }
+    for (size_t i = 0; i < plan.n; i++) {
+        out_first[i] = w.n;
         if ((rc = declare(&w, &plan.items[i], o, e))) goto done;
+    }
+    out_first[plan.n] = w.n;
     if ((rc = sq_stw_begin(&w, e))) goto done;
 
     uint64_t bytes_total = in->reader->size, bytes_done = in->data_start;
     rep->params = plan.params;
     rep->bytes_in = bytes_total;
+    int defer = hooks && hooks->parallel; /* I/O in the background (see bg_task) */
+    pend.copies = sq_calloc(plan.n ? plan.n : 1, sizeof *pend.copies, e);
+    if (!pend.copies) { rc = e->code; goto done; }
     for (size_t i = 0; i < plan.n; i++) {
         const sq_plan_item *it = &plan.items[i];
         const sq_tensor_info *t = it->t;
         sq_layer_stats st;
         int have_stats = 0;
         double t0 = hooks && hooks->now ? hooks->now() : 0;
-        uint64_t out_before = cnt.bytes;
         memset(&st, 0, sizeof st);
         if (it->role == SQ_ROLE_COPY) {
-            if ((rc = copy_tensor(&w, &ws, in, t, e))) goto done;
+            if (defer) pend.copies[pend.n_copies++] = i;
+            else if ((rc = flush_pending(&w, &ws, in, &plan, &pend, e)) ||
+                     (rc = copy_tensor(&w, wbuf_get(&ws.iobuf, COPY_CHUNK, e), COPY_CHUNK, in, t, e)))
+                goto done;
         } else {
             size_t n = (size_t)t->numel;
             if (t->numel > SIZE_MAX / sizeof(float)) { rc = sq_fail(e, SQ_EINPUT, "tensor '%s' is too large for this build", t->name); goto done; }
@@ -986,32 +1140,37 @@ int sq_quantize_model(const sq_st_file *in, const sq_quant_opts *o, const sq_mod
             memcpy(st.shape, t->shape, sizeof st.shape);
             if (it->role == SQ_ROLE_WEIGHT) {
                 size_t bytes = (size_t)(t->end - t->begin);
-                uint8_t *raw = ws.ahead == t ? ws.raw.p : wbuf_get(&ws.raw, bytes, e);
+                if (ws.ahead == t) ws.rcur ^= 1; /* read ahead: its bytes are there */
+                uint8_t *raw = wbuf_get(&ws.raw[ws.rcur], bytes, e);
                 if (!raw) { rc = e->code; goto done; }
                 if (ws.ahead != t && sq_read_at(in->reader, in->data_start + t->begin, raw, bytes, e)) {
                     rc = sq_fail(e, e->code, "tensor '%s': read failed", t->name);
                     goto done;
                 }
                 ws.ahead = NULL;
+                /* the fused path reads BF16 bytes itself; everything else wants floats */
+                if (is_fused(it, o) && t->dtype == SQ_DT_BF16) x = NULL;
+                /* the scan writes out what is pending; the quantization reads the next
+                   weight's bytes into the other raw buffer */
+                bg_task bg1 = {&w, &ws, in, &plan, &pend, NULL, 0, 0, {0, ""}}, bg2 = bg1;
+                int pending_io = pend.weight || pend.n_copies;
                 scan_job sj;
-                if ((rc = scan(&ws, raw, t->dtype, x, n, o->clusters > 1, hooks, &sj, e))) goto done;
-                if (sj.all.bad && (rc = check_finite(x, n, t->name, e))) goto done;
-                /* with threads, read the next weight's bytes while this one is quantized */
-                read_ahead ra, *rap = NULL;
-                if (hooks && hooks->parallel) {
-                    for (size_t q = i + 1; q < plan.n; q++) {
-                        if (plan.items[q].role != SQ_ROLE_WEIGHT) continue;
-                        ra.in = in;
-                        ra.t = plan.items[q].t;
-                        ra.ok = 0;
-                        if ((ra.buf = wbuf_get(&ws.raw, (size_t)(ra.t->end - ra.t->begin), e))) rap = &ra;
-                        else { rc = e->code; goto done; }
-                        break;
-                    }
+                if ((rc = scan(&ws, raw, t->dtype, x, n, o->clusters > 1, hooks, defer && pending_io ? &bg1 : NULL, &sj, e))) goto done;
+                if (sj.all.bad) {
+                    if (!x && !(x = wbuf_get(&ws.x, n * sizeof(float), e))) { rc = e->code; goto done; }
+                    sq_to_f32(t->dtype, raw, x, n);
+                    if ((rc = check_finite(x, n, t->name, e))) goto done;
                 }
-                rc = process_weight(&w, &ws, it, x, &sj, o, hooks, rap, &st, NULL, e);
-                if (rap && rap->ok) ws.ahead = rap->t;
+                bg2.po = NULL;
+                for (size_t q = i + 1; defer && q < plan.n && !bg2.next; q++)
+                    if (plan.items[q].role == SQ_ROLE_WEIGHT) {
+                        bg2.next = plan.items[q].t;
+                        if (!wbuf_get(&ws.raw[ws.rcur ^ 1], (size_t)(bg2.next->end - bg2.next->begin), e)) { rc = e->code; goto done; }
+                    }
+                rc = process_weight(&w, &ws, it, x, raw, t->dtype, &sj, o, hooks, bg2.next ? &bg2 : NULL, &pend, defer, &st, NULL, e);
+                if (!rc && bg2.read_ok) ws.ahead = bg2.next;
             } else {
+                if ((rc = flush_pending(&w, &ws, in, &plan, &pend, e))) goto done;
                 if ((rc = sq_st_read_f32(in, t, x, e))) goto done;
                 if ((rc = check_finite(x, n, t->name, e))) goto done;
                 rc = process_bias(&w, &ws, it, x, o, &st, e);
@@ -1024,7 +1183,9 @@ int sq_quantize_model(const sq_st_file *in, const sq_quant_opts *o, const sq_mod
                 }
                 goto done;
             }
-            st.bytes_out = (size_t)(cnt.bytes - out_before);
+            /* what this tensor becomes, from the declared shapes (its bytes may still be
+               on their way out) */
+            for (size_t d = out_first[i]; d < out_first[i + 1]; d++) st.bytes_out += (size_t)w.tensors[d].nbytes;
             if (it->role == SQ_ROLE_WEIGHT) {
                 rep->quant_bytes_in += t->end - t->begin;
                 rep->quant_bytes_out += st.bytes_out;
@@ -1039,9 +1200,12 @@ int sq_quantize_model(const sq_st_file *in, const sq_quant_opts *o, const sq_mod
             if (hooks->progress(hooks->ctx, &pr)) { rc = sq_fail(e, SQ_ECANCEL, "cancelled"); goto done; }
         }
     }
+    if ((rc = flush_pending(&w, &ws, in, &plan, &pend, e))) goto done;
     if ((rc = sq_stw_finish(&w, e))) goto done;
     rep->bytes_out = cnt.bytes;
 done:
+    free(pend.copies);
+    free(out_first);
     ws_free(&ws);
     free(tj);
     sq_stw_free(&w);
@@ -1149,8 +1313,10 @@ int sq_split_roundtrip(const float *w, size_t rows, size_t cols, const sq_quant_
     memset(&ws, 0, sizeof ws);
     scan_job sj;
     /* x is only read: the scan converts nothing when given no source bytes */
-    if (!rc) rc = scan(&ws, NULL, SQ_DT_F32, (float *)(uintptr_t)w, rows * cols, oo.clusters > 1, NULL, &sj, e);
-    if (!rc) rc = process_weight(&sw, &ws, &it, w, &sj, &oo, NULL, NULL, st, deq, e);
+    pending pend;
+    memset(&pend, 0, sizeof pend);
+    if (!rc) rc = scan(&ws, NULL, SQ_DT_F32, (float *)(uintptr_t)w, rows * cols, oo.clusters > 1, NULL, NULL, &sj, e);
+    if (!rc) rc = process_weight(&sw, &ws, &it, w, NULL, SQ_DT_F32, &sj, &oo, NULL, NULL, &pend, 0, st, deq, e);
     ws_free(&ws);
     sq_stw_free(&sw);
     sq_buf_free(&sink);

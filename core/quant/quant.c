@@ -10,6 +10,13 @@
 #include <stddef.h>
 #include <string.h>
 
+/* The fused path's pieces are specialised per cluster count: inline them for real. */
+#if defined(__GNUC__) || defined(__clang__)
+#define SQ_FORCE_INLINE static inline __attribute__((always_inline))
+#else
+#define SQ_FORCE_INLINE static inline
+#endif
+
 /* ------------------------------------------------------------------ packing */
 
 size_t sq_packed_row_bytes(size_t cols, int bits) { return (cols * (size_t)bits + 7) / 8; }
@@ -235,7 +242,7 @@ static uint16_t bf16_up(double d)
 {
     if (!(d > 0)) return 0;
     float f = (float)d;
-    if ((double)f < d) f = nextafterf(f, INFINITY);
+    if ((double)f < d) f = u2f(f2u(f) + 1u); /* the next float up (f >= 0 finite) */
     uint32_t u = f2u(f);
     uint32_t t = u >> 16;
     if (u & 0xFFFFu) t++;
@@ -325,8 +332,9 @@ void sq_quant_clustered(const float *w, const uint8_t *ids, int k, size_t rows, 
 
 /* One group of the fused path: ids from the bounds, per-cluster ranges, parameters,
  * codes, dequantized values and squared errors; plain (k = 1) alongside when asked.
- * Spelled out for a compile-time K (the loops over clusters unroll). */
-static inline void fused_group(const float *x, size_t n, const float *bnd, int K, double L, uint8_t *id,
+ * Spelled out for a compile-time K (the loops over clusters unroll). The reference for
+ * the vector version below, which must give the same codes and parameters. */
+SQ_FORCE_INLINE void fused_group_scalar(const float *x, size_t n, const float *bnd, int K, double L, uint8_t *id,
                                uint8_t *q, uint16_t *sc, uint16_t *mn, float *deq, int plain, double *sse,
                                double *sse_plain)
 {
@@ -407,17 +415,347 @@ static inline void fused_group(const float *x, size_t n, const float *bnd, int K
     }
 }
 
-static void fused_rows(const float *w, size_t rows, size_t cols, size_t group, int bits, int K, const float *bounds,
-                       uint8_t *codes_packed, uint8_t *ids_packed, uint16_t *scale_bf16, uint16_t *min_bf16,
-                       float *deq, double *sse, double *sse_plain, uint8_t *scratch)
+/* ---- the fused group with 4-lane vectors (GCC >= 12 / clang vector extensions: SSE2
+ * natively, simd128 in wasm), bit for bit the result of fused_group_scalar:
+ *  - ranges: the members of cluster c are the values in (b[c-1], b[c]], so its min is the
+ *    min of the values > b[c-1] and its max the max of the values <= b[c] (an empty
+ *    cluster shows as min > max, as in the scalar loop). Lane order only matters between
+ *    -0 and +0; a range end that is zero is recomputed in order.
+ *  - codes: u = (x - m) * (1/s) in float is within 1e-4 of the recipe's double
+ *    quotient (|u| <= 2^8, three roundings of 2^-24), so where u is more than 1e-4 away
+ *    from a half-integer, both round to the same integer; the other lanes (ties, mostly)
+ *    are done by the recipe itself. Parameters outside [2^-100, 2^100] take the scalar
+ *    path. */
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define SQ_FUSED_VEC 1
+typedef uint8_t v4u8 __attribute__((vector_size(4)));
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+typedef float v2f __attribute__((vector_size(8)));
+typedef double v2d __attribute__((vector_size(16)));
+
+static inline v4f ld4(const float *p)
+{
+    v4f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline v4f splat4(float f) { return (v4f){f, f, f, f}; }
+static inline v4f vsel(v4i m, v4f a, v4f b) { return (v4f)((m & (v4i)a) | (~m & (v4i)b)); }
+static inline v4f vmin4(v4f a, v4f b) { return vsel(b < a, b, a); }
+static inline v4f vmax4(v4f a, v4f b) { return vsel(b > a, b, a); }
+static inline float hmin4(v4f v)
+{
+    float a = v[0] < v[1] ? v[0] : v[1], b = v[2] < v[3] ? v[2] : v[3];
+    return a < b ? a : b;
+}
+static inline float hmax4(v4f v)
+{
+    float a = v[0] > v[1] ? v[0] : v[1], b = v[2] > v[3] ? v[2] : v[3];
+    return a > b ? a : b;
+}
+/* Is any lane set (masks are 0 / -1)? The low bytes of the lanes of a (codes) and b
+ * (ids) to 4 + 4 bytes. Floats to doubles. Intrinsics where the generic vector code is
+ * poor; all exact, so every variant gives the same bits. */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+static inline int any4(v4i m) { return _mm_movemask_ps((__m128)m) != 0; }
+static inline void store_bytes(uint8_t *qa, uint8_t *qb, v4i a, v4i b)
+{
+    __m128i t = _mm_packs_epi32((__m128i)a, (__m128i)b); /* lanes are 0..255 */
+    t = _mm_packus_epi16(t, t);
+    uint64_t u = (uint64_t)_mm_cvtsi128_si64(t);
+    uint32_t lo = (uint32_t)u, hi = (uint32_t)(u >> 32);
+    memcpy(qa, &lo, 4);
+    memcpy(qb, &hi, 4);
+}
+static inline v2d cvt_lo(v4f v) { return (v2d)_mm_cvtps_pd((__m128)v); }
+static inline v2d cvt_hi(v4f v) { return (v2d)_mm_cvtps_pd(_mm_movehl_ps((__m128)v, (__m128)v)); }
+#elif defined(__wasm_simd128__)
+#include <wasm_simd128.h>
+static inline int any4(v4i m) { return wasm_v128_any_true((v128_t)m); }
+static inline void store_bytes(uint8_t *qa, uint8_t *qb, v4i a, v4i b)
+{
+    v128_t t = wasm_i16x8_narrow_i32x4((v128_t)a, (v128_t)b);
+    t = wasm_u8x16_narrow_i16x8(t, t);
+    uint32_t lo = (uint32_t)wasm_i32x4_extract_lane(t, 0), hi = (uint32_t)wasm_i32x4_extract_lane(t, 1);
+    memcpy(qa, &lo, 4);
+    memcpy(qb, &hi, 4);
+}
+static inline v2d cvt_lo(v4f v) { return (v2d)wasm_f64x2_promote_low_f32x4((v128_t)v); }
+static inline v2d cvt_hi(v4f v)
+{
+    return (v2d)wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle((v128_t)v, (v128_t)v, 2, 3, 2, 3));
+}
+#else
+static inline int any4(v4i m)
+{
+    v4i t = m | __builtin_shufflevector(m, m, 2, 3, 2, 3);
+    t |= __builtin_shufflevector(t, t, 1, 1, 1, 1);
+    return t[0] != 0;
+}
+static inline void store_bytes(uint8_t *qa, uint8_t *qb, v4i a, v4i b)
+{
+    v4u8 x = __builtin_convertvector(a, v4u8), y = __builtin_convertvector(b, v4u8);
+    memcpy(qa, &x, 4);
+    memcpy(qb, &y, 4);
+}
+static inline v2d cvt_lo(v4f v) { return __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1), v2d); }
+static inline v2d cvt_hi(v4f v) { return __builtin_convertvector(__builtin_shufflevector(v, v, 2, 3), v2d); }
+#endif
+
+/* squared differences of 4 lanes, added in double to two 2-lane sums */
+static inline void sse4(v4f dq, v4f x, v2d *acc)
+{
+    v2d d0 = cvt_lo(dq) - cvt_lo(x), d1 = cvt_hi(dq) - cvt_hi(x);
+    acc[0] += d0 * d0;
+    acc[1] += d1 * d1;
+}
+
+#define VEC_MAGIC 12582912.0f /* 1.5 * 2^23: (u + M) - M rounds 0 <= u < 2^22 half to even */
+#define VEC_SURE 0.4999f      /* |u - rint(u)| up to this: the rounding is certain */
+
+/* The recipe for one value of a cluster with double parameters (ms, ss, inv) and float
+ * copies (mf, sf); returns the code, *dq the dequantized value. */
+static inline uint8_t exact_code(float v, double ms, double ss, double inv, float mf, float sf, double L, float *dq)
+{
+    if (ss == 0) {
+        *dq = mf;
+        return 0;
+    }
+    double r = div_rint((double)v - ms, ss, inv);
+    if (!(r >= 0)) r = 0;
+    if (r > L) r = L;
+    uint8_t c = (uint8_t)r;
+    float t = (float)c * sf;
+    *dq = t + mf;
+    return c;
+}
+
+static int fast_params(double m, double s)
+{
+    return s == 0 || (s >= 0x1p-100 && s <= 0x1p100 && fabs(m) <= 0x1p100 && fabs(m) + 256 * s <= 0x1p100);
+}
+
+/* Returns 0 (nothing done) when the scalar path must do this group. */
+SQ_FORCE_INLINE int fused_group_vec(const float *x, size_t n, const float *bnd, int K, double L, uint8_t *id, uint8_t *q,
+                                  uint16_t *sc, uint16_t *mn, int plain, double *sse, double *sse_plain)
+{
+    float lo[SQ_CQ_MAX_K], hi[SQ_CQ_MAX_K], mf[SQ_CQ_MAX_K], sf[SQ_CQ_MAX_K], ivf[SQ_CQ_MAX_K];
+    double ms[SQ_CQ_MAX_K], ss[SQ_CQ_MAX_K], inv[SQ_CQ_MAX_K];
+    v4f B[SQ_CQ_MAX_K], vlo[SQ_CQ_MAX_K], vhi[SQ_CQ_MAX_K];
+    const v4f INF = splat4(INFINITY), NINF = splat4(-INFINITY);
+    size_t n4 = n & ~(size_t)3, i;
+    /* pass 1: ranges */
+    for (int c = 0; c < K; c++) {
+        B[c] = splat4(c + 1 < K ? bnd[c] : INFINITY);
+        vlo[c] = INF;
+        vhi[c] = NINF;
+    }
+    for (i = 0; i < n4; i += 4) {
+        v4f v = ld4(x + i);
+        vlo[0] = vmin4(vlo[0], v);
+        vhi[K - 1] = vmax4(vhi[K - 1], v);
+        for (int c = 0; c + 1 < K; c++) {
+            v4i g = v > B[c];
+            vlo[c + 1] = vmin4(vlo[c + 1], vsel(g, v, INF));
+            vhi[c] = vmax4(vhi[c], vsel(g, NINF, v));
+        }
+    }
+    for (int c = 0; c < K; c++) {
+        lo[c] = hmin4(vlo[c]);
+        hi[c] = hmax4(vhi[c]);
+    }
+    for (; i < n; i++) {
+        float v = x[i];
+        if (v < lo[0]) lo[0] = v;
+        if (v > hi[K - 1]) hi[K - 1] = v;
+        for (int c = 0; c + 1 < K; c++) {
+            if (v > bnd[c]) {
+                if (v < lo[c + 1]) lo[c + 1] = v;
+            } else if (v > hi[c]) hi[c] = v;
+        }
+    }
+    /* the plain range is the whole group's: lo[0] and hi[K-1] before any correction */
+    float plo = lo[0], phi = hi[K - 1];
+    if (plain && (plo == 0 || phi == 0)) { /* which zero comes first decides its sign */
+        plo = INFINITY;
+        phi = -INFINITY;
+        for (i = 0; i < n; i++) {
+            if (x[i] < plo) plo = x[i];
+            if (x[i] > phi) phi = x[i];
+        }
+    }
+    if (K > 1) { /* lo[0] / hi[K-1] are cluster ranges only when that cluster has members */
+        if (lo[0] > bnd[0]) lo[0] = INFINITY;
+        if (hi[K - 1] <= bnd[K - 2]) hi[K - 1] = -INFINITY;
+    }
+    for (int c = 0; c < K; c++) {
+        if (lo[c] > hi[c] || (lo[c] != 0 && hi[c] != 0)) continue;
+        lo[c] = INFINITY;
+        hi[c] = -INFINITY;
+        for (i = 0; i < n; i++) {
+            float v = x[i];
+            int cc = 0;
+            for (int j = 0; j + 1 < K; j++) cc += v > bnd[j];
+            if (cc != c) continue;
+            if (v < lo[c]) lo[c] = v;
+            if (v > hi[c]) hi[c] = v;
+        }
+    }
+    /* parameters */
+    int ok = 1;
+    for (int c = 0; c < K; c++) {
+        if (lo[c] > hi[c]) {
+            mn[c] = sc[c] = 0;
+            ms[c] = ss[c] = inv[c] = 0;
+        } else {
+            cl_params(lo[c], hi[c], L, &mn[c], &sc[c], &ms[c], &ss[c]);
+            inv[c] = ss[c] > 0 ? 1.0 / ss[c] : 0;
+            ok &= fast_params(ms[c], ss[c]);
+        }
+        mf[c] = (float)ms[c];
+        sf[c] = (float)ss[c];
+        ivf[c] = sf[c] > 0 ? 1.0f / sf[c] : 0;
+    }
+    uint16_t pmb = 0, psb = 0;
+    double pm = 0, ps = 0, pinv = 0;
+    if (plain) {
+        cl_params(plo, phi, L, &pmb, &psb, &pm, &ps);
+        pinv = ps > 0 ? 1.0 / ps : 0;
+        ok &= fast_params(pm, ps);
+    }
+    if (!ok) return 0;
+    /* pass 2: codes, ids, squared errors */
+    v4f M[SQ_CQ_MAX_K], S[SQ_CQ_MAX_K], IV[SQ_CQ_MAX_K];
+    for (int c = 0; c < K; c++) {
+        M[c] = splat4(mf[c]);
+        S[c] = splat4(sf[c]);
+        IV[c] = splat4(ivf[c]);
+    }
+    float pmf = (float)pm, psf = (float)ps, pivf = psf > 0 ? 1.0f / psf : 0;
+    const v4f MAG = splat4(VEC_MAGIC), SURE = splat4(VEC_SURE), Z = splat4(0), LV = splat4((float)L);
+    const v4f PM = splat4(pmf), PS = splat4(psf), PIV = splat4(pivf);
+    const v4i ABS = {0x7FFFFFFF, 0x7FFFFFFF, 0x7FFFFFFF, 0x7FFFFFFF};
+    v2d acc[2] = {{0, 0}, {0, 0}}, pacc[2] = {{0, 0}, {0, 0}};
+    for (i = 0; i < n4; i += 4) {
+        v4f v = ld4(x + i);
+        v4f m = M[0], s = S[0], iv = IV[0];
+        v4i idv = {0, 0, 0, 0};
+        for (int c = 0; c + 1 < K; c++) {
+            v4i g = v > B[c];
+            m = vsel(g, M[c + 1], m);
+            s = vsel(g, S[c + 1], s);
+            iv = vsel(g, IV[c + 1], iv);
+            idv -= g;
+        }
+        v4f u = (v - m) * iv;
+        v4f r = (u + MAG) - MAG;
+        v4i unsure = (v4f)((v4i)(u - r) & ABS) > SURE;
+        r = vmin4(vmax4(r, Z), LV);
+        v4f dq = r * s + m;
+        v4i code = __builtin_convertvector(r, v4i);
+        if (any4(unsure))
+            for (int l = 0; l < 4; l++) {
+                if (!unsure[l]) continue;
+                int c = idv[l];
+                float d;
+                code[l] = exact_code(x[i + l], ms[c], ss[c], inv[c], mf[c], sf[c], L, &d);
+                dq[l] = d;
+            }
+        store_bytes(q + i, id + i, code, idv);
+        sse4(dq, v, acc);
+        if (plain) {
+            v4f pu = (v - PM) * PIV;
+            v4f pr = (pu + MAG) - MAG;
+            v4i punsure = (v4f)((v4i)(pu - pr) & ABS) > SURE;
+            pr = vmin4(vmax4(pr, Z), LV);
+            v4f pdq = pr * PS + PM;
+            if (any4(punsure))
+                for (int l = 0; l < 4; l++) {
+                    if (!punsure[l]) continue;
+                    float d;
+                    exact_code(x[i + l], pm, ps, pinv, pmf, psf, L, &d);
+                    pdq[l] = d;
+                }
+            sse4(pdq, v, pacc);
+        }
+    }
+    double e = (acc[0][0] + acc[0][1]) + (acc[1][0] + acc[1][1]);
+    double ep = (pacc[0][0] + pacc[0][1]) + (pacc[1][0] + pacc[1][1]);
+    for (; i < n; i++) {
+        float v = x[i], dq;
+        int c = 0;
+        for (int j = 0; j + 1 < K; j++) c += v > bnd[j];
+        id[i] = (uint8_t)c;
+        q[i] = exact_code(v, ms[c], ss[c], inv[c], mf[c], sf[c], L, &dq);
+        double d = (double)dq - (double)v;
+        e += d * d;
+        if (plain) {
+            exact_code(v, pm, ps, pinv, pmf, psf, L, &dq);
+            d = (double)dq - (double)v;
+            ep += d * d;
+        }
+    }
+    *sse += e;
+    if (plain) *sse_plain += ep;
+    return 1;
+}
+#endif
+
+SQ_FORCE_INLINE void fused_group(const float *x, size_t n, const float *bnd, int K, double L, uint8_t *id, uint8_t *q,
+                               uint16_t *sc, uint16_t *mn, float *deq, int plain, double *sse, double *sse_plain)
+{
+#ifdef SQ_FUSED_VEC
+    /* deq (rare: the one-tensor round trip) keeps the scalar path's -0 for empty ranges */
+    if (!deq && fused_group_vec(x, n, bnd, K, L, id, q, sc, mn, plain, sse, sse_plain)) return;
+#endif
+    fused_group_scalar(x, n, bnd, K, L, id, q, sc, mn, deq, plain, sse, sse_plain);
+}
+
+/* Little-endian BF16 bytes to floats (exact). */
+static void widen_bf16(const uint8_t *p, float *out, size_t n)
+{
+    size_t i = 0;
+#if defined(SQ_FUSED_VEC) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    typedef uint16_t v8u16 __attribute__((vector_size(16)));
+    const v8u16 z = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (; i + 8 <= n; i += 8) { /* (0, h) pairs read as 32-bit lanes: h << 16 */
+        v8u16 h, lo, hi;
+        memcpy(&h, p + 2 * i, sizeof h);
+        lo = __builtin_shufflevector(z, h, 0, 8, 1, 9, 2, 10, 3, 11);
+        hi = __builtin_shufflevector(z, h, 4, 12, 5, 13, 6, 14, 7, 15);
+        memcpy(out + i, &lo, sizeof lo);
+        memcpy(out + i + 4, &hi, sizeof hi);
+    }
+#endif
+    for (; i < n; i++) {
+        uint32_t u = ((uint32_t)p[2 * i] | (uint32_t)p[2 * i + 1] << 8) << 16;
+        memcpy(&out[i], &u, sizeof u);
+    }
+}
+
+SQ_FORCE_INLINE void fused_rows(const void *w, sq_dtype dtype, size_t rows, size_t cols, size_t group, int bits,
+                                int K, const float *bounds, uint8_t *codes_packed, uint8_t *ids_packed,
+                                uint16_t *scale_bf16, uint16_t *min_bf16, float *deq, double *sse, double *sse_plain,
+                                uint8_t *scratch)
 {
     size_t g = eff_group(group, cols), G = (cols + g - 1) / g;
     size_t rb = sq_packed_row_bytes(cols, bits), ib = K > 1 ? sq_packed_row_bytes(cols, sq_id_bits(K)) : 0;
     double L = (double)((1u << bits) - 1u);
-    uint8_t *q = scratch, *id = scratch + cols;
+    float *row = (float *)(void *)scratch;
+    uint8_t *q = scratch + 4 * cols, *id = q + cols;
     double e = 0, ep = 0;
     for (size_t r = 0; r < rows; r++) {
-        const float *x = w + r * cols;
+        const float *x;
+        if (dtype == SQ_DT_F32) x = (const float *)w + r * cols;
+        else if (dtype == SQ_DT_BF16) {
+            widen_bf16((const uint8_t *)w + 2 * r * cols, row, cols);
+            x = row;
+        } else {
+            sq_to_f32(dtype, (const uint8_t *)w + sq_dtype_size(dtype) * r * cols, row, cols);
+            x = row;
+        }
         for (size_t gi = 0; gi < G; gi++) {
             size_t a = gi * g, b = a + g < cols ? a + g : cols;
             size_t p = (r * G + gi) * (size_t)K;
@@ -431,7 +769,9 @@ static void fused_rows(const float *w, size_t rows, size_t cols, size_t group, i
     if (sse_plain) *sse_plain = ep;
 }
 
-void sq_quant_clustered_rows(const float *w, size_t rows, size_t cols, size_t group, int bits, int k,
+size_t sq_quant_rows_scratch(size_t cols) { return 6 * cols; }
+
+void sq_quant_clustered_rows(const void *w, sq_dtype dtype, size_t rows, size_t cols, size_t group, int bits, int k,
                              const float *bounds, uint8_t *codes_packed, uint8_t *ids_packed, uint16_t *scale_bf16,
                              uint16_t *min_bf16, float *deq, double *sse, double *sse_plain, uint8_t *scratch)
 {
@@ -439,7 +779,7 @@ void sq_quant_clustered_rows(const float *w, size_t rows, size_t cols, size_t gr
     if (sse_plain) *sse_plain = 0;
     if (!rows || !cols || k < 1 || k > SQ_CQ_MAX_K) return;
     /* a constant K per call: the compiler unrolls the loops over clusters */
-#define FUSED(K) fused_rows(w, rows, cols, group, bits, K, bounds, codes_packed, ids_packed, scale_bf16, min_bf16, deq, sse, sse_plain, scratch)
+#define FUSED(K) fused_rows(w, dtype, rows, cols, group, bits, K, bounds, codes_packed, ids_packed, scale_bf16, min_bf16, deq, sse, sse_plain, scratch)
     switch (k) {
     case 1: FUSED(1); break;
     case 2: FUSED(2); break;

@@ -35,6 +35,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "../dtype.h"
 #include "../sq.h"
 
 size_t sq_packed_row_bytes(size_t cols, int bits);
@@ -66,7 +67,8 @@ void sq_dequant_clustered(const uint8_t *codes, const uint8_t *ids, int k, const
                           float *out);
 
 /* The packed format's whole job for a block of rows in one sweep (what the pipeline
- * runs per row chunk). Equivalent to
+ * runs per row chunk). w: rows x cols values, host floats when dtype is SQ_DT_F32, else
+ * little-endian BF16 or F16 bytes (widened a row at a time). Equivalent to
  *     ids[i] = number of j < k-1 with w[i] > bounds[j]     (bounds ascending: the
  *              k-means cell boundaries, sq_kmeans_assign; pad unused ones with +inf)
  *     sq_quant_clustered(w, ids, k, ...) -> codes, scale_bf16, min_bf16
@@ -77,11 +79,12 @@ void sq_dequant_clustered(const uint8_t *codes, const uint8_t *ids, int k, const
  *     *sse = sum of (deq - w)^2 in double
  *     *sse_plain (may be NULL): the same for sq_quant_clustered(w, NULL, 1, ...), i.e.
  *     plain quantization with the same bits and groups (nothing else of it is kept)
- * with the same bytes, but reading w twice per group instead of five times per tensor.
- * scratch: 2*cols bytes. k <= SQ_CQ_MAX_K. The sums add in the order of the values, per
- * group; they may differ from a separate pass in the last bits. */
+ * with the same bytes, but reading w once instead of five times (twice per group, in
+ * cache). scratch: sq_quant_rows_scratch(cols) bytes, 4-byte aligned. k <= SQ_CQ_MAX_K.
+ * The sums add in another order than a separate pass would (last bits may differ). */
 #define SQ_CQ_MAX_K 16
-void sq_quant_clustered_rows(const float *w, size_t rows, size_t cols, size_t group, int bits, int k,
+size_t sq_quant_rows_scratch(size_t cols);
+void sq_quant_clustered_rows(const void *w, sq_dtype dtype, size_t rows, size_t cols, size_t group, int bits, int k,
                              const float *bounds, uint8_t *codes_packed, uint8_t *ids_packed, uint16_t *scale_bf16,
                              uint16_t *min_bf16, float *deq, double *sse, double *sse_plain, uint8_t *scratch);
 

@@ -179,7 +179,7 @@ static int norm_step(const tok_norm *nm, const uint32_t *in, size_t n, tok_u32ve
             if (lower_into(tmp->v, tmp->n, out, 1, e)) return e->code;
         } else {
             if (sq_tok_u32_reserve(out, tmp->n, e)) return e->code;
-            memcpy(out->v, tmp->v, tmp->n * sizeof *tmp->v);
+            if (tmp->n) memcpy(out->v, tmp->v, tmp->n * sizeof *tmp->v);
             out->n = tmp->n;
         }
         if (nm->strip_accents) {
@@ -670,6 +670,7 @@ static int split_added(enc_ctx *c, const tok_trie *trie, const uint32_t *s, size
 {
     const sq_tokenizer *t = c->t;
     size_t start = 0, i = 0;
+    if (n == 0) return fn(c, s, 0, e);
     int literal = (c->flags & SQ_TOK_LITERAL) || !trie->n_nodes;
     while (!literal && i < n) {
         int32_t k = -1;

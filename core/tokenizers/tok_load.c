@@ -1,5 +1,6 @@
 /* tok_load.c - build an sq_tokenizer from tokenizer.json or vocab.txt bytes. */
 #include <cjson/cJSON.h>
+#include "../json.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -768,7 +769,7 @@ static int sq_tokenizer_load_json_impl(sq_tokenizer **out, const char *json, siz
 {
     *out = NULL;
     if (!json || len == 0) return sq_fail(e, SQ_EINPUT, "tokenizer.json: no data");
-    cJSON *root = cJSON_ParseWithLength(json, len);
+    cJSON *root = sq_json_parse(json, len);
     if (!root) return sq_fail(e, SQ_EINPUT, "tokenizer.json is not valid JSON");
     sq_tokenizer *t = NULL;
     if (!cJSON_IsObject(root)) { sq_fail(e, SQ_EINPUT, "tokenizer.json: the top level must be an object"); goto fail; }

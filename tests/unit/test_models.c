@@ -416,7 +416,7 @@ static void test_loader_layouts(void)
     memst_close(&m);
     free(bad);
 
-    /* f32 split parts and bias parts sum exactly; a plain BF16 weight loads as f32 */
+    /* f32 split parts and bias parts sum exactly; a plain BF16 weight stays BF16 (exact) */
     float p0[6] = {1, 0, 3, 0, 0, 0}, p1[6] = {0, 2, 0, 4, 5, 6}, b0[2] = {1, 0}, b1[2] = {0, -2};
     uint16_t h[6];
     for (int i = 0; i < 6; i++) h[i] = sq_f32_to_bf16((float)i - 2.5f);
@@ -438,7 +438,7 @@ static void test_loader_layouts(void)
     }
     CHECK(sq_linear_load(&L, &m.st, "h.weight", NULL, 3, 2, &e) == 0);
     if (!e.code) {
-        CHECK(L.kind == SQ_LIN_F32 && L.w[0] == -2.5f && L.w[5] == 2.5f && !L.bias);
+        CHECK(L.kind == SQ_LIN_BF16 && sq_bf16_to_f32(L.w16[0]) == -2.5f && sq_bf16_to_f32(L.w16[5]) == 2.5f && !L.bias);
         sq_linear_free(&L);
     }
     memset(&e, 0, sizeof e);

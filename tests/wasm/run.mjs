@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // tests/wasm/run.mjs - the WebAssembly builds against the native one.
 //
-//   node tests/wasm/run.mjs [--build DIR] [--filter TEXT]      (make wasm-test)
+//   node tests/wasm/run.mjs [--build DIR] [--filter TEXT] [--large]      (make wasm-test)
 //
 // 1. build/sq.wasm under node:wasi (via tools/sq-wasi.mjs) behaves as build/sq:
 //    same stdout, stderr and exit status, byte-identical quantized/dequantized files.
@@ -9,6 +9,8 @@
 //    through its JS reader/writer byte-identically to native, reports the same, reports
 //    progress per tensor, cancels, and surfaces errors.
 // 3. Both .wasm files contain SIMD (v128) instructions.
+// --large adds a 180M-parameter synthetic model (build/sq-synth --preset small, 360 MB):
+//    memory growth to hundreds of MB under node:wasi and the module (~1 min, ~1 GB disk).
 // Ends with "N passed, N failed"; exits 1 when anything failed.
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -50,10 +52,24 @@ function eq(a, b, what) {
   if (a !== b) throw new Error(`${what}: ${JSON.stringify(a)?.slice(0, 400)} != ${JSON.stringify(b)?.slice(0, 400)}`);
 }
 function sameFile(a, b) {
-  const x = fs.readFileSync(a), y = fs.readFileSync(b);
-  if (x.length !== y.length) throw new Error(`${a} (${x.length} bytes) and ${b} (${y.length} bytes) differ in size`);
-  const i = x.findIndex((v, k) => v !== y[k]);
-  if (i >= 0) throw new Error(`${a} and ${b} differ at byte ${i}`);
+  const sa = fs.statSync(a).size, sb = fs.statSync(b).size;
+  if (sa !== sb) throw new Error(`${a} (${sa} bytes) and ${b} (${sb} bytes) differ in size`);
+  const fa = fs.openSync(a, "r"), fb = fs.openSync(b, "r");
+  try {
+    const x = Buffer.alloc(1 << 22), y = Buffer.alloc(1 << 22);
+    for (let off = 0; off < sa; off += x.length) {
+      const n = fs.readSync(fa, x, 0, x.length, off);
+      fs.readSync(fb, y, 0, n, off);
+      if (x.compare(y, 0, n, 0, n) !== 0) {
+        let i = 0;
+        while (x[i] === y[i]) i++;
+        throw new Error(`${a} and ${b} differ at byte ${off + i}`);
+      }
+    }
+  } finally {
+    fs.closeSync(fa);
+    fs.closeSync(fb);
+  }
 }
 
 function run(cmd, args, env = {}) {
@@ -231,9 +247,11 @@ function sideTexts(dir) {
   }
   return t;
 }
-function openModel(file, texts = {}) {
+// The reader reads into wasm memory (readInto) unless copy: then read() returns bytes.
+function openModel(file, texts = {}, { copy = false } = {}) {
   const fd = fs.openSync(file, "r");
-  const m = sq.openModel({ ...api.fdReader(fs, fd), texts, name: path.basename(file) });
+  const r = api.fdReader(fs, fd);
+  const m = sq.openModel({ size: r.size, ...(copy ? { read: r.read } : { readInto: r.readInto }), texts, name: path.basename(file) });
   const close = m.close.bind(m);
   m.close = () => { close(); fs.closeSync(fd); };
   return m;
@@ -298,7 +316,11 @@ await test("module: inspect matches native inspect --json (but for \"file\")", (
     eq(JSON.stringify(got), JSON.stringify(want), `inspect ${m.name}`);
   }
   // a quantized file: config from its metadata, "quantized" filled in
-  const q = Object.values(quantized)[0];
+  let q = Object.values(quantized)[0];
+  if (!q) {
+    q = T("inspect-q.safetensors");
+    eq(native(["quantize", MODELS[1].dir, q, "--bits", "4"]).status, 0, "native quantize");
+  }
   const model = openModel(q);
   const got = model.inspect();
   model.close();
@@ -307,13 +329,13 @@ await test("module: inspect matches native inspect --json (but for \"file\")", (
   eq(JSON.stringify(got), JSON.stringify(want), "inspect quantized");
 });
 
-await test("module: texts as strings give the same bytes as texts as bytes", () => {
+await test("module: texts as strings and read() give the same bytes as bytes and readInto()", () => {
   const dir = MODELS[1].dir;
   const outs = [];
   for (const asString of [false, true]) {
     const t = sideTexts(dir);
     if (asString) for (const k of Object.keys(t)) t[k] = t[k].toString("utf8");
-    const model = openModel(path.join(dir, "model.safetensors"), t);
+    const model = openModel(path.join(dir, "model.safetensors"), t, { copy: asString });
     const parts = [];
     model.quantize({ bits: 4 }, { write: (c) => parts.push(Buffer.from(c)) });
     model.close();
@@ -355,9 +377,17 @@ await test("module: exceptions of the callbacks propagate", () => {
   const fd = fs.openSync("examples/stories260K/model.safetensors", "r");
   const r = api.fdReader(fs, fd);
   let reads = 0;
-  const m2 = sq.openModel({ size: r.size, read: (o, l) => { if (++reads > 3) throw boom; return r.read(o, l); } });
-  try { m2.quantize({ bits: 4 }, { write() {} }); throw new Error("no exception"); } catch (err) { assert(err === boom, `got ${err}`); }
-  m2.close();
+  for (const reader of [{ read: (o, l) => { if (++reads > 3) throw boom; return r.read(o, l); } },
+                        { readInto: (o, v) => { if (++reads > 3) throw boom; r.readInto(o, v); } },
+                        { read: (o, l) => (++reads > 3 ? new Uint8Array(l - 1) : r.read(o, l)) }]) {
+    reads = 0;
+    const m2 = sq.openModel({ size: r.size, ...reader });
+    try { m2.quantize({ bits: 4 }, { write() {} }); throw new Error("no exception"); } catch (err) {
+      // a short read is an Error naming the byte counts
+      assert(err === boom || /^reader returned \d+ bytes at offset \d+, expected \d+$/.test(err.message), `got ${err}`);
+    }
+    m2.close();
+  }
   fs.closeSync(fd);
 });
 
@@ -396,6 +426,41 @@ await test("module: roundtrip (outlier lab) of one matrix", () => {
   const f32 = sq.roundtrip(w, rows, cols, { bits: "f32", clusters: 3 }, 0);
   assert(f32.deq.every((v, i) => v === w[i]), "f32 roundtrip is not exact");
 });
+
+// ---------------- large model (--large) ----------------
+
+if (argv.includes("--large")) {
+  await test("large: 180M-parameter synthetic model, WASI and module byte-identical to native", () => {
+    const dir = T("synth-small");
+    const g = run(path.join(BUILD, "sq-synth"), [dir, "--preset", "small"]);
+    eq(g.status, 0, `sq-synth: ${g.stderr}`);
+    const os = ["--bits", "4", "--clusters", "3", "--format", "packed"];
+    const outN = T("synth-small.native.safetensors"), outW = T("synth-small.wasi.safetensors");
+    const outM = T("synth-small.module.safetensors");
+    const n = native(["quantize", dir, outN, ...os]);
+    eq(n.status, 0, `native: ${n.stderr}`);
+    const n1 = native(["quantize", dir, outN + ".t1", ...os, "--threads", "1"]);
+    const w = wasi(["quantize", dir, outW, ...os]);
+    eq(w.status, 0, `wasi: ${w.stderr}`);
+    sameFile(outN, outW);
+    const model = openModel(path.join(dir, "model.safetensors"), sideTexts(dir));
+    const fd = fs.openSync(outM, "w");
+    const t0 = performance.now();
+    try {
+      model.quantize({ bits: 4, clusters: 3, format: "packed" }, { write: (c) => fs.writeSync(fd, c) });
+    } finally {
+      fs.closeSync(fd);
+      model.close();
+    }
+    const ms = performance.now() - t0;
+    sameFile(outN, outM);
+    const inner = (r) => (r.stderr.match(/ in ([0-9.]+)s;/) || [])[1];
+    info.push(`quantize synth-small ${os.join(" ")}: native ${inner(n)}s (threads 1: ${inner(n1)}s), ` +
+              `wasi ${inner(w)}s, module ${(ms / 1000).toFixed(2)}s`);
+    for (const f of [outN, outN + ".t1", outW, outM]) fs.rmSync(f, { force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+}
 
 // ---------------- 3. SIMD in the binaries ----------------
 

@@ -169,9 +169,11 @@ export function summaryFigure(layers, width = 760) {
     ],
   });
   const finite = data.filter((d) => Number.isFinite(d.ratio) && d.ratio > 0);
+  const rs = finite.map((d) => d.ratio);
   const b = Plot.plot({
     width, height: 150 + mb, marginLeft: 56, marginBottom: mb,
-    x, y: { type: "log", label: "MSE plain ÷ MSE split", grid: true },
+    x, y: { type: "log", label: "MSE plain ÷ MSE split", grid: true,
+            domain: [Math.min(1, ...rs) / 1.15, Math.max(2, ...rs) * 1.15] },
     marks: [
       Plot.barY(finite, { x: "short", y1: 1, y2: "ratio", fill: CLUSTER_COLORS[1],
                           title: (d) => `${d.name}\nerror ${d.ratio.toFixed(2)}× lower with the split` }),

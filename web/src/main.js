@@ -1,7 +1,7 @@
 // main.js - the page: load a model, quantize it in a worker, show every layer, explain
 // why the split helps, run the model, download the result. The main thread only
 // draws; two module workers (worker.js) do everything heavy.
-import { layerFigure, rangeBar, summaryFigure, probFigure, shortName } from "./charts.js";
+import { CLUSTER_COLORS, clusterNames, layerFigure, summaryFigure, probFigure, shortName } from "./charts.js";
 
 const $ = (s) => document.querySelector(s);
 function h(tag, attrs = {}, ...kids) {
@@ -26,6 +26,8 @@ const fmtSecs = (s) => (s < 1 ? `${(s * 1000).toFixed(0)} ms` : s < 90 ? `${s.to
 const widest = (l) => Math.max(...(l.cluster_ranges?.length ? l.cluster_ranges : [l.range]));
 
 // ---------------- errors, as sentences on the page ----------------
+/* A message as the end of a sentence: exactly one final full stop. */
+const stop = (m) => (/[.!?]$/.test(String(m).trim()) ? String(m).trim() : `${String(m).trim()}.`);
 function showError(text) {
   const p = h("p", { class: "error" }, h("span", { text }),
     h("button", { type: "button", class: "dismiss", "aria-label": "Dismiss this message", onclick: () => p.remove() }, "×"));
@@ -109,8 +111,8 @@ const TEXT_SLOTS = { "config.json": "config_json", "tokenizer.json": "tokenizer_
 function friendlyOpenError(err, weightsName) {
   const m = err.message || String(err);
   if (err.fatal) return m;
-  if (err.code === 2) return `${weightsName} is not a safetensors file that sq can read: ${m}.`;
-  return `${weightsName} could not be opened: ${m}.`;
+  if (err.code === 2) return `${weightsName} is not a safetensors file that sq can read: ${stop(m)}`;
+  return `${weightsName} could not be opened: ${stop(m)}`;
 }
 
 /* list: [{file, path}] (path: relative path inside the dropped folder, or the name). */
@@ -118,6 +120,7 @@ async function loadFiles(list, folderName) {
   clearErrors();
   const seq = ++state.loadSeq;
   if (state.running) await cancelRun(true);
+  auxW.call("stop").catch(() => {}); // a generation under way ends before the new model opens
   resetModel();
   if (!list.length) return showError("No files were given. Drop a model folder, or choose its files.");
   // keep the shallowest file of each name (a folder may hold copies in subfolders)
@@ -233,6 +236,7 @@ function resetModel() {
   $("#model-info").hidden = true;
   for (const id of ["#progress", "#explain", "#run", "#download", "#summary"]) $(id).hidden = true;
   $("#layer-rows").textContent = "";
+  rowQueue = [];
   $("#download-links").textContent = "";
   $("#run-results").textContent = "";
   $("#output").textContent = "";
@@ -292,7 +296,7 @@ document.addEventListener("drop", async (ev) => {
     }
     loadFiles([...(ev.dataTransfer?.files || [])].map((f) => ({ file: f, path: f.name })), null);
   } catch (err) {
-    showError(`The dropped files could not be read: ${err.message}.`);
+    showError(`The dropped files could not be read: ${stop(err.message)}`);
   }
 });
 
@@ -301,9 +305,9 @@ let examplesIndex = null;
 for (const b of document.querySelectorAll("[data-example]")) {
   b.addEventListener("click", async () => {
     const id = b.dataset.example;
+    if (b.getAttribute("aria-busy") === "true" || state.running) return; // (not disabled: keyboard focus stays)
     clearErrors();
     b.setAttribute("aria-busy", "true");
-    b.disabled = true;
     const label = b.textContent;
     b.textContent = "Fetching…";
     try {
@@ -325,7 +329,6 @@ for (const b of document.querySelectorAll("[data-example]")) {
       showError(`The bundled example could not be fetched (${err.message}). It is served with the page: are you offline before its first use?`);
     } finally {
       b.textContent = label;
-      b.disabled = false;
       b.removeAttribute("aria-busy");
     }
   });
@@ -342,15 +345,22 @@ $("#start").addEventListener("click", () => startRun());
 $("#cancel").addEventListener("click", () => cancelRun(false));
 $("#settings-form").addEventListener("submit", (ev) => ev.preventDefault());
 for (const id of ["#bits", "#clusters", "#format", "#group"]) $(id).addEventListener("change", () => {
-  if (state.lab && !state.running) syncLabToSettings();
+  if (state.running) return;
+  if (state.lab) syncLabToSettings();
+  // before quantizing, the layer chart previews the chosen settings on a sample
+  if (state.selected && !state.reportLayers.has(state.selected)) drawLayer(state.selected);
 });
 
 function setRunning(on) {
+  const focusWas = document.activeElement;
   state.running = on;
   $("#start").disabled = on || !state.files;
   $("#cancel").hidden = !on;
   for (const id of ["#bits", "#clusters", "#format", "#group", "#files", "#folder"]) $(id).disabled = on;
-  for (const b of document.querySelectorAll("[data-example]")) b.disabled = on;
+  for (const b of document.querySelectorAll("[data-example]")) b.setAttribute("aria-disabled", on ? "true" : "false");
+  // keep the keyboard where it was: Start hands over to Cancel and back
+  if (on && focusWas === $("#start")) $("#cancel").focus();
+  if (!on && (focusWas === $("#cancel") || focusWas === document.body)) $("#start").focus();
 }
 
 async function startRun() {
@@ -368,14 +378,17 @@ async function startRun() {
   $("#download").hidden = true;
   $("#download-links").textContent = "";
   $("#layer-rows").textContent = "";
-  $("#summary").hidden = true;
+  rowQueue = [];
+  $("#summary").hidden = false;
+  $("#summary-chart").textContent = "";
+  $("#summary-chart").append(h("p", { class: "hint" }, "The per-layer charts fill in as layers finish."));
   $("#progress").hidden = false;
   $("#explain").hidden = false;
   $("#bar").value = 0;
   $("#bar-text").textContent = "Starting…";
   $("#status").textContent = `Quantizing ${state.files.name}: INT${opts.bits}, k = ${opts.clusters}, ${opts.format} format, groups ${opts.group}.`;
   setRunning(true);
-  await auxW.call("setQuantized", { blob: null }).catch(() => {});
+  auxW.call("setQuantized", { blob: null }).catch(() => {});
   const sab = self.crossOriginIsolated && typeof SharedArrayBuffer === "function" ? new SharedArrayBuffer(4) : null;
   state.cancel = sab ? new Int32Array(sab) : null;
   const t0 = performance.now();
@@ -383,7 +396,7 @@ async function startRun() {
   try {
     const res = await quantW.call("quantize", { opts, cancel: sab }, (m) => {
       onProgress(m.p, (performance.now() - t0) / 1000);
-      if (performance.now() - lastSummary > 1500 && state.weightLayers.length > 1) {
+      if (summaryVisible && performance.now() - lastSummary > 4000 && state.weightLayers.length > 1) {
         lastSummary = performance.now();
         drawSummary();
       }
@@ -395,7 +408,7 @@ async function startRun() {
       $("#bar-text").textContent = "cancelled";
     } else {
       $("#status").textContent = "Stopped by an error.";
-      showError(err.fatal ? err.message : `Quantization failed: ${err.message}.`);
+      showError(err.fatal ? err.message : `Quantization failed: ${stop(err.message)}`);
     }
   } finally {
     state.cancel = null;
@@ -418,15 +431,14 @@ async function cancelRun(quiet) {
     if (state.files) await quantW.call("open", state.files).catch((err) => showError(friendlyOpenError(err, state.files.weights.name)));
   }
   while (state.running) await new Promise((r) => setTimeout(r, 20));
-  if (!quiet) $("#cancel").focus?.();
+  if (!quiet) $("#start").focus();
 }
 
+// progress arrives once per tensor: draw it at most once per frame
+let progressFrame = 0, lastProgress = null;
 function onProgress(p, elapsed) {
-  const frac = p.bytes_total ? p.bytes_done / p.bytes_total : p.index / p.total;
-  $("#bar").value = frac;
-  const eta = frac > 0.02 ? (elapsed * (1 - frac)) / frac : NaN;
-  $("#bar-text").textContent = `${p.index} / ${p.total} tensors · ${fmtBytes(p.bytes_done)} of ${fmtBytes(p.bytes_total)} · ${fmtSecs(elapsed)} elapsed` +
-    (Number.isFinite(eta) && frac < 1 ? ` · about ${fmtSecs(eta)} left` : "");
+  lastProgress = { p, elapsed };
+  if (!progressFrame) progressFrame = requestAnimationFrame(drawProgress);
   if (!p.layer) return;
   state.reportLayers.set(p.layer.name, p.layer);
   if (p.layer.kind === "bias") return;
@@ -435,7 +447,50 @@ function onProgress(p, elapsed) {
   if (state.selected === p.layer.name) drawLayer(p.layer.name);
 }
 
+function drawProgress() {
+  progressFrame = 0;
+  if (!lastProgress || !state.running) return;
+  const { p, elapsed } = lastProgress;
+  const frac = p.bytes_total ? p.bytes_done / p.bytes_total : p.index / p.total;
+  $("#bar").value = frac;
+  const eta = frac > 0.02 ? (elapsed * (1 - frac)) / frac : NaN;
+  $("#bar-text").textContent = `${p.index} / ${p.total} tensors · ${fmtBytes(p.bytes_done)} of ${fmtBytes(p.bytes_total)} · ${fmtSecs(elapsed)} elapsed` +
+    (Number.isFinite(eta) && frac < 1 ? ` · about ${fmtSecs(eta)} left` : "");
+}
+
+/* The row's little picture: the original range (grey) over each cluster's range, as
+ * positioned boxes (plain HTML: a table of hundreds of rows stays cheap to draw). */
+function rangeBar(l) {
+  const k = l.cluster_min?.length || 0, span = l.max - l.min || 1;
+  const names = clusterNames(k);
+  const box = h("div", { class: "rbar", role: "img",
+    "aria-label": `range ${fmtNum(l.range)}; clusters ${(l.cluster_ranges || []).map((r, c) => `${names[c]} ${fmtNum(r)}`).join(", ")}` },
+    h("span", { class: "rall" }));
+  for (let c = 0; c < k; c++) {
+    const left = ((l.cluster_min[c] - l.min) / span) * 100, width = Math.max(0.8, ((l.cluster_max[c] - l.cluster_min[c]) / span) * 100);
+    box.append(h("span", { class: "rc", style: `left:${left.toFixed(2)}%;width:${width.toFixed(2)}%;background:${CLUSTER_COLORS[c % 4]}` }));
+  }
+  return box;
+}
+
+// rows arrive once per tensor: add them once per frame
+let rowQueue = [];
+function flushRows() {
+  if (!rowQueue.length) return;
+  const frag = document.createDocumentFragment();
+  for (const r of rowQueue) frag.append(layerRow(r));
+  rowQueue = [];
+  const wrap = $("#layer-rows").closest(".table-wrap");
+  const atEnd = wrap.scrollTop + wrap.clientHeight >= wrap.scrollHeight - 40;
+  $("#layer-rows").append(frag);
+  if (atEnd && state.running) wrap.scrollTop = wrap.scrollHeight; // follow the newest row unless the reader scrolled up
+}
 function addLayerRow(l) {
+  if (!rowQueue.length) requestAnimationFrame(flushRows);
+  rowQueue.push(l);
+}
+
+function layerRow(l) {
   const gain = l.mse > 0 ? l.mse_plain / l.mse : NaN;
   const w = widest(l);
   const tr = h("tr", { "data-sq": "layer", "data-name": l.name },
@@ -448,14 +503,17 @@ function addLayerRow(l) {
     h("td", { class: "num" }, fmtSci(l.mse)),
     h("td", { class: `num ${gain > 1 ? "good" : gain < 1 ? "bad" : ""}` }, Number.isFinite(gain) ? `${gain.toFixed(1)}×` : "–"),
     h("td", { class: "num" }, fmtSecs(l.seconds || 0)));
-  $("#layer-rows").append(tr);
+  if (l.name === state.selected) tr.classList.add("selected");
+  return tr;
 }
 
-function finishRun({ report, blob, seconds }, wall) {
+function finishRun({ report, blob, seconds, io }, wall) {
+  state.io = io; // reads/writes of the worker (kept for debugging from the console)
   state.report = report;
   state.blob = blob;
   state.blobKey++;
   for (const l of report.layers) state.reportLayers.set(l.name, l);
+  flushRows();
   $("#bar").value = 1;
   const split = state.weightLayers.length;
   const wins = state.weightLayers.filter((l) => l.mse < l.mse_plain).length;
@@ -468,7 +526,7 @@ function finishRun({ report, blob, seconds }, wall) {
     (report.quant_bytes_in ? ` (the quantized layers: ${fmtBytes(report.quant_bytes_in)} → ${fmtBytes(report.quant_bytes_out)})` : "") + "."));
   drawSummary();
   showDownloads(report, blob);
-  auxW.call("setQuantized", { blob, key: state.blobKey }).catch((err) => showError(`The quantized model cannot be opened for running: ${err.message}.`));
+  auxW.call("setQuantized", { blob, key: state.blobKey }).catch((err) => showError(`The quantized model cannot be opened for running: ${stop(err.message)}`));
   if (state.selected) drawLayer(state.selected);
   else pickDefaultLayer();
   if (state.kind) $("#run-hint").textContent = runHint();
@@ -548,7 +606,7 @@ async function drawLayer(name, newLayer = false) {
     $("#layer-caption").textContent = layerCaption(data, stats, opts);
     if (newLayer || !state.lab || state.lab.name !== name) resetLab(data);
   } catch (err) {
-    if (seq === drawSeq) showError(`The chart of ${name} could not be drawn: ${err.message}.`);
+    if (seq === drawSeq) showError(`The chart of ${name} could not be drawn: ${stop(err.message)}`);
   } finally {
     if (seq === drawSeq) box.removeAttribute("aria-busy");
   }
@@ -649,9 +707,12 @@ async function labRunNow() {
         s.mse > 0 && k > 1 ? h("strong", { class: s.mse < s.mse_plain ? "good" : "bad" }, ` ${(s.mse_plain / s.mse).toFixed(1)}× ${s.mse < s.mse_plain ? "lower" : "higher"}`) : ""),
       h("div", {}, h("span", { class: "k" }, "largest error"), fmtNum(r.maxErr)));
   } catch (err) {
-    if (seq === labSeq) showError(`The outlier lab could not quantize the sample: ${err.message}.`);
+    if (seq === labSeq) showError(`The outlier lab could not quantize the sample: ${stop(err.message)}`);
   }
 }
+
+let summaryVisible = false;
+new IntersectionObserver((es) => { for (const e of es) summaryVisible = e.isIntersecting; }).observe($("#summary-chart"));
 
 function drawSummary() {
   if (!state.weightLayers.length) return;
@@ -706,11 +767,31 @@ async function runModel() {
   const res = $("#run-results");
   res.textContent = "";
   res.append(h("p", { class: "hint" }, "Loading the model into the worker…"));
-  const which = ["original"];
-  if (state.blob) which.push("quantized");
+  const wanted = ["original"];
+  if (state.blob) wanted.push("quantized");
+  const which = [], skipped = [];
   try {
-    const loads = [];
-    for (const w of which) loads.push(await auxW.call("load", { which: w, kind: state.kind }));
+    // load each model on its own: a big original may not fit where its quantized copy does
+    // the original's linear layers run as float32: past ~3.4 GB they cannot fit in wasm32
+    const originalTooBig = state.info.info.split_params * 4 > 3.4e9;
+    for (const w of wanted) {
+      if (w === "original" && originalTooBig && state.blob) {
+        skipped.push({ w, err: new Error("out of memory") });
+        continue;
+      }
+      try {
+        await auxW.call("load", { which: w, kind: state.kind });
+        which.push(w);
+      } catch (err) {
+        if (err.fatal || err.cancelled) throw err;
+        skipped.push({ w, err });
+      }
+    }
+    if (!which.length) throw skipped[0].err;
+    for (const { w, err } of skipped)
+      showError(/out of memory/i.test(err.message)
+        ? `The ${w} model does not fit in this browser's WebAssembly memory (4 GB at most), so only the ${which[0]} one runs.`
+        : `The ${w} model could not be loaded (${stop(err.message).replace(/\.$/, "")}), so only the ${which[0]} one runs.`);
     if (state.kind === "bert") {
       const r = await auxW.call("classify", { text, which });
       const main = r.quantized || r.original;
@@ -719,7 +800,7 @@ async function runModel() {
       const line = (name, x) => x ? h("li", {}, h("strong", {}, `${name}: `), `${x.label} (${(x.probs[x.label_id] * 100).toFixed(1)}%) in ${fmtSecs(x.seconds)}`) : null;
       res.append(h("ul", { class: "verdicts" }, line("original", r.original), line("quantized", r.quantized)),
         probFigure(r, Math.min(640, res.clientWidth || 640)));
-      if (!r.quantized) res.append(h("p", { class: "hint" }, "Quantize the model to see its probabilities beside the original's."));
+      if (!state.blob) res.append(h("p", { class: "hint" }, "Quantize the model to see its probabilities beside the original's."));
     } else {
       $("#stop-btn").hidden = false;
       const sample = $("#gen-mode").value === "sample";
@@ -736,7 +817,7 @@ async function runModel() {
       }
       if (!state.blob) grid.append(h("div", { class: "gen-pane muted" }, h("h3", {}, "Quantized"), h("p", {}, "Quantize the model to see its text beside the original's.")));
       res.append(grid);
-      const primary = which.at(-1);
+      const primary = which.includes("quantized") ? "quantized" : which[0];
       out.textContent = text;
       const r = await auxW.call("generate", { prompt: text, which, ...opts }, (m) => {
         if (m.piece) panes[m.which].body.append(m.piece);
@@ -751,7 +832,9 @@ async function runModel() {
   } catch (err) {
     res.textContent = "";
     out.textContent = "";
-    showError(err.fatal ? err.message : `The model could not run: ${err.message}.`);
+    showError(err.fatal ? err.message : /out of memory/i.test(err.message)
+      ? "This model does not fit in the browser's WebAssembly memory (4 GB at most). Quantize it first and run the quantized copy."
+      : `The model could not run: ${stop(err.message)}`);
   } finally {
     $("#stop-btn").hidden = true;
     $("#run-btn").disabled = false;
@@ -763,7 +846,14 @@ async function runModel() {
 // ---------------- start-up ----------------
 Promise.all([quantW.call("ping"), auxW.call("ping")]).then(([p]) => {
   $("#version").textContent = p.version;
-}).catch((err) => showError(err.fatal ? err.message : `The quantizer could not start: ${err.message}.`));
+}).catch((err) => showError(err.fatal ? err.message : `The quantizer could not start: ${stop(err.message)}`));
+
+function showOnline() {
+  $("#net-state").hidden = navigator.onLine;
+}
+window.addEventListener("online", showOnline);
+window.addEventListener("offline", showOnline);
+showOnline();
 
 if ("serviceWorker" in navigator && location.protocol !== "file:") {
   navigator.serviceWorker.register("sw.js").then(() => navigator.serviceWorker.ready).then(() => {

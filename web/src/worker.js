@@ -8,12 +8,26 @@
 // {id, ok: false, error: {message, code, cancelled}}, and may post {id, event} before
 // that (quantize progress, generated tokens).
 
-import { blobReader, loadSqCore, SqError } from "./sq-core-api.js";
+import { loadSqCore, SqError } from "./sq-core-api.js";
 import { BertClassifier, LlamaGenerator } from "./sq-infer-api.js";
 import { readHeader, toFloat32 } from "./safetensors.js";
 
 let corePromise = null;
-const core = () => (corePromise ||= loadSqCore());
+const core = () => (corePromise ||= loadSqCore().then((sq) => { warmUp(sq); return sq; }));
+
+// Quantize a small random matrix once at start-up: the browser compiles the module's
+// hot functions (k-means, quantization) with its optimizing tier before the first model.
+function warmUp(sq) {
+  const rows = 64, cols = 512, w = new Float32Array(rows * cols);
+  let s = 12345;
+  for (let i = 0; i < w.length; i++) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    w[i] = (s / 4294967296 - 0.5) * (i % 211 === 0 ? 8 : 1);
+  }
+  try {
+    for (const bits of [4, 8]) for (const format of ["packed", "paper"]) sq.roundtrip(w, rows, cols, { bits, clusters: 3, format }, 0);
+  } catch { /* only a warm-up */ }
+}
 
 const TEXTS = { "config.json": "config_json", "tokenizer.json": "tokenizer_json", "vocab.txt": "vocab_txt",
                 "tokenizer_config.json": "tokenizer_config_json" };
@@ -28,13 +42,34 @@ let current = null;   // {weights: File, texts: {slot: Uint8Array}, name, model,
 let quantized = null; // {blob, key, model, header}
 const runners = {};   // "original" | "quantized" -> {key, kind, runner}
 
+// Each FileReaderSync call costs a few milliseconds whatever its size (a round trip to
+// the browser), so small reads go through a read-ahead window of READ_BLOCK bytes; big
+// reads (a whole tensor) go straight to the file. Either way only slices are read.
+const READ_BLOCK = 4 << 20;
+const readStats = { count: 0, bytes: 0, ms: 0 };
 function fileReader(blob) {
-  const r = blobReader(blob);
+  const frs = new FileReaderSync();
+  const size = blob.size;
+  let winStart = 0, win = null;
+  const raw = (offset, len) => {
+    const t0 = performance.now();
+    const b = new Uint8Array(frs.readAsArrayBuffer(blob.slice(offset, offset + len)));
+    readStats.count++;
+    readStats.bytes += len;
+    readStats.ms += performance.now() - t0;
+    if (b.length !== len) throw new Error(`short read at ${offset}: ${b.length} of ${len} bytes (did the file change?)`);
+    return b;
+  };
   return {
-    size: r.size,
+    size,
     read(offset, len) {
       if (cancelled()) throw new Cancelled();
-      return r.read(offset, len);
+      if (len >= READ_BLOCK) return raw(offset, len);
+      if (!win || offset < winStart || offset + len > winStart + win.length) {
+        winStart = offset;
+        win = raw(offset, Math.min(READ_BLOCK, size - offset));
+      }
+      return win.subarray(offset - winStart, offset - winStart + len);
     },
   };
 }
@@ -102,10 +137,14 @@ const handlers = {
       pendingBytes = 0;
     };
     const t0 = performance.now();
+    readStats.count = readStats.bytes = readStats.ms = 0;
+    let writeMs = 0;
     try {
       const report = current.model.quantize({ ...opts, model: current.name }, {
         write(chunk) {
+          const tw = performance.now();
           pending.push(chunk.slice());
+          writeMs += performance.now() - tw;
           pendingBytes += chunk.length;
           if (pendingBytes >= 32 << 20) flush();
         },
@@ -117,7 +156,7 @@ const handlers = {
       flush();
       const seconds = (performance.now() - t0) / 1000;
       const blob = new Blob(parts, { type: "application/octet-stream" });
-      return { report, blob, seconds };
+      return { report, blob, seconds, io: { reads: readStats.count, readBytes: readStats.bytes, readSeconds: readStats.ms / 1000, writeSeconds: writeMs / 1000 } };
     } finally {
       cancelFlag = null;
     }
@@ -134,15 +173,20 @@ const handlers = {
     if (!(realRows * realCols > 0)) throw new Error(`tensor '${name}' is empty`);
     const esz = (t.end - t.start) / (realRows * realCols);
     const frs = new FileReaderSync();
-    const rowsPer = Math.max(1, Math.floor((1 << 22) / realCols));
     const readRows = (r0, nr) => {
       const off = t.start + r0 * realCols * esz;
       return toFloat32(new Uint8Array(frs.readAsArrayBuffer(current.weights.slice(off, off + nr * realCols * esz))), t.dtype);
     };
+    // a tensor of up to 16M values is read once; a bigger one is streamed twice in slices
+    const all = realRows * realCols <= 1 << 24 ? readRows(0, realRows) : null;
+    const rowsPer = Math.max(1, Math.floor((1 << 22) / realCols));
+    function* slices() {
+      if (all) yield all;
+      else for (let r = 0; r < realRows; r += rowsPer) yield readRows(r, Math.min(rowsPer, realRows - r));
+    }
     // pass 1: min, max, mean, std
     let min = Infinity, max = -Infinity, sum = 0, sumsq = 0, n = 0;
-    for (let r = 0; r < realRows; r += rowsPer) {
-      const v = readRows(r, Math.min(rowsPer, realRows - r));
+    for (const v of slices()) {
       for (let i = 0; i < v.length; i++) {
         const x = v[i];
         if (x < min) min = x;
@@ -159,8 +203,7 @@ const handlers = {
     const lo = mean - 3 * std, hi = mean + 3 * std;
     let nOut = 0;
     const outs = [];
-    for (let r = 0; r < realRows; r += rowsPer) {
-      const v = readRows(r, Math.min(rowsPer, realRows - r));
+    for (const v of slices()) {
       for (let i = 0; i < v.length; i++) {
         const x = v[i];
         let b = Math.floor(((x - min) / span) * bins);
@@ -181,7 +224,7 @@ const handlers = {
     const sample = new Float32Array(sRows * sCols);
     for (let i = 0; i < sRows; i++) {
       const r = Math.floor((i * realRows) / sRows);
-      sample.set(readRows(r, 1).subarray(0, sCols), i * sCols);
+      sample.set((all ? all.subarray(r * realCols, r * realCols + sCols) : readRows(r, 1).subarray(0, sCols)), i * sCols);
     }
     return {
       name, dtype: t.dtype, shape: t.shape, rows: realRows, cols: realCols, n, min, max, mean, std,

@@ -1,0 +1,171 @@
+/* kernels_ref.h - internal to core/kernels: the canonical arithmetic of y = W x + b, and
+ * the table of primitives each kernel implementation provides.
+ *
+ * Implementations (one table each):
+ *   ref      matmul_ref.c      scalar C, the ground truth, every build
+ *   simd128  matmul_simd128.c  wasm SIMD128, compiled when __wasm_simd128__ is defined
+ *   avx2     matmul_avx2.c     x86-64 AVX2 (function-level target attribute; chosen at run
+ *                              time when the CPU has it), GCC/clang on x86-64 only
+ * The wasm builds select simd128 at build time; native x86-64 builds pick avx2 when the
+ * CPU supports it, else ref. Every implementation gives the same bits: only the
+ * element-wise steps (exact, or one float multiply and add without fusion) and the lane
+ * accumulation below are implementation-specific, and those are defined to the bit.
+ *
+ * Canonical arithmetic (all float32, no fused multiply-add: -ffp-contract=off):
+ *
+ *  dot16(w, x, len)   lanes L[0..15] = 0; for each full block b of 16 elements, in
+ *                     order: L[l] = L[l] + w[16b+l]*x[16b+l]. Then
+ *                     v[i] = (L[i] + L[4+i]) + (L[8+i] + L[12+i])   (i = 0..3),
+ *                     R = (v[0] + v[2]) + (v[1] + v[3]); then each tail element
+ *                     (len % 16 of them), in order: R = R + w[t]*x[t].
+ *  sum16(x, len)      the same with w = 1 (the products are exact: x itself).
+ *
+ *  f32 / bf16 / f16   y_r = dot16(w_r, x, cols), the weights converted exactly to f32.
+ *  packed, k = 1      y_r = 0; per group g: A = dot16(code, x, group), X = sum16(x, group),
+ *                     y_r = y_r + (s*A + m*X)   (s, m: the group's BF16 scale/min as f32)
+ *  packed, k > 1      y_r = dot16(w, x, cols) with w_j = s[id_j]*code_j + m[id_j] (the
+ *                     dequantized weight of FORMAT.md, computed in float32)
+ *  paper, affine      y_r = 0; per part c, per group g: y_r = y_r + (s_cg*A_cg + m_cg*X_g)
+ *  paper, sym8        y_r = 0; per part c: y_r = y_r + scale_c[r]*dot16(code_c, x, cols)
+ *  bias               y_r = y_r + b_r
+ *
+ * Groups and blocks: blocks of 16 start at the group's first column (at column 0 for the
+ * whole-row dots). A batch Y = X W^T computes every (input, row) exactly as the single
+ * matvec does, so prefill equals token-by-token decoding bit for bit, and each output
+ * row is computed by one task whatever the thread count.
+ */
+#ifndef SQ_KERNELS_REF_H
+#define SQ_KERNELS_REF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "linear.h"
+
+#define SQ_KL 16       /* lanes of the canonical dot */
+#define SQ_KCHUNK 512  /* columns decoded at a time (a multiple of SQ_KL) */
+#define SQ_KNB 16      /* inputs handled per pass over a weight row */
+#define SQ_KTAB 16     /* entries of a dequantization table (k <= 16) */
+
+typedef struct sq_kimpl {
+    const char *name;
+    /* dst[i] = field j+i of the LSB-first b-bit stream starting at row (b = 1..8) */
+    void (*unpack)(const uint8_t *row, size_t j, int bits, size_t n, uint8_t *dst);
+    void (*u8_f32)(const uint8_t *src, size_t n, float *dst);
+    void (*i8_f32)(const int8_t *src, size_t n, float *dst);
+    void (*bf16_f32)(const uint16_t *src, size_t n, float *dst);
+    void (*f16_f32)(const uint16_t *src, size_t n, float *dst);
+    /* dst[i] = ts[id[i]] * (float)code[i] + tm[id[i]]; ids < k <= SQ_KTAB (tables hold
+     * SQ_KTAB entries, unused ones 0) */
+    void (*dequant)(const uint8_t *code, const uint8_t *id, const float *ts, const float *tm, int k, size_t n,
+                    float *dst);
+    /* acc[i*16 + l] = acc[i*16 + l] + w[16b + l] * X[i*ldx + 16b + l] for blocks b < nblk
+     * in order, inputs i < nin (nin <= SQ_KNB) */
+    void (*lanes)(const float *w, const float *X, size_t ldx, size_t nin, size_t nblk, float *acc);
+    /* out[i] = sq_kred16(acc + 16*i) for i < nin */
+    void (*reduce)(const float *acc, size_t nin, float *out);
+    /* Optional fused row kernels (NULL, or returning 0 for a geometry they don't handle:
+     * the generic decode + lanes path runs instead). Same bits as the generic path.
+     * nin <= SQ_KNB inputs X[i*cols ...]. */
+    /* y[i] = y[i] + sum over groups g of (s*A + m*X_g): codes_row holds one row of a
+     * packed k = 1 layer (P == NULL: BF16 params of L) or of the affine paper part P;
+     * gs: group sums [nin, groups] */
+    int (*factored_row)(const sq_linear *L, const uint8_t *codes_row, const sq_lin_part *P, size_t r, const float *X,
+                        size_t nin, const float *gs, float *y);
+    /* y[i] = dot16(dequantized row r, X_i) of a packed k > 1 layer */
+    int (*packedk_row)(const sq_linear *L, size_t r, const float *X, size_t nin, float *y);
+} sq_kimpl;
+
+extern const sq_kimpl sq_kimpl_ref;
+#if defined(__wasm_simd128__)
+extern const sq_kimpl sq_kimpl_simd128;
+#endif
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__)) && !defined(SQ_NO_AVX2)
+#define SQ_HAVE_AVX2 1
+extern const sq_kimpl sq_kimpl_avx2;
+int sq_cpu_has_avx2(void);
+#endif
+
+/* The implementation in use; sq_kernels_use("ref" | "simd128" | "avx2") switches it
+ * (for tests and benchmarks; not while kernels run). Returns 0, or -1 when that one is
+ * not available in this build / on this CPU. sq_kernels_name(): the current one. */
+const sq_kimpl *sq_kernels_get(void);
+int sq_kernels_use(const char *name);
+const char *sq_kernels_name(void);
+
+/* Run rows [r0, r1) of L on n inputs with implementation K (Y[i*rows + r]). gs: the
+ * canonical group sums [n, groups] for packed k=1 / paper affine layers (NULL: computed
+ * here). The single entry point every path goes through; exposed for tests. */
+void sq_kernels_rows(const sq_kimpl *K, const sq_linear *L, const float *X, size_t n, float *Y, const float *gs,
+                     size_t r0, size_t r1);
+/* The canonical sum16 of x[0..len). */
+float sq_ksum16(const float *x, size_t len);
+
+/* Columns per group of L (the whole row for per-row and whole-tensor groups), and the
+ * index of group g's parameters in row r. */
+static inline size_t sq_kgroup_size(const sq_linear *L)
+{
+    return L->group && L->group < L->cols ? L->group : L->cols;
+}
+static inline size_t sq_kparam(const sq_linear *L, size_t r, size_t g)
+{
+    return L->group ? r * L->groups + g : 0;
+}
+
+/* ---- helpers shared by the implementations ---- */
+
+/* The canonical reduction of 16 lanes. */
+static inline float sq_kred16(const float *L)
+{
+    float v0 = (L[0] + L[4]) + (L[8] + L[12]);
+    float v1 = (L[1] + L[5]) + (L[9] + L[13]);
+    float v2 = (L[2] + L[6]) + (L[10] + L[14]);
+    float v3 = (L[3] + L[7]) + (L[11] + L[15]);
+    return (v0 + v2) + (v1 + v3);
+}
+
+static inline int sq_kid_bits(int k)
+{
+    int b = 0;
+    while ((1 << b) < k) b++;
+    return b;
+}
+
+/* Field i of an LSB-first b-bit stream (b <= 8); reads only bytes holding its bits. */
+static inline unsigned sq_kget_bits(const uint8_t *row, size_t i, int bits)
+{
+    size_t off = i * (size_t)bits;
+    size_t byte = off >> 3;
+    unsigned shift = (unsigned)(off & 7);
+    unsigned v = row[byte] >> shift;
+    if (shift + (unsigned)bits > 8) v |= (unsigned)row[byte + 1] << (8 - shift);
+    return v & ((1u << bits) - 1u);
+}
+
+/* dst[i] = field i of an LSB-first b-bit stream whose field 0 starts at bit 0 of p, for
+ * n fields: 8 fields per b whole bytes, reading only bytes that hold requested bits. The
+ * shared scalar fallback of the SIMD unpackers (any b = 1..8). */
+static inline void sq_kunpack_bytes(const uint8_t *p, int bits, size_t n, uint8_t *dst)
+{
+    const unsigned mask = (1u << bits) - 1u;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8, p += bits) {
+        uint64_t v = 0;
+        for (int b = 0; b < bits; b++) v |= (uint64_t)p[b] << (8 * b);
+        for (int f = 0; f < 8; f++) dst[i + (size_t)f] = (uint8_t)((v >> (f * bits)) & mask);
+    }
+    for (size_t f = 0; i < n; i++, f++) dst[i] = (uint8_t)sq_kget_bits(p, f, bits);
+}
+
+/* Fields j..j+n-1: a scalar head up to a byte boundary, then sq_kunpack_bytes. */
+static inline void sq_kunpack_any(const uint8_t *row, size_t j, int bits, size_t n, uint8_t *dst)
+{
+    size_t i = 0;
+    while (i < n && ((j + i) * (size_t)bits) % 8) {
+        dst[i] = (uint8_t)sq_kget_bits(row, j + i, bits);
+        i++;
+    }
+    sq_kunpack_bytes(row + (j + i) * (size_t)bits / 8, bits, n - i, dst + i);
+}
+
+#endif

@@ -1,0 +1,350 @@
+/* matmul.c - y = W x + b for every sq_linear layout: the row pipeline shared by all kernel
+ * implementations, the choice of implementation, and the split over the host's threads.
+ *
+ * A weight row is produced a chunk of columns at a time as float32 (decoded codes,
+ * dequantized weights or converted BF16/F16) by the implementation's element-wise
+ * primitives, then accumulated into 16 lanes per input by its `lanes` primitive; the
+ * reductions, group combinations and tails are done here, in scalar code shared by every
+ * implementation. kernels_ref.h defines the arithmetic.
+ *
+ * Threads: rows are cut into tasks run through the host's parallel-for (sq_exec); every
+ * output row is computed by exactly one task with the same code, so the results do not
+ * depend on the number of threads or tasks. No allocation happens per row: scratch lives
+ * on the stack (a few KiB, fine for the 64 KiB Emscripten stack).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../dtype.h"
+#include "kernels_ref.h"
+#include "linear.h"
+
+/* ---------------- implementation choice ---------------- */
+
+static const sq_kimpl *g_impl;
+
+static const sq_kimpl *best_impl(void)
+{
+#if defined(__wasm_simd128__)
+    return &sq_kimpl_simd128;
+#else
+#if defined(SQ_HAVE_AVX2)
+    if (sq_cpu_has_avx2()) return &sq_kimpl_avx2;
+#endif
+    return &sq_kimpl_ref;
+#endif
+}
+
+const sq_kimpl *sq_kernels_get(void)
+{
+    if (!g_impl) g_impl = best_impl();
+    return g_impl;
+}
+
+const char *sq_kernels_name(void) { return sq_kernels_get()->name; }
+const char *sq_linear_kernels(void) { return sq_kernels_get()->name; }
+
+int sq_kernels_use(const char *name)
+{
+    if (!name || strcmp(name, "best") == 0) {
+        g_impl = best_impl();
+        return 0;
+    }
+    if (strcmp(name, "ref") == 0) {
+        g_impl = &sq_kimpl_ref;
+        return 0;
+    }
+#if defined(__wasm_simd128__)
+    if (strcmp(name, "simd128") == 0) {
+        g_impl = &sq_kimpl_simd128;
+        return 0;
+    }
+#endif
+#if defined(SQ_HAVE_AVX2)
+    if (strcmp(name, "avx2") == 0 && sq_cpu_has_avx2()) {
+        g_impl = &sq_kimpl_avx2;
+        return 0;
+    }
+#endif
+    return -1;
+}
+
+/* ---------------- canonical pieces ---------------- */
+
+float sq_ksum16(const float *x, size_t len)
+{
+    float L[SQ_KL] = {0};
+    size_t nb = len / SQ_KL;
+    for (size_t b = 0; b < nb; b++)
+        for (int l = 0; l < SQ_KL; l++) L[l] = L[l] + x[b * SQ_KL + (size_t)l];
+    float R = sq_kred16(L);
+    for (size_t t = nb * SQ_KL; t < len; t++) R = R + x[t];
+    return R;
+}
+
+static int factored(const sq_linear *L)
+{
+    return (L->kind == SQ_LIN_PACKED && L->k == 1) || (L->kind == SQ_LIN_PAPER && !L->sym8);
+}
+
+#define group_size sq_kgroup_size
+
+/* gs[i*groups + g] = sum16 of input i over group g. */
+static void group_sums(const sq_linear *L, const float *X, size_t n, float *gs)
+{
+    size_t gsz = group_size(L), G = (L->cols + gsz - 1) / gsz;
+    for (size_t i = 0; i < n; i++)
+        for (size_t g = 0; g < G; g++) {
+            size_t g0 = g * gsz, g1 = g0 + gsz < L->cols ? g0 + gsz : L->cols;
+            gs[i * G + g] = sq_ksum16(X + i * L->cols + g0, g1 - g0);
+        }
+}
+
+/* ---------------- the row pipeline ---------------- */
+
+typedef struct scratch {
+    float w[SQ_KCHUNK];
+    uint8_t code[SQ_KCHUNK], id[SQ_KCHUNK];
+    float acc[SQ_KNB * SQ_KL];
+} scratch;
+
+/* Tables of group g's BF16 scale/min (packed, k clusters) as float. */
+static void packed_tables(const sq_linear *L, size_t p, float *ts, float *tm)
+{
+    const uint16_t *s = L->scale_bf16 + p * (size_t)L->k, *m = L->min_bf16 + p * (size_t)L->k;
+    for (int c = 0; c < SQ_KTAB; c++) {
+        ts[c] = c < L->k ? sq_bf16_to_f32(s[c]) : 0.0f;
+        tm[c] = c < L->k ? sq_bf16_to_f32(m[c]) : 0.0f;
+    }
+}
+
+/* Columns [j, e) of row r of a whole-row layout as float: a pointer into the weights
+ * (F32) or into sc->w. part: the paper part (sym8). */
+static const float *row_floats(const sq_kimpl *K, const sq_linear *L, int part, size_t r, size_t j, size_t e,
+                               scratch *sc)
+{
+    size_t cols = L->cols, n = e - j;
+    switch (L->kind) {
+    case SQ_LIN_BF16: K->bf16_f32(L->w16 + r * cols + j, n, sc->w); return sc->w;
+    case SQ_LIN_F16: K->f16_f32(L->w16 + r * cols + j, n, sc->w); return sc->w;
+    case SQ_LIN_PAPER: /* sym8 */
+        K->i8_f32((const int8_t *)L->parts[part].codes + r * cols + j, n, sc->w);
+        return sc->w;
+    case SQ_LIN_PACKED: { /* k > 1 */
+        K->unpack(L->codes + r * L->row_bytes, j, L->bits, n, sc->code);
+        K->unpack(L->ids + r * L->id_row_bytes, j, sq_kid_bits(L->k), n, sc->id);
+        size_t gsz = group_size(L);
+        float ts[SQ_KTAB], tm[SQ_KTAB];
+        for (size_t s = j; s < e;) {
+            size_t g = s / gsz, t = (g + 1) * gsz < e ? (g + 1) * gsz : e;
+            packed_tables(L, L->group ? r * L->groups + g : 0, ts, tm);
+            K->dequant(sc->code + (s - j), sc->id + (s - j), ts, tm, L->k, t - s, sc->w + (s - j));
+            s = t;
+        }
+        return sc->w;
+    }
+    default: return L->w + r * cols + j;
+    }
+}
+
+/* out[i] = dot16(row r, X_i) for nb inputs (ldx = cols). */
+static void whole_row(const sq_kimpl *K, const sq_linear *L, int part, size_t r, const float *X, size_t nb, float *out,
+                      scratch *sc)
+{
+    size_t cols = L->cols;
+    memset(sc->acc, 0, nb * SQ_KL * sizeof(float));
+    for (size_t j = 0; j < cols;) {
+        size_t e = cols - j > SQ_KCHUNK ? j + SQ_KCHUNK : cols, nfull = (e - j) / SQ_KL;
+        const float *w = row_floats(K, L, part, r, j, e, sc);
+        K->lanes(w, X + j, cols, nb, nfull, sc->acc);
+        if (e == cols) {
+            K->reduce(sc->acc, nb, out);
+            for (size_t t = j + nfull * SQ_KL; t < e; t++)
+                for (size_t i = 0; i < nb; i++) out[i] = out[i] + w[t - j] * X[i * cols + t];
+        }
+        j = e;
+    }
+}
+
+/* y[i] = y[i] + sum over groups of (s*A + m*X) for the codes of `codes_row` (k = 1
+ * packed, or one affine paper part). */
+static void factored_row(const sq_kimpl *K, const sq_linear *L, const uint8_t *codes_row, const sq_lin_part *P,
+                         size_t r, const float *X, size_t nb, const float *gs, size_t G, float *y, scratch *sc)
+{
+    size_t cols = L->cols, gsz = group_size(L);
+    for (size_t j = 0; j < cols;) {
+        size_t e;
+        if (gsz <= SQ_KCHUNK) e = j + (SQ_KCHUNK / gsz) * gsz;
+        else {
+            size_t gend = (j / gsz + 1) * gsz;
+            e = gend < j + SQ_KCHUNK ? gend : j + SQ_KCHUNK;
+        }
+        if (e > cols) e = cols;
+        K->unpack(codes_row, j, L->bits, e - j, sc->code);
+        K->u8_f32(sc->code, e - j, sc->w);
+        for (size_t s = j; s < e;) {
+            size_t g = s / gsz, g0 = g * gsz, g1 = g0 + gsz < cols ? g0 + gsz : cols;
+            size_t t = g1 < e ? g1 : e, nfull = (t - s) / SQ_KL;
+            const float *w = sc->w + (s - j);
+            if (s == g0) memset(sc->acc, 0, nb * SQ_KL * sizeof(float));
+            K->lanes(w, X + s, cols, nb, nfull, sc->acc);
+            if (t == g1) {
+                size_t p = L->group ? r * L->groups + g : 0;
+                float sc_, mn;
+                if (P) {
+                    sc_ = P->scale[p];
+                    mn = P->min[p];
+                } else {
+                    sc_ = sq_bf16_to_f32(L->scale_bf16[p]);
+                    mn = sq_bf16_to_f32(L->min_bf16[p]);
+                }
+                float A[SQ_KNB];
+                K->reduce(sc->acc, nb, A);
+                for (size_t i = 0; i < nb; i++) {
+                    const float *x = X + i * cols;
+                    for (size_t u = s + nfull * SQ_KL; u < t; u++) A[i] = A[i] + w[u - s] * x[u];
+                    float Xg = gs ? gs[i * G + g] : sq_ksum16(x + g0, g1 - g0);
+                    y[i] = y[i] + (sc_ * A[i] + mn * Xg);
+                }
+            }
+            s = t;
+        }
+        j = e;
+    }
+}
+
+void sq_kernels_rows(const sq_kimpl *K, const sq_linear *L, const float *X, size_t n, float *Y, const float *gs,
+                     size_t r0, size_t r1)
+{
+    scratch sc;
+    size_t rows = L->rows, cols = L->cols, gsz = group_size(L), G = (cols + gsz - 1) / gsz;
+    float y[SQ_KNB], t[SQ_KNB];
+    for (size_t r = r0; r < r1; r++) {
+        for (size_t i0 = 0; i0 < n; i0 += SQ_KNB) {
+            size_t nb = n - i0 < SQ_KNB ? n - i0 : SQ_KNB;
+            const float *Xb = X + i0 * cols, *gsb = gs ? gs + i0 * G : NULL;
+            switch (L->kind) {
+            case SQ_LIN_PACKED:
+                if (L->k == 1) {
+                    const uint8_t *row = L->codes + r * L->row_bytes;
+                    for (size_t i = 0; i < nb; i++) y[i] = 0.0f;
+                    if (!(K->factored_row && gsb && K->factored_row(L, row, NULL, r, Xb, nb, gsb, y)))
+                        factored_row(K, L, row, NULL, r, Xb, nb, gsb, G, y, &sc);
+                } else {
+                    if (K->packedk_row && K->packedk_row(L, r, Xb, nb, y)) break;
+                    whole_row(K, L, 0, r, Xb, nb, y, &sc);
+                }
+                break;
+            case SQ_LIN_PAPER:
+                for (size_t i = 0; i < nb; i++) y[i] = 0.0f;
+                for (int c = 0; c < L->k; c++) {
+                    const sq_lin_part *P = &L->parts[c];
+                    if (L->sym8) {
+                        whole_row(K, L, c, r, Xb, nb, t, &sc);
+                        for (size_t i = 0; i < nb; i++) y[i] = y[i] + P->scale[r] * t[i];
+                    } else {
+                        const uint8_t *row = P->codes + r * L->row_bytes;
+                        if (!(K->factored_row && gsb && K->factored_row(L, row, P, r, Xb, nb, gsb, y)))
+                            factored_row(K, L, row, P, r, Xb, nb, gsb, G, y, &sc);
+                    }
+                }
+                break;
+            default: whole_row(K, L, 0, r, Xb, nb, y, &sc); break;
+            }
+            for (size_t i = 0; i < nb; i++) Y[(i0 + i) * rows + r] = L->bias ? y[i] + L->bias[r] : y[i];
+        }
+    }
+}
+
+/* ---------------- dispatch and threads ---------------- */
+
+#define MULTI_MAX 8
+/* Below this many multiply-adds a call runs on the calling thread. */
+#define PAR_MIN_WORK (1u << 16)
+
+typedef struct job {
+    const sq_kimpl *K;
+    const float *X;
+    size_t n;
+    int count;
+    const sq_linear *L[MULTI_MAX];
+    float *Y[MULTI_MAX];
+    float *gs[MULTI_MAX];
+    size_t per[MULTI_MAX];       /* rows per task */
+    size_t first[MULTI_MAX + 1]; /* first task of each layer */
+} job;
+
+static void run_task(void *arg, size_t i)
+{
+    const job *jb = arg;
+    int c = 0;
+    while (c + 1 < jb->count && i >= jb->first[c + 1]) c++;
+    const sq_linear *L = jb->L[c];
+    size_t r0 = (i - jb->first[c]) * jb->per[c], r1 = r0 + jb->per[c] < L->rows ? r0 + jb->per[c] : L->rows;
+    if (r0 < r1) sq_kernels_rows(jb->K, L, jb->X, jb->n, jb->Y[c], jb->gs[c], r0, r1);
+}
+
+void sq_linear_matmul_multi(const sq_linear *const *Ls, float *const *Ys, int count, const float *X, size_t n,
+                            const sq_exec *ex)
+{
+    if (n == 0 || count <= 0) return;
+    if (count > MULTI_MAX) {
+        sq_linear_matmul_multi(Ls, Ys, MULTI_MAX, X, n, ex);
+        sq_linear_matmul_multi(Ls + MULTI_MAX, Ys + MULTI_MAX, count - MULTI_MAX, X, n, ex);
+        return;
+    }
+    job jb;
+    memset(&jb, 0, sizeof jb);
+    jb.K = sq_kernels_get();
+    jb.X = X;
+    jb.n = n;
+    jb.count = count;
+    double work = 0;
+    for (int c = 0; c < count; c++) {
+        const sq_linear *L = Ls[c];
+        jb.L[c] = L;
+        jb.Y[c] = Ys[c];
+        work += (double)L->rows * (double)L->cols * (double)n;
+        if (factored(L)) { /* group sums, shared by all rows (NULL: computed per row) */
+            size_t gsz = group_size(L), G = (L->cols + gsz - 1) / gsz;
+            jb.gs[c] = malloc(n * G * sizeof(float));
+            if (jb.gs[c]) group_sums(L, X, n, jb.gs[c]);
+        }
+    }
+    int threads = ex && ex->parallel ? ex->threads : 1;
+    size_t tasks = 0;
+    if (threads > 1 && work >= PAR_MIN_WORK) {
+        /* about 4 tasks per thread over all layers, split in proportion to their work */
+        double per_task = work / (4.0 * threads);
+        for (int c = 0; c < count; c++) {
+            const sq_linear *L = Ls[c];
+            double row_work = (double)L->cols * (double)n;
+            size_t per = (size_t)(per_task / row_work);
+            if (per < 1) per = 1;
+            if (per > L->rows) per = L->rows;
+            jb.per[c] = per;
+            jb.first[c] = tasks;
+            tasks += (L->rows + per - 1) / per;
+        }
+        jb.first[count] = tasks;
+        ex->parallel(ex->pool, tasks, run_task, &jb);
+    } else {
+        for (int c = 0; c < count; c++) sq_kernels_rows(jb.K, Ls[c], X, n, Ys[c], jb.gs[c], 0, Ls[c]->rows);
+    }
+    for (int c = 0; c < count; c++) free(jb.gs[c]);
+}
+
+void sq_linear_matmul_ex(const sq_linear *L, const float *X, size_t n, float *Y, const sq_exec *ex)
+{
+    sq_linear_matmul_multi(&L, &Y, 1, X, n, ex);
+}
+
+void sq_linear_matmul(const sq_linear *L, const float *X, size_t n, float *Y)
+{
+    sq_linear_matmul_multi(&L, &Y, 1, X, n, NULL);
+}
+
+void sq_linear_matvec(const sq_linear *L, const float *x, float *y)
+{
+    sq_linear_matmul_multi(&L, &y, 1, x, 1, NULL);
+}

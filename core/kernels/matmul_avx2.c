@@ -1,0 +1,347 @@
+/* matmul_avx2.c - the kernels' primitives for x86-64 with AVX2 (kernels_ref.h), the
+ * native twin of matmul_simd128.c. Each function carries target("avx2") so the rest of
+ * the build stays baseline x86-64; matmul.c uses this table only when the CPU has AVX2.
+ * Same bits as matmul_ref.c: element-wise steps are exact or one multiply then one add
+ * (no FMA), and the 16 canonical lanes are two 8-float registers per input.
+ */
+#include "kernels_ref.h"
+
+#if defined(SQ_HAVE_AVX2)
+#include <immintrin.h>
+#include <string.h>
+
+#include "../dtype.h"
+
+#define AVX2 __attribute__((target("avx2")))
+
+int sq_cpu_has_avx2(void)
+{
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") ? 1 : 0;
+    }
+    return cached;
+}
+
+AVX2 static void avx2_unpack(const uint8_t *row, size_t j, int bits, size_t n, uint8_t *dst)
+{
+    size_t i = 0;
+    if (bits == 8) {
+        memcpy(dst, row + j, n);
+        return;
+    }
+    if (bits == 4 && (j & 1) == 0) {
+        const uint8_t *p = row + j / 2;
+        const __m128i m = _mm_set1_epi8(0x0f);
+        for (; i + 32 <= n; i += 32, p += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)p);
+            __m128i lo = _mm_and_si128(v, m), hi = _mm_and_si128(_mm_srli_epi16(v, 4), m);
+            _mm_storeu_si128((__m128i *)(dst + i), _mm_unpacklo_epi8(lo, hi));
+            _mm_storeu_si128((__m128i *)(dst + i + 16), _mm_unpackhi_epi8(lo, hi));
+        }
+    } else if (bits == 2 && (j & 3) == 0) {
+        const uint8_t *p = row + j / 4;
+        const __m128i m = _mm_set1_epi8(0x03);
+        for (; i + 64 <= n; i += 64, p += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)p);
+            __m128i p0 = _mm_and_si128(v, m), p1 = _mm_and_si128(_mm_srli_epi16(v, 2), m);
+            __m128i p2 = _mm_and_si128(_mm_srli_epi16(v, 4), m), p3 = _mm_and_si128(_mm_srli_epi16(v, 6), m);
+            __m128i a = _mm_unpacklo_epi8(p0, p1), b = _mm_unpacklo_epi8(p2, p3);
+            __m128i c = _mm_unpackhi_epi8(p0, p1), d = _mm_unpackhi_epi8(p2, p3);
+            _mm_storeu_si128((__m128i *)(dst + i), _mm_unpacklo_epi16(a, b));
+            _mm_storeu_si128((__m128i *)(dst + i + 16), _mm_unpackhi_epi16(a, b));
+            _mm_storeu_si128((__m128i *)(dst + i + 32), _mm_unpacklo_epi16(c, d));
+            _mm_storeu_si128((__m128i *)(dst + i + 48), _mm_unpackhi_epi16(c, d));
+        }
+    }
+    sq_kunpack_any(row, j + i, bits, n - i, dst + i);
+}
+
+AVX2 static void avx2_u8_f32(const uint8_t *src, size_t n, float *dst)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(src + i)))));
+    for (; i < n; i++) dst[i] = (float)src[i];
+}
+
+AVX2 static void avx2_i8_f32(const int8_t *src, size_t n, float *dst)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(src + i)))));
+    for (; i < n; i++) dst[i] = (float)src[i];
+}
+
+AVX2 static void avx2_bf16_f32(const uint16_t *src, size_t n, float *dst)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(src + i)));
+        _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
+    }
+    for (; i < n; i++) dst[i] = sq_bf16_to_f32(src[i]);
+}
+
+/* Exact f16 -> f32: magnitude bits moved into place and scaled by 2^112 (exact for normal
+ * and subnormal values), inf/NaN rebuilt, sign put back. */
+AVX2 static void avx2_f16_f32(const uint16_t *src, size_t n, float *dst)
+{
+    size_t i = 0;
+    const __m256i mag = _mm256_set1_epi32(0x7fff), expm = _mm256_set1_epi32(0x7c00), inf = _mm256_set1_epi32(0x7f800000);
+    const __m256 scale = _mm256_castsi256_ps(_mm256_set1_epi32(0x77800000)); /* 2^112 */
+    for (; i + 8 <= n; i += 8) {
+        __m256i h = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(src + i)));
+        __m256i u = _mm256_slli_epi32(_mm256_and_si256(h, mag), 13);
+        __m256 f = _mm256_mul_ps(_mm256_castsi256_ps(u), scale);
+        __m256i special = _mm256_cmpeq_epi32(_mm256_and_si256(h, expm), expm);
+        __m256 fi = _mm256_castsi256_ps(_mm256_or_si256(u, inf));
+        f = _mm256_blendv_ps(f, fi, _mm256_castsi256_ps(special));
+        __m256i sign = _mm256_slli_epi32(_mm256_srli_epi32(h, 15), 31);
+        _mm256_storeu_ps(dst + i, _mm256_or_ps(f, _mm256_castsi256_ps(sign)));
+    }
+    for (; i < n; i++) dst[i] = sq_f16_to_f32(src[i]);
+}
+
+AVX2 static void avx2_dequant(const uint8_t *code, const uint8_t *id, const float *ts, const float *tm, int k, size_t n,
+                              float *dst)
+{
+    size_t i = 0;
+    if (k <= 8) {
+        const __m256 S = _mm256_loadu_ps(ts), M = _mm256_loadu_ps(tm);
+        for (; i + 8 <= n; i += 8) {
+            __m256i ix = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(id + i)));
+            __m256 c = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(code + i))));
+            __m256 s = _mm256_permutevar8x32_ps(S, ix), m = _mm256_permutevar8x32_ps(M, ix);
+            _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_mul_ps(s, c), m));
+        }
+    }
+    for (; i < n; i++) dst[i] = ts[id[i]] * (float)code[i] + tm[id[i]];
+}
+
+AVX2 static void avx2_lanes(const float *w, const float *X, size_t ldx, size_t nin, size_t nblk, float *acc)
+{
+    size_t i = 0;
+    for (; i + 4 <= nin; i += 4) {
+        const float *x0 = X + i * ldx, *x1 = x0 + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx;
+        float *a = acc + i * SQ_KL;
+        __m256 a00 = _mm256_loadu_ps(a), a01 = _mm256_loadu_ps(a + 8);
+        __m256 a10 = _mm256_loadu_ps(a + 16), a11 = _mm256_loadu_ps(a + 24);
+        __m256 a20 = _mm256_loadu_ps(a + 32), a21 = _mm256_loadu_ps(a + 40);
+        __m256 a30 = _mm256_loadu_ps(a + 48), a31 = _mm256_loadu_ps(a + 56);
+        for (size_t b = 0; b < nblk; b++) {
+            size_t o = b * SQ_KL;
+            __m256 w0 = _mm256_loadu_ps(w + o), w1 = _mm256_loadu_ps(w + o + 8);
+            a00 = _mm256_add_ps(a00, _mm256_mul_ps(w0, _mm256_loadu_ps(x0 + o)));
+            a01 = _mm256_add_ps(a01, _mm256_mul_ps(w1, _mm256_loadu_ps(x0 + o + 8)));
+            a10 = _mm256_add_ps(a10, _mm256_mul_ps(w0, _mm256_loadu_ps(x1 + o)));
+            a11 = _mm256_add_ps(a11, _mm256_mul_ps(w1, _mm256_loadu_ps(x1 + o + 8)));
+            a20 = _mm256_add_ps(a20, _mm256_mul_ps(w0, _mm256_loadu_ps(x2 + o)));
+            a21 = _mm256_add_ps(a21, _mm256_mul_ps(w1, _mm256_loadu_ps(x2 + o + 8)));
+            a30 = _mm256_add_ps(a30, _mm256_mul_ps(w0, _mm256_loadu_ps(x3 + o)));
+            a31 = _mm256_add_ps(a31, _mm256_mul_ps(w1, _mm256_loadu_ps(x3 + o + 8)));
+        }
+        _mm256_storeu_ps(a, a00), _mm256_storeu_ps(a + 8, a01);
+        _mm256_storeu_ps(a + 16, a10), _mm256_storeu_ps(a + 24, a11);
+        _mm256_storeu_ps(a + 32, a20), _mm256_storeu_ps(a + 40, a21);
+        _mm256_storeu_ps(a + 48, a30), _mm256_storeu_ps(a + 56, a31);
+    }
+    for (; i < nin; i++) {
+        const float *x = X + i * ldx;
+        float *a = acc + i * SQ_KL;
+        __m256 a0 = _mm256_loadu_ps(a), a1 = _mm256_loadu_ps(a + 8);
+        for (size_t b = 0; b < nblk; b++) {
+            size_t o = b * SQ_KL;
+            a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_loadu_ps(w + o), _mm256_loadu_ps(x + o)));
+            a1 = _mm256_add_ps(a1, _mm256_mul_ps(_mm256_loadu_ps(w + o + 8), _mm256_loadu_ps(x + o + 8)));
+        }
+        _mm256_storeu_ps(a, a0);
+        _mm256_storeu_ps(a + 8, a1);
+    }
+}
+
+/* out[i] = red16 of acc[16i..16i+15], two inputs per register: [A0 A1] [A2 A3] of inputs
+ * x and y regrouped as [A0x|A0y] [A1x|A1y] ..., v = (A0+A1) + (A2+A3), then
+ * (v0+v2) + (v1+v3) in each half. */
+AVX2 static void avx2_reduce(const float *acc, size_t nin, float *out)
+{
+    size_t i = 0;
+    for (; i + 2 <= nin; i += 2) {
+        const float *a = acc + i * SQ_KL;
+        __m256 ax = _mm256_loadu_ps(a), bx = _mm256_loadu_ps(a + 8), ay = _mm256_loadu_ps(a + 16), by = _mm256_loadu_ps(a + 24);
+        __m256 A0 = _mm256_permute2f128_ps(ax, ay, 0x20), A1 = _mm256_permute2f128_ps(ax, ay, 0x31);
+        __m256 A2 = _mm256_permute2f128_ps(bx, by, 0x20), A3 = _mm256_permute2f128_ps(bx, by, 0x31);
+        __m256 v = _mm256_add_ps(_mm256_add_ps(A0, A1), _mm256_add_ps(A2, A3));
+        __m256 h = _mm256_add_ps(v, _mm256_permute_ps(v, 0x4e)); /* (v0+v2, v1+v3, ..) */
+        __m256 r = _mm256_add_ps(h, _mm256_permute_ps(h, 0xb1)); /* lane 0: (v0+v2)+(v1+v3) */
+        out[i] = _mm256_cvtss_f32(r);
+        out[i + 1] = _mm_cvtss_f32(_mm256_extractf128_ps(r, 1));
+    }
+    for (; i < nin; i++) out[i] = sq_kred16(acc + i * SQ_KL);
+}
+
+/* ---------------- fused row kernels ---------------- */
+
+#define INLINE static inline __attribute__((always_inline))
+
+static inline uint32_t rd32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* 16 b-bit fields (b = 2, 4, 8) starting at field j (j*b a multiple of 8) as two 8-float
+ * vectors: lanes 0..7 and 8..15 of the block. */
+AVX2 INLINE void decode16(const uint8_t *row, size_t j, int bits, __m256i *lo, __m256i *hi)
+{
+    if (bits == 4) {
+        const uint8_t *p = row + j / 2;
+        const __m256i sh = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28), m = _mm256_set1_epi32(15);
+        *lo = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)rd32(p)), sh), m);
+        *hi = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)rd32(p + 4)), sh), m);
+    } else if (bits == 2) {
+        const __m256i v = _mm256_set1_epi32((int)rd32(row + j / 4)), m = _mm256_set1_epi32(3);
+        *lo = _mm256_and_si256(_mm256_srlv_epi32(v, _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)), m);
+        *hi = _mm256_and_si256(_mm256_srlv_epi32(v, _mm256_setr_epi32(16, 18, 20, 22, 24, 26, 28, 30)), m);
+    } else { /* 8 */
+        *lo = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(row + j)));
+        *hi = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(row + j + 8)));
+    }
+}
+
+/* 16 cluster ids of 1 or 2 bits starting at field j (byte-aligned). */
+AVX2 INLINE void decode16_ids(const uint8_t *row, size_t j, int ib, __m256i *lo, __m256i *hi)
+{
+    if (ib == 2) {
+        decode16(row, j, 2, lo, hi);
+        return;
+    }
+    const uint8_t *p = row + j / 8;
+    const __m256i v = _mm256_set1_epi32((int)(p[0] | (uint32_t)p[1] << 8)), m = _mm256_set1_epi32(1);
+    *lo = _mm256_and_si256(_mm256_srlv_epi32(v, _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), m);
+    *hi = _mm256_and_si256(_mm256_srlv_epi32(v, _mm256_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15)), m);
+}
+
+/* The canonical reduction of lanes 0..7 (a) and 8..15 (b). */
+AVX2 INLINE float red16(__m256 a, __m256 b)
+{
+    __m128 v = _mm_add_ps(_mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1)),
+                          _mm_add_ps(_mm256_castps256_ps128(b), _mm256_extractf128_ps(b, 1)));
+    __m128 h = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
+}
+
+/* nb (1..4, a constant after inlining) inputs of a factored row. */
+AVX2 INLINE void factored_nb(const sq_linear *L, const uint8_t *row, const sq_lin_part *P, size_t r, const float *X,
+                             size_t nb, const float *gs, size_t G, float *y)
+{
+    const size_t cols = L->cols, gsz = sq_kgroup_size(L);
+    const int bits = L->bits;
+    for (size_t g = 0; g < G; g++) {
+        size_t g0 = g * gsz;
+        __m256 a[4][2];
+        for (size_t i = 0; i < nb; i++) a[i][0] = a[i][1] = _mm256_setzero_ps();
+        for (size_t j = g0; j < g0 + gsz; j += 16) {
+            __m256i lo, hi;
+            decode16(row, j, bits, &lo, &hi);
+            __m256 c0 = _mm256_cvtepi32_ps(lo), c1 = _mm256_cvtepi32_ps(hi);
+            for (size_t i = 0; i < nb; i++) {
+                const float *x = X + i * cols + j;
+                a[i][0] = _mm256_add_ps(a[i][0], _mm256_mul_ps(c0, _mm256_loadu_ps(x)));
+                a[i][1] = _mm256_add_ps(a[i][1], _mm256_mul_ps(c1, _mm256_loadu_ps(x + 8)));
+            }
+        }
+        size_t p = sq_kparam(L, r, g);
+        float s, m;
+        if (P) {
+            s = P->scale[p];
+            m = P->min[p];
+        } else {
+            s = sq_bf16_to_f32(L->scale_bf16[p]);
+            m = sq_bf16_to_f32(L->min_bf16[p]);
+        }
+        for (size_t i = 0; i < nb; i++) {
+            float A = red16(a[i][0], a[i][1]);
+            y[i] = y[i] + (s * A + m * gs[i * G + g]);
+        }
+    }
+}
+
+AVX2 static int avx2_factored_row(const sq_linear *L, const uint8_t *row, const sq_lin_part *P, size_t r,
+                                  const float *X, size_t nin, const float *gs, float *y)
+{
+    const size_t cols = L->cols, gsz = sq_kgroup_size(L), G = (cols + gsz - 1) / gsz;
+    if (nin > 4 || gsz % 16 || cols % gsz || !(L->bits == 2 || L->bits == 4 || L->bits == 8)) return 0;
+    for (size_t i = 0; i < nin; i += 4) {
+        const float *Xi = X + i * cols, *gi = gs + i * G;
+        switch (nin - i) {
+        case 1: factored_nb(L, row, P, r, Xi, 1, gi, G, y + i); break;
+        case 2: factored_nb(L, row, P, r, Xi, 2, gi, G, y + i); break;
+        case 3: factored_nb(L, row, P, r, Xi, 3, gi, G, y + i); break;
+        default: factored_nb(L, row, P, r, Xi, 4, gi, G, y + i); break;
+        }
+    }
+    return 1;
+}
+
+AVX2 INLINE void packedk_nb(const sq_linear *L, size_t r, const float *X, size_t nb, float *y)
+{
+    const size_t cols = L->cols, gsz = sq_kgroup_size(L), G = cols / gsz;
+    const int bits = L->bits, ib = sq_kid_bits(L->k), k = L->k;
+    const uint8_t *crow = L->codes + r * L->row_bytes, *irow = L->ids + r * L->id_row_bytes;
+    __m256 a[4][2];
+    for (size_t i = 0; i < nb; i++) a[i][0] = a[i][1] = _mm256_setzero_ps();
+    for (size_t g = 0; g < G; g++) {
+        float ts[8] = {0}, tm[8] = {0};
+        const uint16_t *sp = L->scale_bf16 + sq_kparam(L, r, g) * (size_t)k, *mp = L->min_bf16 + sq_kparam(L, r, g) * (size_t)k;
+        for (int c = 0; c < k; c++) {
+            ts[c] = sq_bf16_to_f32(sp[c]);
+            tm[c] = sq_bf16_to_f32(mp[c]);
+        }
+        const __m256 S = _mm256_loadu_ps(ts), M = _mm256_loadu_ps(tm);
+        for (size_t j = g * gsz; j < (g + 1) * gsz; j += 16) {
+            __m256i lo, hi, il, ih;
+            decode16(crow, j, bits, &lo, &hi);
+            decode16_ids(irow, j, ib, &il, &ih);
+            __m256 w0 = _mm256_add_ps(_mm256_mul_ps(_mm256_permutevar8x32_ps(S, il), _mm256_cvtepi32_ps(lo)),
+                                      _mm256_permutevar8x32_ps(M, il));
+            __m256 w1 = _mm256_add_ps(_mm256_mul_ps(_mm256_permutevar8x32_ps(S, ih), _mm256_cvtepi32_ps(hi)),
+                                      _mm256_permutevar8x32_ps(M, ih));
+            for (size_t i = 0; i < nb; i++) {
+                const float *x = X + i * cols + j;
+                a[i][0] = _mm256_add_ps(a[i][0], _mm256_mul_ps(w0, _mm256_loadu_ps(x)));
+                a[i][1] = _mm256_add_ps(a[i][1], _mm256_mul_ps(w1, _mm256_loadu_ps(x + 8)));
+            }
+        }
+    }
+    for (size_t i = 0; i < nb; i++) y[i] = red16(a[i][0], a[i][1]);
+}
+
+AVX2 static int avx2_packedk_row(const sq_linear *L, size_t r, const float *X, size_t nin, float *y)
+{
+    const size_t cols = L->cols, gsz = sq_kgroup_size(L);
+    const int ib = sq_kid_bits(L->k);
+    if (nin > 4 || gsz % 16 || cols % gsz || !(L->bits == 2 || L->bits == 4 || L->bits == 8) || !(ib == 1 || ib == 2))
+        return 0;
+    for (size_t i = 0; i < nin; i += 4) {
+        const float *Xi = X + i * cols;
+        switch (nin - i) {
+        case 1: packedk_nb(L, r, Xi, 1, y + i); break;
+        case 2: packedk_nb(L, r, Xi, 2, y + i); break;
+        case 3: packedk_nb(L, r, Xi, 3, y + i); break;
+        default: packedk_nb(L, r, Xi, 4, y + i); break;
+        }
+    }
+    return 1;
+}
+
+const sq_kimpl sq_kimpl_avx2 = {
+    "avx2", avx2_unpack, avx2_u8_f32, avx2_i8_f32, avx2_bf16_f32, avx2_f16_f32, avx2_dequant, avx2_lanes, avx2_reduce,
+    avx2_factored_row, avx2_packedk_row,
+};
+
+#else
+typedef int sq_matmul_avx2_unused; /* not x86-64 with GCC/clang: nothing here */
+#endif

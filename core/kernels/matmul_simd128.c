@@ -1,0 +1,381 @@
+/* matmul_simd128.c - the kernels' primitives in WebAssembly SIMD128 (kernels_ref.h), the
+ * twin of matmul_ref.c selected at build time in wasm builds (-msimd128). Same bits as
+ * the reference: element-wise steps are exact or one multiply then one add (wasm has no
+ * fused multiply-add), and the 16 canonical lanes are four f32x4 accumulators per input.
+ * Compiled to nothing elsewhere.
+ */
+#include "kernels_ref.h"
+
+#if defined(__wasm_simd128__)
+#include <string.h>
+#include <wasm_simd128.h>
+
+#include "../dtype.h"
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* ---------------- decoding ---------------- */
+
+/* 16 4-bit fields from 8 bytes at p, in field order (one byte each). */
+INLINE v128_t nib16(const uint8_t *p)
+{
+    v128_t v = wasm_v128_load64_zero(p);
+    v128_t lo = wasm_v128_and(v, wasm_i8x16_const_splat(0x0f)), hi = wasm_u8x16_shr(v, 4);
+    return wasm_i8x16_shuffle(lo, hi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+}
+
+/* 16 2-bit fields from 4 bytes at p. */
+INLINE v128_t crumb16(const uint8_t *p)
+{
+    uint32_t w;
+    memcpy(&w, p, 4);
+    v128_t v = wasm_i32x4_make((int32_t)w, 0, 0, 0), m = wasm_i8x16_const_splat(3);
+    v128_t p0 = wasm_v128_and(v, m), p1 = wasm_v128_and(wasm_u8x16_shr(v, 2), m);
+    v128_t p2 = wasm_v128_and(wasm_u8x16_shr(v, 4), m), p3 = wasm_u8x16_shr(v, 6);
+    v128_t a = wasm_i8x16_shuffle(p0, p1, 0, 16, 1, 17, 2, 18, 3, 19, 0, 0, 0, 0, 0, 0, 0, 0);
+    v128_t b = wasm_i8x16_shuffle(p2, p3, 0, 16, 1, 17, 2, 18, 3, 19, 0, 0, 0, 0, 0, 0, 0, 0);
+    return wasm_i8x16_shuffle(a, b, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+}
+
+/* 16 1-bit fields from 2 bytes at p. */
+INLINE v128_t bit16(const uint8_t *p)
+{
+    v128_t v = wasm_i16x8_splat((int16_t)(p[0] | p[1] << 8));
+    /* byte i holds byte i/8 of the pair; pick bit i%8 */
+    v = wasm_i8x16_shuffle(v, v, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    v128_t bit = wasm_v128_and(v, wasm_i8x16_const(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128));
+    return wasm_v128_and(wasm_i8x16_ne(bit, wasm_i8x16_const_splat(0)), wasm_i8x16_const_splat(1));
+}
+
+/* 16 b-bit fields (b = 2, 4, 8) starting at field j, j*b a multiple of 8. */
+INLINE v128_t fields16(const uint8_t *row, size_t j, int bits)
+{
+    if (bits == 4) return nib16(row + j / 2);
+    if (bits == 2) return crumb16(row + j / 4);
+    return wasm_v128_load(row + j);
+}
+
+/* u8x16 -> four f32x4 (lanes 0..3, 4..7, 8..11, 12..15). */
+INLINE void u8_to_4f(v128_t v, v128_t *f)
+{
+    v128_t lo = wasm_u16x8_extend_low_u8x16(v), hi = wasm_u16x8_extend_high_u8x16(v);
+    f[0] = wasm_f32x4_convert_i32x4(wasm_u32x4_extend_low_u16x8(lo));
+    f[1] = wasm_f32x4_convert_i32x4(wasm_u32x4_extend_high_u16x8(lo));
+    f[2] = wasm_f32x4_convert_i32x4(wasm_u32x4_extend_low_u16x8(hi));
+    f[3] = wasm_f32x4_convert_i32x4(wasm_u32x4_extend_high_u16x8(hi));
+}
+
+INLINE void i8_to_4f(v128_t v, v128_t *f)
+{
+    v128_t lo = wasm_i16x8_extend_low_i8x16(v), hi = wasm_i16x8_extend_high_i8x16(v);
+    f[0] = wasm_f32x4_convert_i32x4(wasm_i32x4_extend_low_i16x8(lo));
+    f[1] = wasm_f32x4_convert_i32x4(wasm_i32x4_extend_high_i16x8(lo));
+    f[2] = wasm_f32x4_convert_i32x4(wasm_i32x4_extend_low_i16x8(hi));
+    f[3] = wasm_f32x4_convert_i32x4(wasm_i32x4_extend_high_i16x8(hi));
+}
+
+/* ---------------- element-wise primitives ---------------- */
+
+static void s_unpack(const uint8_t *row, size_t j, int bits, size_t n, uint8_t *dst)
+{
+    size_t i = 0;
+    if (bits == 8) {
+        memcpy(dst, row + j, n);
+        return;
+    }
+    if (bits == 4 && (j & 1) == 0) {
+        const uint8_t *p = row + j / 2;
+        for (; i + 32 <= n; i += 32, p += 16) {
+            v128_t v = wasm_v128_load(p);
+            v128_t lo = wasm_v128_and(v, wasm_i8x16_const_splat(0x0f)), hi = wasm_u8x16_shr(v, 4);
+            wasm_v128_store(dst + i, wasm_i8x16_shuffle(lo, hi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23));
+            wasm_v128_store(dst + i + 16,
+                            wasm_i8x16_shuffle(lo, hi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31));
+        }
+    } else if (bits == 2 && (j & 3) == 0) {
+        const uint8_t *p = row + j / 4;
+        for (; i + 64 <= n; i += 64, p += 16) {
+            v128_t v = wasm_v128_load(p), m = wasm_i8x16_const_splat(3);
+            v128_t p0 = wasm_v128_and(v, m), p1 = wasm_v128_and(wasm_u8x16_shr(v, 2), m);
+            v128_t p2 = wasm_v128_and(wasm_u8x16_shr(v, 4), m), p3 = wasm_u8x16_shr(v, 6);
+            v128_t a = wasm_i8x16_shuffle(p0, p1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+            v128_t b = wasm_i8x16_shuffle(p2, p3, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+            v128_t c = wasm_i8x16_shuffle(p0, p1, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+            v128_t d = wasm_i8x16_shuffle(p2, p3, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+            wasm_v128_store(dst + i, wasm_i16x8_shuffle(a, b, 0, 8, 1, 9, 2, 10, 3, 11));
+            wasm_v128_store(dst + i + 16, wasm_i16x8_shuffle(a, b, 4, 12, 5, 13, 6, 14, 7, 15));
+            wasm_v128_store(dst + i + 32, wasm_i16x8_shuffle(c, d, 0, 8, 1, 9, 2, 10, 3, 11));
+            wasm_v128_store(dst + i + 48, wasm_i16x8_shuffle(c, d, 4, 12, 5, 13, 6, 14, 7, 15));
+        }
+    }
+    sq_kunpack_any(row, j + i, bits, n - i, dst + i);
+}
+
+static void s_u8_f32(const uint8_t *src, size_t n, float *dst)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        v128_t f[4];
+        u8_to_4f(wasm_v128_load(src + i), f);
+        for (int q = 0; q < 4; q++) wasm_v128_store(dst + i + 4 * q, f[q]);
+    }
+    for (; i < n; i++) dst[i] = (float)src[i];
+}
+
+static void s_i8_f32(const int8_t *src, size_t n, float *dst)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        v128_t f[4];
+        i8_to_4f(wasm_v128_load(src + i), f);
+        for (int q = 0; q < 4; q++) wasm_v128_store(dst + i + 4 * q, f[q]);
+    }
+    for (; i < n; i++) dst[i] = (float)src[i];
+}
+
+static void s_bf16_f32(const uint16_t *src, size_t n, float *dst)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v128_t v = wasm_v128_load(src + i);
+        wasm_v128_store(dst + i, wasm_i32x4_shl(wasm_u32x4_extend_low_u16x8(v), 16));
+        wasm_v128_store(dst + i + 4, wasm_i32x4_shl(wasm_u32x4_extend_high_u16x8(v), 16));
+    }
+    for (; i < n; i++) dst[i] = sq_bf16_to_f32(src[i]);
+}
+
+/* Exact f16 -> f32 of four u32 lanes holding f16 bits (see matmul_avx2.c). */
+INLINE v128_t h2f(v128_t h)
+{
+    v128_t u = wasm_i32x4_shl(wasm_v128_and(h, wasm_i32x4_const_splat(0x7fff)), 13);
+    v128_t f = wasm_f32x4_mul(u, wasm_i32x4_const_splat(0x77800000)); /* 2^112 */
+    v128_t special = wasm_i32x4_eq(wasm_v128_and(h, wasm_i32x4_const_splat(0x7c00)), wasm_i32x4_const_splat(0x7c00));
+    f = wasm_v128_bitselect(wasm_v128_or(u, wasm_i32x4_const_splat(0x7f800000)), f, special);
+    return wasm_v128_or(f, wasm_i32x4_shl(wasm_u32x4_shr(h, 15), 31));
+}
+
+static void s_f16_f32(const uint16_t *src, size_t n, float *dst)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v128_t v = wasm_v128_load(src + i);
+        wasm_v128_store(dst + i, h2f(wasm_u32x4_extend_low_u16x8(v)));
+        wasm_v128_store(dst + i + 4, h2f(wasm_u32x4_extend_high_u16x8(v)));
+    }
+    for (; i < n; i++) dst[i] = sq_f16_to_f32(src[i]);
+}
+
+/* Table lookup of 4 floats by the ids in the low 4 bytes of id4 (each id*4), from nt
+ * 16-byte tables (4 floats each). */
+INLINE v128_t lookup4(const v128_t *tab, int nt, v128_t idx)
+{
+    v128_t r = wasm_i8x16_swizzle(tab[0], idx);
+    for (int t = 1; t < nt; t++) {
+        idx = wasm_i8x16_sub(idx, wasm_i8x16_const_splat(16));
+        r = wasm_v128_or(r, wasm_i8x16_swizzle(tab[t], idx));
+    }
+    return r;
+}
+
+/* Byte indices for lanes q*4..q*4+3 of the 16 ids in v (u8x16): id*4 + (0, 1, 2, 3). */
+INLINE v128_t idx_q(v128_t id4, int q)
+{
+    v128_t r;
+    switch (q) {
+    case 0: r = wasm_i8x16_shuffle(id4, id4, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3); break;
+    case 1: r = wasm_i8x16_shuffle(id4, id4, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7); break;
+    case 2: r = wasm_i8x16_shuffle(id4, id4, 8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11); break;
+    default: r = wasm_i8x16_shuffle(id4, id4, 12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15); break;
+    }
+    return wasm_i8x16_add(r, wasm_i8x16_const(0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3));
+}
+
+/* Dequantize 16 weights: codes/ids u8x16 -> four f32x4 w = S[id]*code + M[id]. */
+INLINE void deq16(v128_t code, v128_t id, const v128_t *S, const v128_t *M, int nt, v128_t *w)
+{
+    v128_t c[4];
+    u8_to_4f(code, c);
+    v128_t id4 = wasm_i8x16_shl(id, 2);
+    for (int q = 0; q < 4; q++) {
+        v128_t ix = idx_q(id4, q);
+        w[q] = wasm_f32x4_add(wasm_f32x4_mul(lookup4(S, nt, ix), c[q]), lookup4(M, nt, ix));
+    }
+}
+
+static void s_dequant(const uint8_t *code, const uint8_t *id, const float *ts, const float *tm, int k, size_t n,
+                      float *dst)
+{
+    size_t i = 0;
+    int nt = (k + 3) / 4;
+    v128_t S[4], M[4];
+    for (int t = 0; t < nt; t++) {
+        S[t] = wasm_v128_load(ts + 4 * t);
+        M[t] = wasm_v128_load(tm + 4 * t);
+    }
+    for (; i + 16 <= n; i += 16) {
+        v128_t w[4];
+        deq16(wasm_v128_load(code + i), wasm_v128_load(id + i), S, M, nt, w);
+        for (int q = 0; q < 4; q++) wasm_v128_store(dst + i + 4 * q, w[q]);
+    }
+    for (; i < n; i++) dst[i] = ts[id[i]] * (float)code[i] + tm[id[i]];
+}
+
+/* ---------------- lanes ---------------- */
+
+INLINE float red16(const v128_t *a)
+{
+    v128_t v = wasm_f32x4_add(wasm_f32x4_add(a[0], a[1]), wasm_f32x4_add(a[2], a[3]));
+    v128_t h = wasm_f32x4_add(v, wasm_i32x4_shuffle(v, v, 2, 3, 2, 3));
+    return wasm_f32x4_extract_lane(h, 0) + wasm_f32x4_extract_lane(h, 1);
+}
+
+/* a[q] += w[q] * x[4q..4q+3] */
+INLINE void mac16(v128_t *a, const v128_t *w, const float *x)
+{
+    for (int q = 0; q < 4; q++) a[q] = wasm_f32x4_add(a[q], wasm_f32x4_mul(w[q], wasm_v128_load(x + 4 * q)));
+}
+
+static void s_lanes(const float *w, const float *X, size_t ldx, size_t nin, size_t nblk, float *acc)
+{
+    size_t i = 0;
+    for (; i + 2 <= nin; i += 2) {
+        const float *x0 = X + i * ldx, *x1 = x0 + ldx;
+        float *a = acc + i * SQ_KL;
+        v128_t a0[4], a1[4];
+        for (int q = 0; q < 4; q++) {
+            a0[q] = wasm_v128_load(a + 4 * q);
+            a1[q] = wasm_v128_load(a + 16 + 4 * q);
+        }
+        for (size_t b = 0; b < nblk; b++) {
+            size_t o = b * SQ_KL;
+            v128_t wv[4];
+            for (int q = 0; q < 4; q++) wv[q] = wasm_v128_load(w + o + 4 * q);
+            mac16(a0, wv, x0 + o);
+            mac16(a1, wv, x1 + o);
+        }
+        for (int q = 0; q < 4; q++) {
+            wasm_v128_store(a + 4 * q, a0[q]);
+            wasm_v128_store(a + 16 + 4 * q, a1[q]);
+        }
+    }
+    for (; i < nin; i++) {
+        const float *x = X + i * ldx;
+        float *a = acc + i * SQ_KL;
+        v128_t av[4];
+        for (int q = 0; q < 4; q++) av[q] = wasm_v128_load(a + 4 * q);
+        for (size_t b = 0; b < nblk; b++) {
+            size_t o = b * SQ_KL;
+            v128_t wv[4];
+            for (int q = 0; q < 4; q++) wv[q] = wasm_v128_load(w + o + 4 * q);
+            mac16(av, wv, x + o);
+        }
+        for (int q = 0; q < 4; q++) wasm_v128_store(a + 4 * q, av[q]);
+    }
+}
+
+static void s_reduce(const float *acc, size_t nin, float *out)
+{
+    for (size_t i = 0; i < nin; i++) {
+        v128_t a[4];
+        for (int q = 0; q < 4; q++) a[q] = wasm_v128_load(acc + i * SQ_KL + 4 * (size_t)q);
+        out[i] = red16(a);
+    }
+}
+
+/* ---------------- fused row kernels ---------------- */
+
+INLINE void factored_nb(const sq_linear *L, const uint8_t *row, const sq_lin_part *P, size_t r, const float *X,
+                        size_t nb, const float *gs, size_t G, float *y)
+{
+    const size_t cols = L->cols, gsz = sq_kgroup_size(L);
+    const int bits = L->bits;
+    for (size_t g = 0; g < G; g++) {
+        size_t g0 = g * gsz;
+        v128_t a[2][4];
+        for (size_t i = 0; i < nb; i++)
+            for (int q = 0; q < 4; q++) a[i][q] = wasm_f32x4_splat(0.0f);
+        for (size_t j = g0; j < g0 + gsz; j += 16) {
+            v128_t c[4];
+            u8_to_4f(fields16(row, j, bits), c);
+            for (size_t i = 0; i < nb; i++) mac16(a[i], c, X + i * cols + j);
+        }
+        size_t p = sq_kparam(L, r, g);
+        float s, m;
+        if (P) {
+            s = P->scale[p];
+            m = P->min[p];
+        } else {
+            s = sq_bf16_to_f32(L->scale_bf16[p]);
+            m = sq_bf16_to_f32(L->min_bf16[p]);
+        }
+        for (size_t i = 0; i < nb; i++) {
+            float A = red16(a[i]);
+            y[i] = y[i] + (s * A + m * gs[i * G + g]);
+        }
+    }
+}
+
+static int s_factored_row(const sq_linear *L, const uint8_t *row, const sq_lin_part *P, size_t r, const float *X,
+                          size_t nin, const float *gs, float *y)
+{
+    const size_t cols = L->cols, gsz = sq_kgroup_size(L), G = (cols + gsz - 1) / gsz;
+    if (nin > 2 || gsz % 16 || cols % gsz || !(L->bits == 2 || L->bits == 4 || L->bits == 8)) return 0;
+    for (size_t i = 0; i < nin; i += 2) {
+        if (nin - i == 1) factored_nb(L, row, P, r, X + i * cols, 1, gs + i * G, G, y + i);
+        else factored_nb(L, row, P, r, X + i * cols, 2, gs + i * G, G, y + i);
+    }
+    return 1;
+}
+
+INLINE void packedk_nb(const sq_linear *L, size_t r, const float *X, size_t nb, float *y)
+{
+    const size_t cols = L->cols, gsz = sq_kgroup_size(L), G = cols / gsz;
+    const int bits = L->bits, ib = sq_kid_bits(L->k), k = L->k, nt = (k + 3) / 4;
+    const uint8_t *crow = L->codes + r * L->row_bytes, *irow = L->ids + r * L->id_row_bytes;
+    v128_t a[2][4];
+    for (size_t i = 0; i < nb; i++)
+        for (int q = 0; q < 4; q++) a[i][q] = wasm_f32x4_splat(0.0f);
+    for (size_t g = 0; g < G; g++) {
+        float ts[SQ_KTAB] = {0}, tm[SQ_KTAB] = {0};
+        size_t p = sq_kparam(L, r, g) * (size_t)k;
+        for (int c = 0; c < k; c++) {
+            ts[c] = sq_bf16_to_f32(L->scale_bf16[p + (size_t)c]);
+            tm[c] = sq_bf16_to_f32(L->min_bf16[p + (size_t)c]);
+        }
+        v128_t S[4], M[4];
+        for (int t = 0; t < nt; t++) {
+            S[t] = wasm_v128_load(ts + 4 * t);
+            M[t] = wasm_v128_load(tm + 4 * t);
+        }
+        for (size_t j = g * gsz; j < (g + 1) * gsz; j += 16) {
+            v128_t id = ib == 2 ? crumb16(irow + j / 4) : ib == 1 ? bit16(irow + j / 8) : nib16(irow + j / 2);
+            v128_t w[4];
+            deq16(fields16(crow, j, bits), id, S, M, nt, w);
+            for (size_t i = 0; i < nb; i++) mac16(a[i], w, X + i * cols + j);
+        }
+    }
+    for (size_t i = 0; i < nb; i++) y[i] = red16(a[i]);
+}
+
+static int s_packedk_row(const sq_linear *L, size_t r, const float *X, size_t nin, float *y)
+{
+    const size_t cols = L->cols, gsz = sq_kgroup_size(L);
+    const int ib = sq_kid_bits(L->k);
+    if (nin > 2 || gsz % 16 || cols % gsz || !(L->bits == 2 || L->bits == 4 || L->bits == 8) ||
+        !(ib == 1 || ib == 2 || ib == 4))
+        return 0;
+    for (size_t i = 0; i < nin; i += 2) {
+        if (nin - i == 1) packedk_nb(L, r, X + i * cols, 1, y + i);
+        else packedk_nb(L, r, X + i * cols, 2, y + i);
+    }
+    return 1;
+}
+
+const sq_kimpl sq_kimpl_simd128 = {
+    "simd128", s_unpack, s_u8_f32, s_i8_f32, s_bf16_f32, s_f16_f32, s_dequant, s_lanes, s_reduce, s_factored_row,
+    s_packedk_row,
+};
+
+#else
+typedef int sq_matmul_simd128_unused; /* not a wasm SIMD128 build: nothing here */
+#endif

@@ -1,0 +1,535 @@
+#!/usr/bin/env node
+// tests/web/run.mjs - the web app end to end in real headless Chromium (make web-test).
+//
+//   node tests/web/run.mjs [--build DIR] [--chromium PATH] [--filter TEXT] [--headed] [--scale]
+//
+// --filter runs the tests whose names contain TEXT (they build on each other: a filter
+// that skips a model's load skips what its later tests need). --scale adds a run over a
+// 2.5 GB Llama-3.2-1B-shaped BF16 model from build/sq-synth (about two minutes and 5 GB of
+// disk; not part of make web-test).
+//
+// Serves DIR/web with web/serve.mjs (COOP/COEP) on 127.0.0.1 (a free port), drives
+// Debian's chromium through npm playwright-core, and checks what a person would do:
+// pick the bundled models' files, quantize, the live layer rows, the download against
+// build/sq byte for byte, the report, the charts and the outlier lab, classification
+// and generation against the CLI, cancelling, plain-sentence errors, a responsive main
+// thread, no request to any other origin, and an offline reload via the service worker.
+// Screenshots go to DIR/web-test/*.png. Ends with "N passed, N failed".
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+process.chdir(ROOT);
+const argv = process.argv.slice(2);
+const opt = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
+const BUILD = opt("--build", "build");
+const CHROMIUM = opt("--chromium", "/usr/bin/chromium");
+const FILTER = opt("--filter", "");
+const HEADED = argv.includes("--headed");
+const SCALE = argv.includes("--scale");
+const WEB = path.resolve(BUILD, "web");
+const OUT = path.resolve(BUILD, "web-test");
+const SQ = path.resolve(BUILD, "sq");
+
+let passed = 0, failed = 0;
+const notes = [];
+function finish(code) {
+  for (const n of notes) console.log(`note ${n}`);
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(code ?? (failed ? 1 : 0));
+}
+
+for (const [f, how] of [[path.join(WEB, "index.html"), "make web"], [path.join(WEB, "sq-core.wasm"), "make web"], [SQ, "make"]])
+  if (!fs.existsSync(f)) { console.log(`FAIL setup: ${f} is missing (${how})`); failed++; finish(1); }
+if (!fs.existsSync(CHROMIUM)) {
+  console.log(`FAIL setup: ${CHROMIUM} is missing (apt-get install chromium, or bash tools/setup-debian.sh)`);
+  failed++;
+  finish(1);
+}
+
+const { chromium } = await import("playwright-core");
+const { createServer } = await import(path.join(ROOT, "web", "serve.mjs"));
+
+fs.rmSync(OUT, { recursive: true, force: true });
+fs.mkdirSync(OUT, { recursive: true });
+
+// ---------------- helpers ----------------
+function assert(cond, msg) { if (!cond) throw new Error(msg); }
+function eq(a, b, what) {
+  if (a !== b) throw new Error(`${what}: ${JSON.stringify(a)?.slice(0, 300)} != ${JSON.stringify(b)?.slice(0, 300)}`);
+}
+function run(cmd, args) {
+  const t0 = performance.now();
+  const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 1 << 28 });
+  if (r.error) throw r.error;
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, seconds: (performance.now() - t0) / 1000 };
+}
+function sameBytes(a, b, what) {
+  const sa = fs.statSync(a).size, sb = fs.statSync(b).size;
+  if (sa !== sb) throw new Error(`${what}: ${sa} bytes vs ${sb} bytes`);
+  const fa = fs.openSync(a, "r"), fb = fs.openSync(b, "r");
+  const x = Buffer.alloc(1 << 24), y = Buffer.alloc(1 << 24);
+  try {
+    for (let off = 0; off < sa; off += x.length) {
+      const n = fs.readSync(fa, x, 0, x.length, off);
+      fs.readSync(fb, y, 0, n, off);
+      if (x.compare(y, 0, n, 0, n) !== 0) {
+        const i = x.subarray(0, n).findIndex((v, k) => v !== y[k]);
+        throw new Error(`${what}: differ at byte ${off + i}`);
+      }
+    }
+  } finally {
+    fs.closeSync(fa);
+    fs.closeSync(fb);
+  }
+}
+// The page's report vs the CLI's: equal but for times and the display name; mse sums
+// may differ in the last bits (threads), see tests/wasm/run.mjs.
+function sameReport(got, want, where = "report") {
+  if (typeof want === "number" && typeof got === "number" && /\.mse(_plain)?$/.test(where)) {
+    if (Math.abs(got - want) > 1e-12 * Math.max(Math.abs(want), 1e-300)) throw new Error(`${where}: ${got} != ${want}`);
+    return;
+  }
+  if (want === null || typeof want !== "object" || got === null || typeof got !== "object") {
+    if (got !== want) throw new Error(`${where}: ${JSON.stringify(got)} != ${JSON.stringify(want)}`);
+    return;
+  }
+  for (const k of new Set([...Object.keys(want), ...Object.keys(got)]))
+    if (k !== "seconds" && !(where === "report" && k === "model")) sameReport(got[k], want[k], `${where}.${k}`);
+}
+const exampleFiles = (dir) =>
+  ["config.json", "model.safetensors", "tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"]
+    .map((f) => path.join(dir, f)).filter((f) => fs.existsSync(f));
+
+let page, context, browser, server, origin;
+const foreign = [], consoleErrors = [], pageErrors = [];
+let shot = 0;
+async function screenshot(name, opts = {}) {
+  const file = path.join(OUT, `${String(++shot).padStart(2, "0")}-${name}.png`);
+  await page.screenshot({ path: file, ...opts });
+  return file;
+}
+
+async function test(name, fn) {
+  if (FILTER && !name.includes(FILTER)) return;
+  const t0 = performance.now();
+  try {
+    await fn();
+    passed++;
+    console.log(`ok   ${name} (${((performance.now() - t0) / 1000).toFixed(1)}s)`);
+  } catch (err) {
+    failed++;
+    console.log(`FAIL ${name}\n     ${String((err && err.stack) || err).split("\n").slice(0, 6).join("\n     ")}`);
+    try { await screenshot(`FAIL-${name.replace(/\W+/g, "-").slice(0, 40)}`, { fullPage: true }); } catch { /* no page */ }
+  }
+}
+
+const errorsText = () => page.locator("#errors").innerText();
+async function noErrors(what) {
+  const t = (await errorsText()).trim();
+  if (t) throw new Error(`${what}: the page shows an error: ${t}`);
+}
+
+async function waitDone(timeout = 60000) {
+  await page.waitForSelector("[data-sq=done]", { timeout });
+}
+
+async function setSettings({ bits = "4", clusters = "3", format = "packed", group = "auto" } = {}) {
+  await page.selectOption("[data-sq=bits]", String(bits));
+  await page.selectOption("[data-sq=clusters]", String(clusters));
+  await page.selectOption("[data-sq=format]", format);
+  await page.selectOption("[data-sq=group]", String(group));
+}
+
+async function download(selector, to) {
+  const [dl] = await Promise.all([page.waitForEvent("download"), page.click(selector)]);
+  await dl.saveAs(to);
+  return { file: to, suggested: dl.suggestedFilename() };
+}
+
+async function runText(text) {
+  await page.fill("[data-sq=prompt]", text);
+  await page.click("[data-sq=run]");
+  await page.waitForFunction(() => {
+    const o = document.querySelector("[data-sq=output]");
+    return o && !o.hasAttribute("data-busy") && o.textContent.length > 0;
+  }, null, { timeout: 60000 });
+  await noErrors("run");
+  return page.locator("[data-sq=output]").innerText();
+}
+
+// ---------------- start ----------------
+server = createServer(WEB);
+await new Promise((res) => server.listen(0, "127.0.0.1", res));
+origin = `http://127.0.0.1:${server.address().port}`;
+browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  headless: !HEADED,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"].filter((a) => !(HEADED && a === "--headless")),
+});
+context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true, serviceWorkers: "allow" });
+context.on("request", (req) => {
+  const u = req.url();
+  if (!u.startsWith(origin + "/") && !u.startsWith("blob:") && !u.startsWith("data:")) foreign.push(u);
+});
+page = await context.newPage();
+page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
+page.on("pageerror", (e) => pageErrors.push(String(e)));
+
+const timings = {};
+
+await test("page: loads, shows the hooks, the module starts, no console error", async () => {
+  await page.goto(origin + "/");
+  await page.waitForFunction(() => document.querySelector("#version")?.textContent.length > 0, null, { timeout: 20000 });
+  eq(await page.locator("input[type=file][data-sq=files]").count(), 1, "file input");
+  assert(await page.locator("input[type=file][data-sq=files]").evaluate((e) => e.multiple), "file input is not multiple");
+  for (const hook of ["bits", "clusters", "format", "start", "prompt", "run", "output"])
+    eq(await page.locator(`[data-sq=${hook}]`).count(), 1, `[data-sq=${hook}]`);
+  assert(await page.evaluate(() => self.crossOriginIsolated), "the page is not cross-origin isolated (COOP/COEP)");
+  eq(await page.locator("[data-sq=bits]").inputValue(), "4", "default bits");
+  eq(await page.locator("[data-sq=clusters]").inputValue(), "3", "default clusters");
+  eq(await page.locator("[data-sq=format]").inputValue(), "packed", "default format");
+  // every control has a label
+  const unlabelled = await page.evaluate(() => [...document.querySelectorAll("input, select, textarea, button")]
+    .filter((e) => !(e.labels?.length || e.getAttribute("aria-label") || e.textContent.trim()))
+    .map((e) => e.id || e.outerHTML.slice(0, 60)));
+  eq(unlabelled.join(", "), "", "controls without a label");
+  await screenshot("start");
+  await noErrors("start");
+});
+
+// ---------------- BERT via the file input ----------------
+const BERT = "examples/bert-tiny-emotion";
+const bertNative = path.join(OUT, "bert-native.safetensors"), bertNativeRep = path.join(OUT, "bert-native.json");
+let bertReport;
+
+await test("bert: picking its files shows what was loaded before anything heavy runs", async () => {
+  await page.setInputFiles("input[type=file][data-sq=files]", exampleFiles(BERT));
+  await page.waitForSelector("#model-info dl", { timeout: 20000 });
+  const info = await page.locator("#model-info").innerText();
+  for (const want of ["BertForSequenceClassification", "4.39 M", "F32", "14 linear layers", "tokenizer.json", "text classification"])
+    assert(info.includes(want), `model info lacks "${want}":\n${info}`);
+  assert(await page.locator("[data-sq=start]").isEnabled(), "start is disabled");
+  eq(await page.locator("[data-sq=layer]").count(), 0, "layer rows before starting");
+  await page.waitForSelector("#layer-chart svg", { timeout: 20000 });
+  await noErrors("load");
+  await screenshot("bert-loaded");
+});
+
+await test("bert: INT4 k=3 packed — live layer rows, done, download byte-identical to build/sq", async () => {
+  const n = run(SQ, ["quantize", BERT, bertNative, "--bits", "4", "--clusters", "3", "--format", "packed", "--report", bertNativeRep]);
+  eq(n.status, 0, `native: ${n.stderr}`);
+  const want = JSON.parse(fs.readFileSync(bertNativeRep, "utf8"));
+  await setSettings();
+  const t0 = performance.now();
+  await page.click("[data-sq=start]");
+  await waitDone();
+  const wall = (performance.now() - t0) / 1000;
+  await noErrors("quantize");
+  const rows = await page.locator("[data-sq=layer]").evaluateAll((els) => els.map((e) => e.dataset.name));
+  const weights = want.layers.filter((l) => l.kind === "weight").map((l) => l.name);
+  eq(rows.join("\n"), weights.join("\n"), "one [data-sq=layer] per quantized weight layer, in order");
+  const d = await download("a[data-sq=download]", path.join(OUT, "bert-page.safetensors"));
+  sameBytes(d.file, bertNative, "page download vs build/sq quantize");
+  assert(d.suggested.endsWith(".safetensors"), `download name ${d.suggested}`);
+  const r = await download("a[data-sq=report]", path.join(OUT, "bert-page-report.json"));
+  bertReport = JSON.parse(fs.readFileSync(r.file, "utf8"));
+  sameReport(bertReport, want);
+  timings.bert = { page: bertReport.seconds, wall, native: want.seconds };
+  await page.locator("#progress").scrollIntoViewIfNeeded();
+  await screenshot("bert-quantized");
+});
+
+await test("bert: layer chart, outlier lab and summary chart", async () => {
+  await page.waitForSelector("#layer-chart svg");
+  await page.waitForSelector("#summary-chart svg");
+  // pick a layer from a row
+  await page.locator("[data-sq=layer] button").nth(2).click();
+  const name = await page.locator("[data-sq=layer]").nth(2).getAttribute("data-name");
+  await page.waitForFunction((n) => document.querySelector("#layer-caption").textContent.startsWith(n), name);
+  eq(await page.locator("#layer-pick").inputValue(), name, "selected layer");
+  // grid rows: outliers, plain INT4, three clusters
+  const strip = await page.locator("#layer-chart svg").nth(1).innerHTML();
+  for (const t of ["outliers", "plain INT4", "lower INT4", "middle INT4", "upper INT4"]) assert(strip.includes(t), `grid strip lacks ${t}`);
+  await page.waitForFunction(() => /MSE split/.test(document.querySelector("#lab-stats").textContent));
+  await page.locator("#explain-h").scrollIntoViewIfNeeded();
+  await screenshot("bert-layer-chart");
+  const rangeOf = async () => Number((await page.locator("#lab-stats").innerText()).match(/range\s*([0-9.e+-]+)/)[1]);
+  const r0 = await rangeOf();
+  const before = await page.locator("#lab-stats").innerText();
+  await page.click("[data-sq=lab-outlier]");
+  await page.waitForFunction((b) => document.querySelector("#lab-stats").innerText !== b, before);
+  await page.waitForFunction(() => /1 outlier added/.test(document.querySelector("#lab-stats").innerText));
+  const r1 = await rangeOf();
+  assert(r1 > r0 * 1.3, `adding an outlier did not widen the range (${r0} -> ${r1})`);
+  // the keyboard moves the bits slider: INT4 -> INT3
+  await page.focus("[data-sq=lab-bits]");
+  await page.keyboard.press("ArrowLeft");
+  await page.waitForFunction(() => /MSE plain INT3/.test(document.querySelector("#lab-stats").innerText));
+  await page.locator("#lab-chart").scrollIntoViewIfNeeded();
+  await screenshot("bert-outlier-lab");
+  await page.locator("#summary").scrollIntoViewIfNeeded();
+  await screenshot("bert-summary");
+  await noErrors("explain");
+});
+
+await test("bert: classify with the original and the quantized model (labels as build/sq classify)", async () => {
+  const text = "i feel so happy and grateful for my friends today";
+  const out = await runText(text);
+  const cli = (model) => {
+    const r = run(SQ, ["classify", model, text, "--json"]);
+    eq(r.status, 0, `sq classify: ${r.stderr}`);
+    return JSON.parse(r.stdout).results[0];
+  };
+  const q = cli(path.join(OUT, "bert-page.safetensors")), o = cli(BERT);
+  eq(out.trim(), q.label, "[data-sq=output] is the quantized model's top label");
+  const verdicts = await page.locator(".verdicts").innerText();
+  assert(verdicts.includes(`original: ${o.label} (${(o.probs[o.label_id] * 100).toFixed(1)}%)`), `original verdict: ${verdicts}`);
+  assert(verdicts.includes(`quantized: ${q.label} (${(q.probs[q.label_id] * 100).toFixed(1)}%)`), `quantized verdict: ${verdicts}`);
+  const out2 = await runText("i am furious that they cancelled the show again");
+  const q2 = run(SQ, ["classify", path.join(OUT, "bert-page.safetensors"), "i am furious that they cancelled the show again", "--json"]);
+  eq(out2.trim(), JSON.parse(q2.stdout).results[0].label, "second text");
+  await page.locator("#run").scrollIntoViewIfNeeded();
+  await screenshot("bert-classify");
+});
+
+// ---------------- stories260K via the example button ----------------
+const STORIES = "examples/stories260K";
+await test("stories: bundled example button, paper INT3 k=2, byte-identical download and report", async () => {
+  await page.click("[data-sq=example-stories]");
+  await page.waitForFunction(() => /LlamaForCausalLM/.test(document.querySelector("#model-info")?.innerText || ""), null, { timeout: 20000 });
+  await setSettings({ bits: "3", clusters: "2", format: "paper", group: "auto" });
+  await page.click("[data-sq=start]");
+  await waitDone();
+  await noErrors("quantize stories paper");
+  const nat = path.join(OUT, "stories-paper-native.safetensors");
+  const n = run(SQ, ["quantize", STORIES, nat, "--bits", "3", "--clusters", "2", "--format", "paper"]);
+  eq(n.status, 0, n.stderr);
+  const d = await download("a[data-sq=download]", path.join(OUT, "stories-paper-page.safetensors"));
+  sameBytes(d.file, nat, "paper download vs build/sq");
+  eq(await page.locator("[data-sq=layer]").count(), 35, "layer rows");
+});
+
+const storiesNativeRep = path.join(OUT, "stories-native.json");
+await test("stories: defaults (INT4 k=3 packed), report equals build/sq's", async () => {
+  await setSettings();
+  await page.click("[data-sq=start]");
+  await waitDone();
+  const nat = path.join(OUT, "stories-native.safetensors");
+  const n = run(SQ, ["quantize", STORIES, nat, "--report", storiesNativeRep]);
+  eq(n.status, 0, n.stderr);
+  const d = await download("a[data-sq=download]", path.join(OUT, "stories-page.safetensors"));
+  sameBytes(d.file, nat, "download vs build/sq");
+  const r = await download("a[data-sq=report]", path.join(OUT, "stories-page-report.json"));
+  const rep = JSON.parse(fs.readFileSync(r.file, "utf8"));
+  const want = JSON.parse(fs.readFileSync(storiesNativeRep, "utf8"));
+  sameReport(rep, want);
+  eq(rep.model, "stories260K", "report model name (the folder's, as the CLI)");
+  timings.stories = { page: rep.seconds, native: want.seconds };
+});
+
+await test("stories: greedy generation streams the CLI's text from original and quantized", async () => {
+  await page.fill("[data-sq=tokens]", "40");
+  await page.selectOption("[data-sq=mode]", "greedy");
+  const prompt = "Once upon a time";
+  const out = await runText(prompt);
+  const cli = (model) => {
+    const r = run(SQ, ["generate", model, "--prompt", prompt, "-n", "40"]);
+    eq(r.status, 0, `sq generate: ${r.stderr}`);
+    return r.stdout.replace(/\n$/, "");
+  };
+  const q = cli(path.join(OUT, "stories-page.safetensors")), o = cli(STORIES);
+  eq(out, q, "[data-sq=output] vs sq generate on the quantized file");
+  eq(await page.locator("[data-sq=gen-original]").innerText(), o, "original pane vs sq generate");
+  eq(await page.locator("[data-sq=gen-quantized]").innerText(), q, "quantized pane");
+  await page.locator("#run").scrollIntoViewIfNeeded();
+  await screenshot("stories-generate");
+});
+
+await test("stories: sampled generation (temperature, seed) matches sq generate", async () => {
+  await page.selectOption("[data-sq=mode]", "sample");
+  await page.fill("#gen-temp", "0.8");
+  await page.fill("#gen-seed", "7");
+  await page.fill("[data-sq=tokens]", "30");
+  const prompt = "The cat";
+  const out = await runText(prompt);
+  const r = run(SQ, ["generate", path.join(OUT, "stories-page.safetensors"), "--prompt", prompt, "-n", "30", "--temp", "0.8", "--seed", "7"]);
+  eq(out, r.stdout.replace(/\n$/, ""), "sampled text");
+  await page.selectOption("[data-sq=mode]", "greedy");
+});
+
+// ---------------- other ways in ----------------
+await test("keyboard: Tab reaches the example buttons, Enter loads one, Enter on Quantize runs it", async () => {
+  await page.evaluate(() => { window.scrollTo(0, 0); document.activeElement?.blur(); });
+  let found = false;
+  for (let i = 0; i < 12 && !found; i++) {
+    await page.keyboard.press("Tab");
+    found = await page.evaluate(() => document.activeElement?.dataset?.sq === "example-bert");
+  }
+  assert(found, "Tab never reached the BERT example button");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => /BertForSequenceClassification/.test(document.querySelector("#model-info")?.innerText || "") &&
+    /bert-tiny-emotion/.test(document.querySelector("#model-info").innerText), null, { timeout: 20000 });
+  await page.focus("[data-sq=start]");
+  await page.keyboard.press("Enter");
+  await waitDone();
+  eq(await page.locator("[data-sq=layer]").count(), 14, "layer rows");
+  await noErrors("keyboard");
+});
+
+await test("drop: files dropped on the page load like picked ones", async () => {
+  await page.evaluate(async () => {
+    const dt = new DataTransfer();
+    for (const f of ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]) {
+      const b = await (await fetch(`examples/stories260K/${f}`)).blob();
+      dt.items.add(new File([b], f));
+    }
+    const drop = document.querySelector("#drop");
+    drop.dispatchEvent(new DragEvent("dragover", { dataTransfer: dt, bubbles: true, cancelable: true }));
+    drop.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+  });
+  await page.waitForFunction(() => /LlamaForCausalLM/.test(document.querySelector("#model-info")?.innerText || ""), null, { timeout: 20000 });
+  await noErrors("drop");
+});
+
+// ---------------- errors as sentences ----------------
+await test("errors: bad file, missing config, no weights, already quantized — plain sentences, page stays usable", async () => {
+  const bad = path.join(OUT, "bad");
+  fs.mkdirSync(bad, { recursive: true });
+  const src = fs.readFileSync(path.join(STORIES, "model.safetensors"));
+  fs.writeFileSync(path.join(bad, "model.safetensors"), src.subarray(0, 40));
+  fs.copyFileSync(path.join(STORIES, "config.json"), path.join(bad, "config.json"));
+  const cases = [
+    [[path.join(bad, "model.safetensors"), path.join(bad, "config.json")], /is not a safetensors file that sq can read/],
+    [[path.join(STORIES, "model.safetensors"), path.join(STORIES, "tokenizer.json")], /config\.json is missing/],
+    [[path.join(STORIES, "config.json")], /None of the 1 file is a \.safetensors weights file/],
+    [[path.join(OUT, "stories-page.safetensors")], /already quantized by sq/],
+  ];
+  for (const [files, re] of cases) {
+    await page.setInputFiles("input[type=file][data-sq=files]", files);
+    await page.waitForFunction(() => document.querySelector("#errors").innerText.trim().length > 0, null, { timeout: 10000 });
+    const t = await errorsText();
+    assert(re.test(t), `expected ${re}, got: ${t}`);
+    assert(await page.locator("h1").isVisible(), "the page went blank");
+    if (re.source.includes("safetensors file that")) { await page.locator("#errors").scrollIntoViewIfNeeded(); await screenshot("error-bad-file"); }
+  }
+  // a model type the page cannot run: still loads and quantizes, with a sentence
+  const other = path.join(OUT, "other");
+  fs.mkdirSync(other, { recursive: true });
+  fs.copyFileSync(path.join(STORIES, "model.safetensors"), path.join(other, "model.safetensors"));
+  const cfg = JSON.parse(fs.readFileSync(path.join(STORIES, "config.json"), "utf8"));
+  fs.writeFileSync(path.join(other, "config.json"), JSON.stringify({ ...cfg, architectures: ["GPT2LMHeadModel"], model_type: "gpt2" }));
+  await page.setInputFiles("input[type=file][data-sq=files]", [path.join(other, "model.safetensors"), path.join(other, "config.json")]);
+  await page.waitForSelector("#model-info .notice");
+  assert(/can be quantized and downloaded here, but not run/.test(await page.locator("#model-info").innerText()), "unsupported-type notice");
+  assert(await page.locator("#run").isHidden(), "the run section shows for an unsupported model");
+  await noErrors("unsupported model type");
+});
+
+// ---------------- a bigger model: responsiveness, slices, cancel ----------------
+await test("cancel: a 360 MB synthetic Llama — main thread responsive, cancel stops it, start again works", async () => {
+  const dir = path.join(OUT, "synth-small");
+  const g = run(path.join(BUILD, "sq-synth"), [dir, "--preset", "small"]);
+  eq(g.status, 0, `sq-synth: ${g.stderr}`);
+  await page.setInputFiles("input[type=file][data-sq=files]", exampleFiles(dir));
+  await page.waitForFunction(() => /LlamaForCausalLM/.test(document.querySelector("#model-info")?.innerText || ""), null, { timeout: 30000 });
+  await noErrors("load synthetic");
+  await page.click("[data-sq=start]");
+  await page.waitForFunction(() => document.querySelectorAll("[data-sq=layer]").length >= 3, null, { timeout: 60000 });
+  // the main thread answers while the worker quantizes
+  const gaps = await page.evaluate(() => new Promise((res) => {
+    let last = performance.now(), worst = 0;
+    const id = setInterval(() => { const t = performance.now(); worst = Math.max(worst, t - last); last = t; }, 20);
+    setTimeout(() => { clearInterval(id); res(worst); }, 1500);
+  }));
+  assert(gaps < 250, `the main thread was blocked for ${gaps.toFixed(0)} ms while quantizing`);
+  await page.locator("#progress").scrollIntoViewIfNeeded();
+  await screenshot("synthetic-running");
+  const rowsAtCancel = await page.locator("[data-sq=layer]").count();
+  const t0 = performance.now();
+  await page.click("[data-sq=cancel]");
+  await page.waitForFunction(() => /Cancelled/.test(document.querySelector("#status").innerText), null, { timeout: 10000 });
+  const cancelMs = performance.now() - t0;
+  eq(await page.locator("[data-sq=done]").count(), 0, "done marker after cancel");
+  eq(await page.locator("a[data-sq=download]").count(), 0, "download link after cancel");
+  assert(await page.locator("[data-sq=start]").isEnabled(), "start is disabled after cancel");
+  notes.push(`cancel: stopped ${cancelMs.toFixed(0)} ms after the click (${rowsAtCancel} layers done); main thread's worst gap while quantizing ${gaps.toFixed(0)} ms`);
+  await noErrors("cancel");
+  // the worker is usable again: quantize the small example to the end
+  await page.click("[data-sq=example-stories]");
+  await page.waitForFunction(() => /LlamaForCausalLM/.test(document.querySelector("#model-info")?.innerText || "") &&
+    /stories260K/.test(document.querySelector("#model-info").innerText), null, { timeout: 20000 });
+  await page.click("[data-sq=start]");
+  await waitDone();
+  await noErrors("after cancel");
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+// ---------------- scale (opt-in) ----------------
+if (SCALE) await test("scale: a 2.5 GB Llama-3.2-1B-shaped BF16 model, read by slices, byte-identical to build/sq", async () => {
+  const dir = path.join(OUT, "synth-1b");
+  const g = run(path.join(BUILD, "sq-synth"), [dir, "--preset", "1b"]);
+  eq(g.status, 0, `sq-synth: ${g.stderr}`);
+  const nat = path.join(OUT, "synth-1b-native.safetensors"), natRep = path.join(OUT, "synth-1b-native.json");
+  const n = run(SQ, ["quantize", dir, nat, "--report", natRep]);
+  eq(n.status, 0, n.stderr);
+  await page.setInputFiles("input[type=file][data-sq=files]", exampleFiles(dir));
+  await page.waitForFunction(() => /1\.24 B/.test(document.querySelector("#model-info")?.innerText || ""), null, { timeout: 60000 });
+  await setSettings();
+  const t0 = performance.now();
+  await page.click("[data-sq=start]");
+  await waitDone(900000);
+  const wall = (performance.now() - t0) / 1000;
+  await noErrors("scale");
+  const d = await download("a[data-sq=download]", path.join(OUT, "synth-1b-page.safetensors"));
+  sameBytes(d.file, nat, "1B download vs build/sq");
+  const nrep = JSON.parse(fs.readFileSync(natRep, "utf8"));
+  notes.push(`quantize synthetic Llama-3.2-1B (2.47 GB BF16) INT4 k=3 packed: Chromium ${wall.toFixed(1)} s (click to done), native build/sq ${nrep.seconds.toFixed(1)} s`);
+  await page.locator("#progress").scrollIntoViewIfNeeded();
+  await screenshot("scale-1b-done");
+  for (const f of [d.file, nat]) fs.rmSync(f, { force: true });
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+// ---------------- offline ----------------
+await test("offline: the service worker serves the page, the module and a used example with the network off", async () => {
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  await page.waitForFunction(() => !!navigator.serviceWorker.controller, null, { timeout: 10000 }).catch(async () => {
+    await page.reload();
+    await page.waitForFunction(() => !!navigator.serviceWorker.controller, null, { timeout: 10000 });
+  });
+  await context.setOffline(true);
+  try {
+    await page.reload();
+    await page.waitForFunction(() => document.querySelector("#version")?.textContent.length > 0, null, { timeout: 20000 });
+    await page.click("[data-sq=example-stories]");
+    await page.waitForFunction(() => /LlamaForCausalLM/.test(document.querySelector("#model-info")?.innerText || ""), null, { timeout: 20000 });
+    await page.click("[data-sq=start]");
+    await waitDone();
+    await noErrors("offline");
+    assert(await page.locator("#net-state").isVisible(), "no offline notice");
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await screenshot("offline");
+    await page.locator("[data-sq=done]").scrollIntoViewIfNeeded();
+    await screenshot("offline-done");
+  } finally {
+    await context.setOffline(false);
+  }
+});
+
+await test("network: no request ever left the origin; no console or page errors", async () => {
+  eq(foreign.join("\n"), "", "requests to other origins");
+  eq(pageErrors.join("\n"), "", "page errors");
+  const real = consoleErrors.filter((e) => !/Failed to load resource: net::ERR_INTERNET_DISCONNECTED/.test(e));
+  eq(real.join("\n"), "", "console errors");
+});
+
+if (timings.bert) notes.push(`quantize bert-tiny-emotion INT4 k=3 packed: Chromium ${timings.bert.page.toFixed(3)} s (click to done ${timings.bert.wall.toFixed(2)} s), native build/sq ${timings.bert.native.toFixed(3)} s`);
+if (timings.stories) notes.push(`quantize stories260K INT4 k=3 packed: Chromium ${timings.stories.page.toFixed(3)} s, native build/sq ${timings.stories.native.toFixed(3)} s`);
+notes.push(`screenshots: ${OUT}/*.png`);
+await browser.close();
+server.close();
+finish();
