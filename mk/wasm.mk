@@ -44,8 +44,9 @@ $(CJSON_DIR)/cJSON.c: | $(CJSON_STAMP)
 # wasi-libc emulates it. No threads: the pipeline runs with threads = 1.
 WASI_CC     ?= clang
 WASI_CFLAGS  = --target=wasm32-wasi $(WASM_COMMON) -D_WASI_EMULATED_GETPID -MMD -MP
-# 1 MiB of stack (wasm-ld's default is 64 KiB); memory grows on demand up to 4 GiB.
-WASI_LDFLAGS = --target=wasm32-wasi -O3 -msimd128 -Wl,-z,stack-size=1048576
+# 1 MiB of stack (wasm-ld's default is 64 KiB), placed first so an overflow traps instead
+# of overwriting data; memory grows on demand up to 4 GiB.
+WASI_LDFLAGS = --target=wasm32-wasi -O3 -msimd128 -Wl,-z,stack-size=1048576 -Wl,--stack-first
 WASI_LDLIBS  = -lwasi-emulated-getpid -lm
 WASI_OBJ    := $(CORE_SRC:%.c=$(BUILD)/wasi/%.o) $(CLI_SRC:%.c=$(BUILD)/wasi/%.o) $(BUILD)/wasi/deps/cJSON.o
 
@@ -63,10 +64,14 @@ $(BUILD)/wasi/deps/cJSON.o: $(CJSON_DIR)/cJSON.c
 # clang runs wasm-opt (binaryen) after linking when it is installed; it needs the
 # target_features section to accept SIMD, so no -Wl,--strip-all: strip afterwards.
 # $(BUILD)/wasi/sq.full.wasm is the unstripped link (target_features, producers: for
-# the SIMD check of the tests).
+# the SIMD check of the tests). Links go to a temporary name and are renamed into place:
+# two `make`s at once (e.g. make test beside make web) must not mix their outputs.
 $(BUILD)/sq.wasm: $(WASI_OBJ)
-	$(WASI_CC) $(WASI_LDFLAGS) -o $(BUILD)/wasi/sq.full.wasm $(WASI_OBJ) $(WASI_LDLIBS)
-	$(WASM_STRIP) -o $@ $(BUILD)/wasi/sq.full.wasm
+	@mkdir -p $(BUILD)/wasi
+	t=$(BUILD)/wasi/link.$$$$ && \
+	$(WASI_CC) $(WASI_LDFLAGS) -o $$t.full.wasm $(WASI_OBJ) $(WASI_LDLIBS) && \
+	$(WASM_STRIP) -o $$t.wasm $$t.full.wasm && \
+	mv -f $$t.full.wasm $(BUILD)/wasi/sq.full.wasm && mv -f $$t.wasm $@ || { rm -f $$t.*; exit 1; }
 
 # ---------------- Emscripten: build/web/sq-core.js + .wasm ----------------
 # Debian's emcc needs NODE_PATH to find its JS dependencies.
@@ -99,9 +104,14 @@ $(BUILD)/em/deps/cJSON.o: $(CJSON_DIR)/cJSON.c
 	@mkdir -p $(dir $@)
 	$(EM_RUN) $(EM_CFLAGS) -w -c $< -o $@
 
+# Linked in a private directory (emcc names the .wasm after the .js and post-processes
+# it in place: a concurrent link into the same path yields a module without its JS
+# imports), then moved into place, .wasm first.
 $(BUILD)/web/sq-core.js: $(EM_OBJ) $(EM_JS_IN)
 	@mkdir -p $(dir $@)
-	$(EM_RUN) $(EM_LDFLAGS) -o $@ $(EM_OBJ)
+	t=$(BUILD)/em/link.$$$$ && rm -rf $$t && mkdir -p $$t && \
+	$(EM_RUN) $(EM_LDFLAGS) -o $$t/sq-core.js $(EM_OBJ) && \
+	mv -f $$t/sq-core.wasm $(BUILD)/web/sq-core.wasm && mv -f $$t/sq-core.js $@ && rm -rf $$t || { rm -rf $$t; exit 1; }
 
 $(WEB_API_JS): $(BUILD)/web/%: wasm/%
 	@mkdir -p $(dir $@)

@@ -224,7 +224,7 @@ export class SqModel {
   quantize(opts = {}, { write, progress } = {}) {
     this._check();
     if (typeof write !== "function") throw new TypeError("quantize: write(chunk) is required");
-    const core = this.core, M = core.M;
+    const core = this.core, M = core.M, readId = this.readId;
     const cb = {
       write,
       progress: progress ? (json) => progress(JSON.parse(json)) : null,
@@ -232,7 +232,6 @@ export class SqModel {
       get error() { return this._error || core.M.sqCalls[readId].error; },
       set error(e) { this._error = e; },
     };
-    const readId = this.readId;
     this.readCb.error = undefined;
     const id = core._register(cb);
     const [po] = core._alloc(JSON.stringify(opts));

@@ -124,6 +124,17 @@ static inline float sq_kred16(const float *L)
     return (v0 + v2) + (v1 + v3);
 }
 
+/* BF16 -> f32 (exact), inline for the kernels' inner loops. */
+static inline float sq_kbf16(uint16_t b)
+{
+    union {
+        uint32_t u;
+        float f;
+    } v;
+    v.u = (uint32_t)b << 16;
+    return v.f;
+}
+
 static inline int sq_kid_bits(int k)
 {
     int b = 0;

@@ -113,8 +113,8 @@ static void packed_tables(const sq_linear *L, size_t p, float *ts, float *tm)
 {
     const uint16_t *s = L->scale_bf16 + p * (size_t)L->k, *m = L->min_bf16 + p * (size_t)L->k;
     for (int c = 0; c < SQ_KTAB; c++) {
-        ts[c] = c < L->k ? sq_bf16_to_f32(s[c]) : 0.0f;
-        tm[c] = c < L->k ? sq_bf16_to_f32(m[c]) : 0.0f;
+        ts[c] = c < L->k ? sq_kbf16(s[c]) : 0.0f;
+        tm[c] = c < L->k ? sq_kbf16(m[c]) : 0.0f;
     }
 }
 
@@ -195,8 +195,8 @@ static void factored_row(const sq_kimpl *K, const sq_linear *L, const uint8_t *c
                     sc_ = P->scale[p];
                     mn = P->min[p];
                 } else {
-                    sc_ = sq_bf16_to_f32(L->scale_bf16[p]);
-                    mn = sq_bf16_to_f32(L->min_bf16[p]);
+                    sc_ = sq_kbf16(L->scale_bf16[p]);
+                    mn = sq_kbf16(L->min_bf16[p]);
                 }
                 float A[SQ_KNB];
                 K->reduce(sc->acc, nb, A);

@@ -81,7 +81,7 @@ AVX2 static void avx2_bf16_f32(const uint16_t *src, size_t n, float *dst)
         __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(src + i)));
         _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
     }
-    for (; i < n; i++) dst[i] = sq_bf16_to_f32(src[i]);
+    for (; i < n; i++) dst[i] = sq_kbf16(src[i]);
 }
 
 /* Exact f16 -> f32: magnitude bits moved into place and scaled by 2^112 (exact for normal
@@ -211,19 +211,6 @@ AVX2 INLINE void decode16(const uint8_t *row, size_t j, int bits, __m256i *lo, _
     }
 }
 
-/* 16 cluster ids of 1 or 2 bits starting at field j (byte-aligned). */
-AVX2 INLINE void decode16_ids(const uint8_t *row, size_t j, int ib, __m256i *lo, __m256i *hi)
-{
-    if (ib == 2) {
-        decode16(row, j, 2, lo, hi);
-        return;
-    }
-    const uint8_t *p = row + j / 8;
-    const __m256i v = _mm256_set1_epi32((int)(p[0] | (uint32_t)p[1] << 8)), m = _mm256_set1_epi32(1);
-    *lo = _mm256_and_si256(_mm256_srlv_epi32(v, _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), m);
-    *hi = _mm256_and_si256(_mm256_srlv_epi32(v, _mm256_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15)), m);
-}
-
 /* The canonical reduction of lanes 0..7 (a) and 8..15 (b). */
 AVX2 INLINE float red16(__m256 a, __m256 b)
 {
@@ -233,21 +220,24 @@ AVX2 INLINE float red16(__m256 a, __m256 b)
     return _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
 }
 
-/* nb (1..4, a constant after inlining) inputs of a factored row. */
+/* The fused kernels are written once with nb (inputs, 1..4), bits and ib as parameters
+ * and instantiated with constants (noinline wrappers below), so the input loops unroll,
+ * the accumulators stay in registers and the decoders are branch-free. */
+#define UNROLL _Pragma("GCC unroll 4")
+
 AVX2 INLINE void factored_nb(const sq_linear *L, const uint8_t *row, const sq_lin_part *P, size_t r, const float *X,
-                             size_t nb, const float *gs, size_t G, float *y)
+                             const size_t nb, const float *gs, size_t G, float *y, const int bits)
 {
     const size_t cols = L->cols, gsz = sq_kgroup_size(L);
-    const int bits = L->bits;
     for (size_t g = 0; g < G; g++) {
         size_t g0 = g * gsz;
         __m256 a[4][2];
-        for (size_t i = 0; i < nb; i++) a[i][0] = a[i][1] = _mm256_setzero_ps();
+        UNROLL for (size_t i = 0; i < nb; i++) a[i][0] = a[i][1] = _mm256_setzero_ps();
         for (size_t j = g0; j < g0 + gsz; j += 16) {
             __m256i lo, hi;
             decode16(row, j, bits, &lo, &hi);
             __m256 c0 = _mm256_cvtepi32_ps(lo), c1 = _mm256_cvtepi32_ps(hi);
-            for (size_t i = 0; i < nb; i++) {
+            UNROLL for (size_t i = 0; i < nb; i++) {
                 const float *x = X + i * cols + j;
                 a[i][0] = _mm256_add_ps(a[i][0], _mm256_mul_ps(c0, _mm256_loadu_ps(x)));
                 a[i][1] = _mm256_add_ps(a[i][1], _mm256_mul_ps(c1, _mm256_loadu_ps(x + 8)));
@@ -259,81 +249,126 @@ AVX2 INLINE void factored_nb(const sq_linear *L, const uint8_t *row, const sq_li
             s = P->scale[p];
             m = P->min[p];
         } else {
-            s = sq_bf16_to_f32(L->scale_bf16[p]);
-            m = sq_bf16_to_f32(L->min_bf16[p]);
+            s = sq_kbf16(L->scale_bf16[p]);
+            m = sq_kbf16(L->min_bf16[p]);
         }
-        for (size_t i = 0; i < nb; i++) {
+        UNROLL for (size_t i = 0; i < nb; i++) {
             float A = red16(a[i][0], a[i][1]);
             y[i] = y[i] + (s * A + m * gs[i * G + g]);
         }
     }
 }
 
+#define FACTORED(nb, bits)                                                                                           \
+    AVX2 __attribute__((noinline)) static void factored_##nb##_##bits(const sq_linear *L, const uint8_t *row,     \
+                                                                      const sq_lin_part *P, size_t r,              \
+                                                                      const float *X, const float *gs, size_t G,   \
+                                                                      float *y)                                    \
+    {                                                                                                                \
+        factored_nb(L, row, P, r, X, nb, gs, G, y, bits);                                                            \
+    }
+FACTORED(1, 2) FACTORED(2, 2) FACTORED(3, 2) FACTORED(4, 2)
+FACTORED(1, 4) FACTORED(2, 4) FACTORED(3, 4) FACTORED(4, 4)
+FACTORED(1, 8) FACTORED(2, 8) FACTORED(3, 8) FACTORED(4, 8)
+
+typedef void (*factored_fn)(const sq_linear *, const uint8_t *, const sq_lin_part *, size_t, const float *,
+                            const float *, size_t, float *);
+static const factored_fn factored_fns[3][4] = {
+    {factored_1_2, factored_2_2, factored_3_2, factored_4_2},
+    {factored_1_4, factored_2_4, factored_3_4, factored_4_4},
+    {factored_1_8, factored_2_8, factored_3_8, factored_4_8},
+};
+
 AVX2 static int avx2_factored_row(const sq_linear *L, const uint8_t *row, const sq_lin_part *P, size_t r,
                                   const float *X, size_t nin, const float *gs, float *y)
 {
     const size_t cols = L->cols, gsz = sq_kgroup_size(L), G = (cols + gsz - 1) / gsz;
-    if (nin > 4 || gsz % 16 || cols % gsz || !(L->bits == 2 || L->bits == 4 || L->bits == 8)) return 0;
-    for (size_t i = 0; i < nin; i += 4) {
-        const float *Xi = X + i * cols, *gi = gs + i * G;
-        switch (nin - i) {
-        case 1: factored_nb(L, row, P, r, Xi, 1, gi, G, y + i); break;
-        case 2: factored_nb(L, row, P, r, Xi, 2, gi, G, y + i); break;
-        case 3: factored_nb(L, row, P, r, Xi, 3, gi, G, y + i); break;
-        default: factored_nb(L, row, P, r, Xi, 4, gi, G, y + i); break;
-        }
-    }
+    int bi = L->bits == 2 ? 0 : L->bits == 4 ? 1 : L->bits == 8 ? 2 : -1;
+    if (nin > 4 || gsz % 16 || cols % gsz || bi < 0) return 0;
+    factored_fns[bi][nin - 1](L, row, P, r, X, gs, G, y);
     return 1;
 }
 
-AVX2 INLINE void packedk_nb(const sq_linear *L, size_t r, const float *X, size_t nb, float *y)
+/* A dequantization table of k <= 4 (ib 1 or 2) entries, repeated to fill 8 lanes: vpermps
+ * reads the low 3 bits of an index, so ids need no masking (the bits above an id are
+ * the next ids', which the repetition ignores). */
+AVX2 INLINE __m256 table8(const float *t, int ib)
+{
+    __m128 q = _mm_loadu_ps(t);
+    if (ib == 1) q = _mm_movelh_ps(q, q); /* t0 t1 t0 t1 */
+    return _mm256_set_m128(q, q);
+}
+
+/* 16 ids of ib (1 or 2) bits at field j, unmasked (see table8). */
+AVX2 INLINE void ids16(const uint8_t *row, size_t j, int ib, __m256i *lo, __m256i *hi)
+{
+    if (ib == 2) {
+        const __m256i v = _mm256_set1_epi32((int)rd32(row + j / 4));
+        *lo = _mm256_srlv_epi32(v, _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14));
+        *hi = _mm256_srlv_epi32(v, _mm256_setr_epi32(16, 18, 20, 22, 24, 26, 28, 30));
+    } else {
+        const uint8_t *p = row + j / 8;
+        const __m256i v = _mm256_set1_epi32((int)(p[0] | (uint32_t)p[1] << 8));
+        *lo = _mm256_srlv_epi32(v, _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        *hi = _mm256_srlv_epi32(v, _mm256_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15));
+    }
+}
+
+AVX2 INLINE void packedk_nb(const sq_linear *L, size_t r, const float *X, const size_t nb, float *y, const int bits,
+                            const int ib)
 {
     const size_t cols = L->cols, gsz = sq_kgroup_size(L), G = cols / gsz;
-    const int bits = L->bits, ib = sq_kid_bits(L->k), k = L->k;
+    const int k = L->k;
     const uint8_t *crow = L->codes + r * L->row_bytes, *irow = L->ids + r * L->id_row_bytes;
     __m256 a[4][2];
-    for (size_t i = 0; i < nb; i++) a[i][0] = a[i][1] = _mm256_setzero_ps();
+    UNROLL for (size_t i = 0; i < nb; i++) a[i][0] = a[i][1] = _mm256_setzero_ps();
     for (size_t g = 0; g < G; g++) {
-        float ts[8] = {0}, tm[8] = {0};
+        float ts[4] = {0}, tm[4] = {0};
         const uint16_t *sp = L->scale_bf16 + sq_kparam(L, r, g) * (size_t)k, *mp = L->min_bf16 + sq_kparam(L, r, g) * (size_t)k;
         for (int c = 0; c < k; c++) {
-            ts[c] = sq_bf16_to_f32(sp[c]);
-            tm[c] = sq_bf16_to_f32(mp[c]);
+            ts[c] = sq_kbf16(sp[c]);
+            tm[c] = sq_kbf16(mp[c]);
         }
-        const __m256 S = _mm256_loadu_ps(ts), M = _mm256_loadu_ps(tm);
+        const __m256 S = table8(ts, ib), M = table8(tm, ib);
         for (size_t j = g * gsz; j < (g + 1) * gsz; j += 16) {
             __m256i lo, hi, il, ih;
             decode16(crow, j, bits, &lo, &hi);
-            decode16_ids(irow, j, ib, &il, &ih);
+            ids16(irow, j, ib, &il, &ih);
             __m256 w0 = _mm256_add_ps(_mm256_mul_ps(_mm256_permutevar8x32_ps(S, il), _mm256_cvtepi32_ps(lo)),
                                       _mm256_permutevar8x32_ps(M, il));
             __m256 w1 = _mm256_add_ps(_mm256_mul_ps(_mm256_permutevar8x32_ps(S, ih), _mm256_cvtepi32_ps(hi)),
                                       _mm256_permutevar8x32_ps(M, ih));
-            for (size_t i = 0; i < nb; i++) {
+            UNROLL for (size_t i = 0; i < nb; i++) {
                 const float *x = X + i * cols + j;
                 a[i][0] = _mm256_add_ps(a[i][0], _mm256_mul_ps(w0, _mm256_loadu_ps(x)));
                 a[i][1] = _mm256_add_ps(a[i][1], _mm256_mul_ps(w1, _mm256_loadu_ps(x + 8)));
             }
         }
     }
-    for (size_t i = 0; i < nb; i++) y[i] = red16(a[i][0], a[i][1]);
+    UNROLL for (size_t i = 0; i < nb; i++) y[i] = red16(a[i][0], a[i][1]);
 }
+
+#define PACKEDK(nb, bits, ib)                                                                                        \
+    AVX2 __attribute__((noinline)) static void packedk_##nb##_##bits##_##ib(const sq_linear *L, size_t r,        \
+                                                                            const float *X, float *y)            \
+    {                                                                                                                \
+        packedk_nb(L, r, X, nb, y, bits, ib);                                                                        \
+    }
+#define PACKEDK4(bits, ib) PACKEDK(1, bits, ib) PACKEDK(2, bits, ib) PACKEDK(3, bits, ib) PACKEDK(4, bits, ib)
+PACKEDK4(2, 1) PACKEDK4(2, 2) PACKEDK4(4, 1) PACKEDK4(4, 2) PACKEDK4(8, 1) PACKEDK4(8, 2)
+
+typedef void (*packedk_fn)(const sq_linear *, size_t, const float *, float *);
+#define ROW4(bits, ib) {packedk_1_##bits##_##ib, packedk_2_##bits##_##ib, packedk_3_##bits##_##ib, packedk_4_##bits##_##ib}
+static const packedk_fn packedk_fns[3][2][4] = {
+    {ROW4(2, 1), ROW4(2, 2)}, {ROW4(4, 1), ROW4(4, 2)}, {ROW4(8, 1), ROW4(8, 2)},
+};
 
 AVX2 static int avx2_packedk_row(const sq_linear *L, size_t r, const float *X, size_t nin, float *y)
 {
     const size_t cols = L->cols, gsz = sq_kgroup_size(L);
-    const int ib = sq_kid_bits(L->k);
-    if (nin > 4 || gsz % 16 || cols % gsz || !(L->bits == 2 || L->bits == 4 || L->bits == 8) || !(ib == 1 || ib == 2))
-        return 0;
-    for (size_t i = 0; i < nin; i += 4) {
-        const float *Xi = X + i * cols;
-        switch (nin - i) {
-        case 1: packedk_nb(L, r, Xi, 1, y + i); break;
-        case 2: packedk_nb(L, r, Xi, 2, y + i); break;
-        case 3: packedk_nb(L, r, Xi, 3, y + i); break;
-        default: packedk_nb(L, r, Xi, 4, y + i); break;
-        }
-    }
+    const int ib = sq_kid_bits(L->k), bi = L->bits == 2 ? 0 : L->bits == 4 ? 1 : L->bits == 8 ? 2 : -1;
+    if (nin > 4 || gsz % 16 || cols % gsz || bi < 0 || !(ib == 1 || ib == 2)) return 0;
+    packedk_fns[bi][ib - 1][nin - 1](L, r, X, y);
     return 1;
 }
 

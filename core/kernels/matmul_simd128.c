@@ -141,7 +141,7 @@ static void s_bf16_f32(const uint16_t *src, size_t n, float *dst)
         wasm_v128_store(dst + i, wasm_i32x4_shl(wasm_u32x4_extend_low_u16x8(v), 16));
         wasm_v128_store(dst + i + 4, wasm_i32x4_shl(wasm_u32x4_extend_high_u16x8(v), 16));
     }
-    for (; i < n; i++) dst[i] = sq_bf16_to_f32(src[i]);
+    for (; i < n; i++) dst[i] = sq_kbf16(src[i]);
 }
 
 /* Exact f16 -> f32 of four u32 lanes holding f16 bits (see matmul_avx2.c). */
@@ -305,8 +305,8 @@ INLINE void factored_nb(const sq_linear *L, const uint8_t *row, const sq_lin_par
             s = P->scale[p];
             m = P->min[p];
         } else {
-            s = sq_bf16_to_f32(L->scale_bf16[p]);
-            m = sq_bf16_to_f32(L->min_bf16[p]);
+            s = sq_kbf16(L->scale_bf16[p]);
+            m = sq_kbf16(L->min_bf16[p]);
         }
         for (size_t i = 0; i < nb; i++) {
             float A = red16(a[i]);
@@ -339,8 +339,8 @@ INLINE void packedk_nb(const sq_linear *L, size_t r, const float *X, size_t nb, 
         float ts[SQ_KTAB] = {0}, tm[SQ_KTAB] = {0};
         size_t p = sq_kparam(L, r, g) * (size_t)k;
         for (int c = 0; c < k; c++) {
-            ts[c] = sq_bf16_to_f32(L->scale_bf16[p + (size_t)c]);
-            tm[c] = sq_bf16_to_f32(L->min_bf16[p + (size_t)c]);
+            ts[c] = sq_kbf16(L->scale_bf16[p + (size_t)c]);
+            tm[c] = sq_kbf16(L->min_bf16[p + (size_t)c]);
         }
         v128_t S[4], M[4];
         for (int t = 0; t < nt; t++) {

@@ -244,7 +244,7 @@ void sq_hist_count(const float *x, size_t n, uint32_t *cnt, uint32_t *low, uint3
     for (size_t i = 0; i < n; i++) {
         uint32_t u = f2u(x[i]);
         lo |= u;
-        b |= (uint32_t)((u & 0x7F800000u) == 0x7F800000u);
+        b |= (uint32_t)((u & 0x7F800000u) >= 0x7E800000u); /* NaN, Inf or |x| >= 2^126 */
         cnt[fkey(u) >> 16]++;
     }
     *low |= lo & 0xFFFFu;
@@ -271,7 +271,7 @@ static int hist_build(sq_hist *h, const float *x, size_t n, int force_sort, sq_e
     uint32_t low = 0, bad = 0;
     sq_hist_count(x, n, cnt, &low, &bad);
     int rc;
-    if (bad) rc = sq_fail(e, SQ_EINPUT, "histogram: the data holds NaN or infinite values");
+    if (bad) rc = sq_fail(e, SQ_EINPUT, "histogram: the data holds NaN, infinite or huge (|x| >= 2^126) values");
     else if (low == 0 && !force_sort) rc = hist_bf16(h, cnt, n, e);
     else rc = hist_sort(h, x, n, cnt, e);
     free(cnt);

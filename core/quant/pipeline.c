@@ -266,12 +266,19 @@ static uint64_t name_seed(uint64_t seed, const char *name)
     return h;
 }
 
+/* NaN and Inf are refused; so are magnitudes of 2^126 and more, whose ranges and scales
+ * would overflow float32 (no real model comes near: BF16/F16 weights are far smaller). */
+#define SQ_MAX_WEIGHT 0x1p126f
 static int check_finite(const float *x, size_t n, const char *name, sq_err *e)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if (!isfinite(x[i]))
             return sq_fail(e, SQ_EINPUT, "tensor '%s': element %zu is %s; refusing to quantize non-finite weights",
                            name, i, isnan(x[i]) ? "NaN" : "infinite");
+        if (fabsf(x[i]) >= SQ_MAX_WEIGHT)
+            return sq_fail(e, SQ_EINPUT, "tensor '%s': element %zu is %g; weights of magnitude 2^126 (8.5e37) or more would overflow float32 ranges and scales",
+                           name, i, (double)x[i]);
+    }
     return SQ_OK;
 }
 
@@ -294,8 +301,8 @@ static void *wbuf_get(wbuf *b, size_t bytes, sq_err *e)
     return b->p;
 }
 
-/* The packed format's output tensors of one weight; two sets, so one can be written
- * out in the background while the next weight fills the other. */
+/* The packed format's output tensors of one weight; several, so they can wait to be
+ * written out in the background while the next weights fill others. */
 typedef struct outset {
     wbuf packed, packed_ids, s16, m16;
 } outset;
@@ -304,8 +311,10 @@ typedef struct workspace {
     wbuf raw[2];                            /* source bytes: this weight's, the next one's */
     int rcur;                               /* raw[rcur] is this weight's */
     wbuf x, cnt, tmp, scratch, sse, iobuf;
-    outset out[2];
-    int cur;                                /* the output set the next weight fills */
+    outset lone;                            /* the sub-layer path's packed codes */
+    outset *sets;                           /* packed weights' tensors, see pending */
+    int nsets;
+    char set_busy[64];                      /* QUEUE_SETS */
     wbuf ids, codes, deq, part, scale, min; /* the sub-layer path (paper, f32, group=tensor) */
     const sq_tensor_info *ahead;            /* whose bytes raw[rcur ^ 1] holds (or NULL) */
 } workspace;
@@ -315,12 +324,17 @@ static void ws_free(workspace *ws)
     wbuf *all[] = {&ws->raw[0], &ws->raw[1], &ws->x, &ws->cnt, &ws->tmp, &ws->scratch, &ws->sse, &ws->iobuf,
                    &ws->ids, &ws->codes, &ws->deq, &ws->part, &ws->scale, &ws->min};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]->p);
-    for (int s = 0; s < 2; s++) {
-        free(ws->out[s].packed.p);
-        free(ws->out[s].packed_ids.p);
-        free(ws->out[s].s16.p);
-        free(ws->out[s].m16.p);
+    for (int s = 0; s < ws->nsets; s++) {
+        free(ws->sets[s].packed.p);
+        free(ws->sets[s].packed_ids.p);
+        free(ws->sets[s].s16.p);
+        free(ws->sets[s].m16.p);
     }
+    free(ws->sets);
+    free(ws->lone.packed.p);
+    free(ws->lone.packed_ids.p);
+    free(ws->lone.s16.p);
+    free(ws->lone.m16.p);
     memset(ws, 0, sizeof *ws);
 }
 
@@ -335,18 +349,31 @@ static void run_tasks(const sq_quant_hooks *h, size_t n, sq_task_fn fn, void *ar
 
 /* ---- I/O in the background ----
  * With a host that has threads, the serial I/O runs beside the arithmetic: every
- * parallel section of a weight gets one extra task (index 0) that, in the scan, writes
- * what is still pending (the previous weight's tensors, then the copied tensors that
- * follow it: always in the output's order) and, in the quantization, reads the next
- * weight's bytes. The reader and the writer are then called from inside a task, but
- * never two at once, and never while the calling thread uses them. Without threads (or
- * with a NULL parallel hook) everything happens in turn, as before. */
-typedef struct pending {
-    int weight;        /* 1: a packed weight's tensors wait in output set `set` */
-    int set;
+ * parallel section of a weight gets one extra task (index 0) that writes out what is
+ * waiting (queued in output order: packed weights' tensors, held in output sets, and
+ * the tensors copied unchanged, such as the embedding) within a byte budget that about
+ * matches the section's arithmetic, and, in the quantization, first reads the next
+ * weight's bytes. So a large copied tensor at the front of the file (the embedding) is
+ * written while the first layers are quantized, their tensors waiting in memory (at most
+ * QUEUE_SETS weights / QUEUE_BYTES). The reader and the writer are then called from
+ * inside a task, but never two at once, and never while the calling thread uses them.
+ * Without threads (a NULL parallel hook) everything happens in turn. */
+#define QUEUE_SETS 64
+#define QUEUE_BYTES ((uint64_t)256 << 20)
+
+enum { Q_WEIGHT = 0, Q_COPY = 1 };
+typedef struct qentry {
+    int kind;
+    int set;               /* Q_WEIGHT: the output set holding its tensors */
     size_t codes_n, ids_n, pk;
-    size_t *copies;    /* plan items to copy after it, in order */
-    size_t n_copies;
+    size_t item;           /* Q_COPY: the plan item */
+    uint64_t done;         /* Q_COPY: bytes copied so far */
+} qentry;
+
+typedef struct pending {
+    qentry *q;
+    size_t head, tail, reaped; /* [head, tail) wait; [reaped, head) written, sets not yet freed */
+    uint64_t weight_bytes;     /* bytes of queued weight tensors */
 } pending;
 
 typedef struct bg_task {
@@ -354,57 +381,96 @@ typedef struct bg_task {
     workspace *ws;
     const sq_st_file *in;
     const sq_plan *plan;
-    pending *po;                /* write this out (NULL: nothing) */
-    const sq_tensor_info *next; /* then read this weight's bytes into ws->raw[rcur ^ 1] (NULL: nothing) */
+    pending *po;                /* write out of this (NULL: nothing) */
+    uint64_t budget;            /* ... about this many bytes (whole entries for weights) */
+    const sq_tensor_info *next; /* first read this weight's bytes into ws->raw[rcur ^ 1] (NULL: nothing) */
     int read_ok;
     int rc;
     sq_err e;
 } bg_task;
 
-static int copy_tensor(sq_st_writer *w, uint8_t *buf, size_t bufn, const sq_st_file *in, const sq_tensor_info *t,
-                       sq_err *e)
+static int put_u16(sq_st_writer *w, const uint16_t *x, size_t n, uint8_t *tmp, size_t tmpn, sq_err *e);
+
+static uint64_t qentry_bytes(const qentry *q) { return q->codes_n + q->ids_n + 4 * (uint64_t)q->pk; }
+
+/* Write queued entries in order until about budget bytes went out (UINT64_MAX: all). */
+static int flush_pending(sq_st_writer *w, workspace *ws, const sq_st_file *in, const sq_plan *plan, pending *po,
+                         uint64_t budget, sq_err *e)
 {
-    uint64_t total = t->end - t->begin;
     int rc = SQ_OK;
-    for (uint64_t off = 0; off < total && !rc; off += bufn) {
-        size_t m = total - off < bufn ? (size_t)(total - off) : bufn;
-        rc = sq_read_at(in->reader, in->data_start + t->begin + off, buf, m, e);
-        if (!rc) rc = sq_stw_data(w, buf, m, e);
+    if (po->head == po->tail) return SQ_OK;
+    uint8_t *buf = wbuf_get(&ws->iobuf, COPY_CHUNK, e);
+    if (!buf) return e->code;
+    uint64_t spent = 0;
+    while (po->head < po->tail && spent < budget) {
+        qentry *q = &po->q[po->head];
+        if (q->kind == Q_WEIGHT) {
+            outset *s = &ws->sets[q->set];
+            if ((rc = sq_stw_data(w, s->packed.p, q->codes_n, e))) return rc;
+            if (q->ids_n && (rc = sq_stw_data(w, s->packed_ids.p, q->ids_n, e))) return rc;
+            if ((rc = put_u16(w, s->s16.p, q->pk, buf, COPY_CHUNK, e))) return rc;
+            if ((rc = put_u16(w, s->m16.p, q->pk, buf, COPY_CHUNK, e))) return rc;
+            spent += qentry_bytes(q);
+            po->weight_bytes -= qentry_bytes(q);
+            po->head++;
+        } else {
+            const sq_tensor_info *t = plan->items[q->item].t;
+            uint64_t total = t->end - t->begin;
+            while (q->done < total && spent < budget) {
+                size_t m = total - q->done < COPY_CHUNK ? (size_t)(total - q->done) : COPY_CHUNK;
+                if ((rc = sq_read_at(in->reader, in->data_start + t->begin + q->done, buf, m, e))) return rc;
+                if ((rc = sq_stw_data(w, buf, m, e))) return rc;
+                q->done += m;
+                spent += m;
+            }
+            if (q->done == total) po->head++;
+        }
     }
+    return SQ_OK;
+}
+
+/* Free the output sets of written entries (by the calling thread, between sections). */
+static void reap(workspace *ws, pending *po)
+{
+    for (; po->reaped < po->head; po->reaped++)
+        if (po->q[po->reaped].kind == Q_WEIGHT) ws->set_busy[po->q[po->reaped].set] = 0;
+}
+
+/* Everything out, now (the calling thread is about to write, or is done). */
+static int flush_all(sq_st_writer *w, workspace *ws, const sq_st_file *in, const sq_plan *plan, pending *po, sq_err *e)
+{
+    int rc = flush_pending(w, ws, in, plan, po, UINT64_MAX, e);
+    reap(ws, po);
     return rc;
 }
 
-static int put_u16(sq_st_writer *w, const uint16_t *x, size_t n, uint8_t *tmp, size_t tmpn, sq_err *e);
-
-/* Write everything pending, in order. */
-static int flush_pending(sq_st_writer *w, workspace *ws, const sq_st_file *in, const sq_plan *plan, pending *po,
-                         sq_err *e)
+/* An output set for the next packed weight: a free one, a new one, or (queue full) the
+ * queue written out first. */
+static int acquire_set(sq_st_writer *w, workspace *ws, const sq_st_file *in, const sq_plan *plan, pending *po,
+                       sq_err *e)
 {
-    int rc = SQ_OK;
-    uint8_t *buf = wbuf_get(&ws->iobuf, COPY_CHUNK, e);
-    if (!buf) return e->code;
-    if (po->weight) {
-        po->weight = 0;
-        outset *s = &ws->out[po->set];
-        if ((rc = sq_stw_data(w, s->packed.p, po->codes_n, e))) return rc;
-        if (po->ids_n && (rc = sq_stw_data(w, s->packed_ids.p, po->ids_n, e))) return rc;
-        if ((rc = put_u16(w, s->s16.p, po->pk, buf, COPY_CHUNK, e))) return rc;
-        if ((rc = put_u16(w, s->m16.p, po->pk, buf, COPY_CHUNK, e))) return rc;
+    for (int s = 0; s < ws->nsets; s++)
+        if (!ws->set_busy[s]) return s;
+    if (ws->nsets < QUEUE_SETS) {
+        outset *ns = realloc(ws->sets, (size_t)(ws->nsets + 1) * sizeof *ns);
+        if (!ns) return -sq_fail(e, SQ_EINTERNAL, "out of memory");
+        ws->sets = ns;
+        memset(&ws->sets[ws->nsets], 0, sizeof *ns);
+        ws->set_busy[ws->nsets] = 0;
+        return ws->nsets++;
     }
-    for (size_t c = 0; c < po->n_copies; c++)
-        if ((rc = copy_tensor(w, buf, COPY_CHUNK, in, plan->items[po->copies[c]].t, e))) return rc;
-    po->n_copies = 0;
-    return SQ_OK;
+    if (flush_all(w, ws, in, plan, po, e)) return -e->code;
+    return 0;
 }
 
 static void bg_run(bg_task *b)
 {
-    if (b->po && (b->rc = flush_pending(b->w, b->ws, b->in, b->plan, b->po, &b->e))) return;
     if (b->next) {
         sq_err e = {0};
         b->read_ok = sq_read_at(b->in->reader, b->in->data_start + b->next->begin, b->ws->raw[b->ws->rcur ^ 1].p,
                                 (size_t)(b->next->end - b->next->begin), &e) == SQ_OK;
     }
+    if (b->po) b->rc = flush_pending(b->w, b->ws, b->in, b->plan, b->po, b->budget, &b->e);
 }
 
 /* After a section: pass on the background task's error. */
@@ -466,10 +532,10 @@ static void scan_task(void *arg, size_t t)
         float *x = j->x;
         uint32_t bad = 0;
         if (cnt) {
-            uint32_t ex = 0; /* bit 15: some exponent was all ones */
+            uint32_t ex = 0; /* bit 15: some exponent >= 253 (NaN, Inf or |x| >= 2^126) */
             for (size_t i = a; i < b; i++, r += 2) {
                 uint32_t h = (uint32_t)r[0] | (uint32_t)r[1] << 8;
-                ex |= (h & 0x7F80u) + 0x80u;
+                ex |= (h & 0x7F80u) + 0x180u;
                 /* negative: ~h, else h | 0x8000; -0 lands in 0x7FFF (no other h does),
                    moved to +0's bin 0x8000 after the merge */
                 cnt[h ^ (((0u - (h >> 15)) & 0x7FFFu) | 0x8000u)]++;
@@ -482,7 +548,7 @@ static void scan_task(void *arg, size_t t)
                 uint32_t h = (uint32_t)r[0] | (uint32_t)r[1] << 8, u = h << 16;
                 float v;
                 memcpy(&v, &u, sizeof v);
-                bad |= (uint32_t)((h & 0x7F80u) == 0x7F80u);
+                bad |= (uint32_t)((h & 0x7F80u) >= 0x7E80u);
                 if (v < lo) lo = v;
                 if (v > hi) hi = v;
                 sum += v;
@@ -510,7 +576,7 @@ static void scan_task(void *arg, size_t t)
             float v = x[i];
             uint32_t u;
             memcpy(&u, &v, sizeof u);
-            bad |= (uint32_t)((u & 0x7F800000u) == 0x7F800000u);
+            bad |= (uint32_t)((u & 0x7F800000u) >= 0x7E800000u);
             if (v < lo) lo = v;
             if (v > hi) hi = v;
             sum += v;
@@ -847,9 +913,10 @@ static double sum_chunks(const double *s, size_t n)
 /* The packed format, fused. The tensors wait in the current output set, described by po,
  * until flush_pending writes them: at once unless defer (then in the background of the
  * next weight's scan, or before the next write of the calling thread). */
-static int weight_fused(sq_st_writer *w, workspace *ws, const layout *L0, const sq_kmeans_result *km,
-                        const void *src, sq_dtype dtype, const sq_quant_opts *o, const sq_quant_hooks *hooks, bg_task *bg,
-                        pending *po, int defer, sq_layer_stats *st, float *deq_out, sq_err *e)
+static int weight_fused(sq_st_writer *w, workspace *ws, const sq_st_file *in, const sq_plan *plan, const layout *L0,
+                        const sq_kmeans_result *km, const void *src, sq_dtype dtype, const sq_quant_opts *o,
+                        const sq_quant_hooks *hooks, bg_task *bg, pending *po, int defer, sq_layer_stats *st,
+                        float *deq_out, sq_err *e)
 {
     int k = o->clusters, rc = SQ_OK;
     size_t pk = L0->params * (size_t)k;
@@ -866,7 +933,10 @@ static int weight_fused(sq_st_writer *w, workspace *ws, const layout *L0, const 
     int plain = k > 1 && !o->skip_plain;
     j.deq = deq_out;
     j.bg = bg;
-    outset *os = &ws->out[ws->cur];
+    int set = acquire_set(w, ws, in, plan, po, e);
+    if (set < 0) return e->code;
+    ws->set_busy[set] = 1;
+    outset *os = &ws->sets[set];
     j.packed = wbuf_get(&os->packed, L0->rows * L0->row_bytes + 1, e);
     if (k > 1) j.packed_ids = wbuf_get(&os->packed_ids, L0->rows * L0->id_bytes + 1, e);
     j.s16 = wbuf_get(&os->s16, pk * sizeof(uint16_t), e);
@@ -877,14 +947,17 @@ static int weight_fused(sq_st_writer *w, workspace *ws, const layout *L0, const 
     if (e->code) return e->code;
     if (plain) j.sse_plain = j.sse + j.n_chunks;
     run_tasks(hooks, j.n_chunks + (bg != NULL), fused_chunk, &j);
+    reap(ws, po);
     if (bg_check(bg, e)) return e->code;
-    po->weight = 1;
-    po->set = ws->cur;
-    po->codes_n = L0->rows * L0->row_bytes;
-    po->ids_n = k > 1 ? L0->rows * L0->id_bytes : 0;
-    po->pk = pk;
-    ws->cur ^= 1;
-    if (!defer && (rc = flush_pending(w, ws, NULL, NULL, po, e))) return rc;
+    qentry *q = &po->q[po->tail++];
+    memset(q, 0, sizeof *q);
+    q->kind = Q_WEIGHT;
+    q->set = set;
+    q->codes_n = L0->rows * L0->row_bytes;
+    q->ids_n = k > 1 ? L0->rows * L0->id_bytes : 0;
+    q->pk = pk;
+    po->weight_bytes += qentry_bytes(q);
+    if (!defer && (rc = flush_all(w, ws, in, plan, po, e))) return rc;
     st->mse = L0->n ? sum_chunks(j.sse, j.n_chunks) / (double)L0->n : 0;
     if (k == 1) st->mse_plain = st->mse;
     else if (!plain) st->mse_plain = NAN;
@@ -900,7 +973,8 @@ static int is_fused(const sq_plan_item *it, const sq_quant_opts *o)
 
 /* Quantize one weight (scanned: sj) and write its tensors. Its values are in x, or, for
  * the fused path from BF16 bytes, x is NULL and they are read from src (dtype). */
-static int process_weight(sq_st_writer *w, workspace *ws, const sq_plan_item *it, const float *x, const void *src,
+static int process_weight(sq_st_writer *w, workspace *ws, const sq_st_file *in, const sq_plan *plan,
+                          const sq_plan_item *it, const float *x, const void *src,
                           sq_dtype dtype, const scan_job *sj, const sq_quant_opts *o, const sq_quant_hooks *hooks, bg_task *bg,
                           pending *po, int defer, sq_layer_stats *st, float *deq_out, sq_err *e)
 {
@@ -910,9 +984,11 @@ static int process_weight(sq_st_writer *w, workspace *ws, const sq_plan_item *it
     memset(&km, 0, sizeof km);
     if ((rc = cluster_scanned(sj, x, L0.n, k, name_seed(o->seed, it->t->name), &km, st, e))) return rc;
     if (o->format == SQ_FMT_PACKED && o->bits != SQ_BITS_F32 && L0.group != 0)
-        return weight_fused(w, ws, &L0, &km, x ? (const void *)x : src, x ? SQ_DT_F32 : dtype, o, hooks, bg, po,
-                            defer, st, deq_out, e);
+        return weight_fused(w, ws, in, plan, &L0, &km, x ? (const void *)x : src, x ? SQ_DT_F32 : dtype, o, hooks,
+                            bg, po, defer, st, deq_out, e);
 
+    /* this path writes as it goes: what is queued goes first */
+    if ((rc = flush_all(w, ws, in, plan, po, e))) return rc;
     /* one group for the whole tensor: the math sees one long row, packing still goes
        row by row (see layout()), so such tensors run as a single chunk */
     layout Lq = L0;
@@ -935,7 +1011,7 @@ static int process_weight(sq_st_writer *w, workspace *ws, const sq_plan_item *it
     size_t tmpn = WS_TMP;
     int need_part = o->bits == SQ_BITS_F32 || o->format == SQ_FMT_PAPER;
     if (need_part) j.part_buf = wbuf_get(&ws->part, L0.n * sizeof(float), e);
-    outset *os = &ws->out[ws->cur];
+    outset *os = &ws->lone;
     if (o->bits != SQ_BITS_F32 && !L0.sym8) j.packed = wbuf_get(&os->packed, L0.rows * L0.row_bytes + 1, e);
     if (o->format == SQ_FMT_PACKED && o->bits != SQ_BITS_F32) {
         j.s16 = wbuf_get(&os->s16, pk * sizeof(uint16_t), e);
@@ -1115,8 +1191,8 @@ int sq_quantize_model(const sq_st_file *in, const sq_quant_opts *o, const sq_mod
     rep->params = plan.params;
     rep->bytes_in = bytes_total;
     int defer = hooks && hooks->parallel; /* I/O in the background (see bg_task) */
-    pend.copies = sq_calloc(plan.n ? plan.n : 1, sizeof *pend.copies, e);
-    if (!pend.copies) { rc = e->code; goto done; }
+    pend.q = sq_calloc(plan.n + 1, sizeof *pend.q, e);
+    if (!pend.q) { rc = e->code; goto done; }
     for (size_t i = 0; i < plan.n; i++) {
         const sq_plan_item *it = &plan.items[i];
         const sq_tensor_info *t = it->t;
@@ -1125,10 +1201,11 @@ int sq_quantize_model(const sq_st_file *in, const sq_quant_opts *o, const sq_mod
         double t0 = hooks && hooks->now ? hooks->now() : 0;
         memset(&st, 0, sizeof st);
         if (it->role == SQ_ROLE_COPY) {
-            if (defer) pend.copies[pend.n_copies++] = i;
-            else if ((rc = flush_pending(&w, &ws, in, &plan, &pend, e)) ||
-                     (rc = copy_tensor(&w, wbuf_get(&ws.iobuf, COPY_CHUNK, e), COPY_CHUNK, in, t, e)))
-                goto done;
+            qentry *q = &pend.q[pend.tail++];
+            memset(q, 0, sizeof *q);
+            q->kind = Q_COPY;
+            q->item = i;
+            if (!defer && (rc = flush_all(&w, &ws, in, &plan, &pend, e))) goto done;
         } else {
             size_t n = (size_t)t->numel;
             if (t->numel > SIZE_MAX / sizeof(float)) { rc = sq_fail(e, SQ_EINPUT, "tensor '%s' is too large for this build", t->name); goto done; }
@@ -1150,27 +1227,32 @@ int sq_quantize_model(const sq_st_file *in, const sq_quant_opts *o, const sq_mod
                 ws.ahead = NULL;
                 /* the fused path reads BF16 bytes itself; everything else wants floats */
                 if (is_fused(it, o) && t->dtype == SQ_DT_BF16) x = NULL;
-                /* the scan writes out what is pending; the quantization reads the next
-                   weight's bytes into the other raw buffer */
-                bg_task bg1 = {&w, &ws, in, &plan, &pend, NULL, 0, 0, {0, ""}}, bg2 = bg1;
-                int pending_io = pend.weight || pend.n_copies;
+                /* both sections write out what waits, within a budget that about matches
+                   their arithmetic (all of it when much waits in memory); the
+                   quantization first reads the next weight's bytes into the other raw
+                   buffer */
+                bg_task bg1 = {&w, &ws, in, &plan, &pend, n / 2 + 1, NULL, 0, 0, {0, ""}}, bg2 = bg1;
+                if (pend.weight_bytes > QUEUE_BYTES) bg1.budget = UINT64_MAX;
+                bg2.budget = 2 * (uint64_t)n + 1;
                 scan_job sj;
-                if ((rc = scan(&ws, raw, t->dtype, x, n, o->clusters > 1, hooks, defer && pending_io ? &bg1 : NULL, &sj, e))) goto done;
+                rc = scan(&ws, raw, t->dtype, x, n, o->clusters > 1, hooks, defer && pend.head < pend.tail ? &bg1 : NULL, &sj, e);
+                reap(&ws, &pend);
+                if (rc) goto done;
                 if (sj.all.bad) {
                     if (!x && !(x = wbuf_get(&ws.x, n * sizeof(float), e))) { rc = e->code; goto done; }
                     sq_to_f32(t->dtype, raw, x, n);
                     if ((rc = check_finite(x, n, t->name, e))) goto done;
                 }
-                bg2.po = NULL;
                 for (size_t q = i + 1; defer && q < plan.n && !bg2.next; q++)
                     if (plan.items[q].role == SQ_ROLE_WEIGHT) {
                         bg2.next = plan.items[q].t;
                         if (!wbuf_get(&ws.raw[ws.rcur ^ 1], (size_t)(bg2.next->end - bg2.next->begin), e)) { rc = e->code; goto done; }
                     }
-                rc = process_weight(&w, &ws, it, x, raw, t->dtype, &sj, o, hooks, bg2.next ? &bg2 : NULL, &pend, defer, &st, NULL, e);
+                rc = process_weight(&w, &ws, in, &plan, it, x, raw, t->dtype, &sj, o, hooks,
+                                    defer && (bg2.next || pend.head < pend.tail) ? &bg2 : NULL, &pend, defer, &st, NULL, e);
                 if (!rc && bg2.read_ok) ws.ahead = bg2.next;
             } else {
-                if ((rc = flush_pending(&w, &ws, in, &plan, &pend, e))) goto done;
+                if ((rc = flush_all(&w, &ws, in, &plan, &pend, e))) goto done;
                 if ((rc = sq_st_read_f32(in, t, x, e))) goto done;
                 if ((rc = check_finite(x, n, t->name, e))) goto done;
                 rc = process_bias(&w, &ws, it, x, o, &st, e);
@@ -1200,11 +1282,11 @@ int sq_quantize_model(const sq_st_file *in, const sq_quant_opts *o, const sq_mod
             if (hooks->progress(hooks->ctx, &pr)) { rc = sq_fail(e, SQ_ECANCEL, "cancelled"); goto done; }
         }
     }
-    if ((rc = flush_pending(&w, &ws, in, &plan, &pend, e))) goto done;
+    if ((rc = flush_all(&w, &ws, in, &plan, &pend, e))) goto done;
     if ((rc = sq_stw_finish(&w, e))) goto done;
     rep->bytes_out = cnt.bytes;
 done:
-    free(pend.copies);
+    free(pend.q);
     free(out_first);
     ws_free(&ws);
     free(tj);
@@ -1314,9 +1396,11 @@ int sq_split_roundtrip(const float *w, size_t rows, size_t cols, const sq_quant_
     scan_job sj;
     /* x is only read: the scan converts nothing when given no source bytes */
     pending pend;
+    qentry q1[1];
     memset(&pend, 0, sizeof pend);
+    pend.q = q1;
     if (!rc) rc = scan(&ws, NULL, SQ_DT_F32, (float *)(uintptr_t)w, rows * cols, oo.clusters > 1, NULL, NULL, &sj, e);
-    if (!rc) rc = process_weight(&sw, &ws, &it, w, NULL, SQ_DT_F32, &sj, &oo, NULL, NULL, &pend, 0, st, deq, e);
+    if (!rc) rc = process_weight(&sw, &ws, NULL, NULL, &it, w, NULL, SQ_DT_F32, &sj, &oo, NULL, NULL, &pend, 0, st, deq, e);
     ws_free(&ws);
     sq_stw_free(&sw);
     sq_buf_free(&sink);

@@ -28,21 +28,47 @@ int sq_id_bits(int k)
     return b;
 }
 
+/* 8 codes as a 64-bit word, code t in byte t (the compiler makes this one load). */
+static inline uint64_t load8(const uint8_t *c)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t w;
+    memcpy(&w, c, sizeof w);
+    return w;
+#else
+    return (uint64_t)c[0] | (uint64_t)c[1] << 8 | (uint64_t)c[2] << 16 | (uint64_t)c[3] << 24 |
+           (uint64_t)c[4] << 32 | (uint64_t)c[5] << 40 | (uint64_t)c[6] << 48 | (uint64_t)c[7] << 56;
+#endif
+}
+
 void sq_pack_row(const uint8_t *codes, size_t n, int bits, uint8_t *out)
 {
     size_t i = 0, o = 0;
-    switch (bits) { /* the common widths byte by byte; the same bit stream as below */
+    switch (bits) { /* the common widths 8 codes at a time; the same bit stream as below */
     case 8:
         memcpy(out, codes, n);
         return;
     case 4:
-        for (; i + 2 <= n; i += 2) out[o++] = (uint8_t)((codes[i] & 15u) | (codes[i + 1] & 15u) << 4);
-        if (i < n) out[o] = (uint8_t)(codes[i] & 15u);
-        return;
+        for (; i + 8 <= n; i += 8, o += 4) {
+            uint64_t x = load8(codes + i) & 0x0F0F0F0F0F0F0F0Full;
+            x = (x | x >> 4) & 0x00FF00FF00FF00FFull;
+            x = (x | x >> 8) & 0x0000FFFF0000FFFFull;
+            x = (x | x >> 16);
+            out[o] = (uint8_t)x;
+            out[o + 1] = (uint8_t)(x >> 8);
+            out[o + 2] = (uint8_t)(x >> 16);
+            out[o + 3] = (uint8_t)(x >> 24);
+        }
+        break;
     case 2:
-        for (; i + 4 <= n; i += 4)
-            out[o++] = (uint8_t)((codes[i] & 3u) | (codes[i + 1] & 3u) << 2 | (codes[i + 2] & 3u) << 4 |
-                                 (codes[i + 3] & 3u) << 6);
+        for (; i + 8 <= n; i += 8, o += 2) {
+            uint64_t x = load8(codes + i) & 0x0303030303030303ull;
+            x = (x | x >> 6) & 0x000F000F000F000Full;
+            x = (x | x >> 12) & 0x000000FF000000FFull;
+            x = (x | x >> 24);
+            out[o] = (uint8_t)x;
+            out[o + 1] = (uint8_t)(x >> 8);
+        }
         break;
     case 1:
         for (; i + 8 <= n; i += 8) {

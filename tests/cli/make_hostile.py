@@ -73,6 +73,7 @@ put("bad_metadata_not_string", st([good_w], meta={"format": 3}))
 put("val_nan_weight", st([w("layer.dense.weight", 4, 8, lambda r, c: float("nan") if (r, c) == (2, 3) else 0.1 * c)]))
 put("val_inf_weight", st([w("layer.dense.weight", 4, 8, lambda r, c: float("inf") if (r, c) == (0, 0) else 0.1 * c)]))
 put("val_neg_inf_bias", st([good_w, ("layer.dense.bias", "F32", [4], f32([0.0, -math.inf, 0.0, 1.0]))]))
+put("val_beyond_2p126", st([w("layer.dense.weight", 4, 8, lambda r, c: 3e38 if (r, c) == (1, 2) else -0.5)]))
 put("bad_header_nul", st([], raw_header=b'{"a\x00": {}}'))
 
 # odd but valid

@@ -121,14 +121,14 @@ static double bench_layer(const char *impl, const sq_linear *L, size_t n, double
     float *X = malloc(n * L->cols * sizeof(float)), *Y = malloc(n * L->rows * sizeof(float));
     for (size_t i = 0; i < n * L->cols; i++) X[i] = kc_f(-1, 1);
     double best = 0;
-    for (int round = 0; round < 3; round++) {
+    for (int round = 0; round < 9; round++) {
         int reps = 0;
         double t0 = now(), t;
         do {
             sq_linear_matmul(L, X, n, Y);
             reps++;
             t = now() - t0;
-        } while (t < secs / 3 || reps < 2);
+        } while (t < secs / 9 || reps < 2);
         double gbs = (double)weight_bytes(L) * reps / t / 1e9;
         if (gbs > best) best = gbs;
     }
@@ -147,14 +147,14 @@ static double bench_convert(const char *impl, int f16, double secs)
     float *f = malloc(n * 4);
     for (size_t i = 0; i < n; i++) h[i] = f16 ? sq_f32_to_f16(kc_f(-2, 2)) : sq_f32_to_bf16(kc_f(-2, 2));
     double best = 0;
-    for (int round = 0; round < 3; round++) {
+    for (int round = 0; round < 9; round++) {
         int reps = 0;
         double t0 = now(), t;
         do {
             (f16 ? K->f16_f32 : K->bf16_f32)(h, n, f);
             reps++;
             t = now() - t0;
-        } while (t < secs / 3 || reps < 2);
+        } while (t < secs / 9 || reps < 2);
         double gbs = (double)n * 2 * reps / t / 1e9;
         if (gbs > best) best = gbs;
     }

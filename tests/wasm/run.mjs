@@ -4,7 +4,8 @@
 //   node tests/wasm/run.mjs [--build DIR] [--filter TEXT] [--large]      (make wasm-test)
 //
 // 1. build/sq.wasm under node:wasi (via tools/sq-wasi.mjs) behaves as build/sq:
-//    same stdout, stderr and exit status, byte-identical quantized/dequantized files.
+//    same stdout, stderr and exit status, byte-identical quantized/dequantized files;
+//    classify and greedy generate agree (up to libm's last bits).
 // 2. The Emscripten module (build/web/sq-core.js through wasm/sq-core-api.js) quantizes
 //    through its JS reader/writer byte-identically to native, reports the same, reports
 //    progress per tensor, cancels, and surfaces errors.
@@ -192,6 +193,29 @@ for (const [key, file] of Object.entries(quantized)) {
     }
   });
 }
+
+// Inference under WASI. Not bit-identical to native: glibc's and wasi-libc's (musl's)
+// expf/erff/tanhf differ in the last bit now and then, so logits agree to ~1e-6; the
+// labels and the greedy text must be the same.
+await test("wasi: classify matches native (labels exact, probabilities to 1e-5)", () => {
+  const args = ["classify", MODELS[0].dir, "i feel wonderful today", "i am so angry", "this is terrible", "--json"];
+  const { n, w } = both(args);
+  eq(n.status, 0, `native classify: ${n.stderr}`);
+  eq(w.status, 0, `wasi classify: ${w.stderr}`);
+  const a = JSON.parse(w.stdout), b = JSON.parse(n.stdout);
+  eq(JSON.stringify(a.labels), JSON.stringify(b.labels), "labels");
+  eq(a.results.length, b.results.length, "results");
+  a.results.forEach((r, i) => {
+    eq(r.label, b.results[i].label, `label of "${r.text}"`);
+    r.probs.forEach((p, j) => assert(Math.abs(p - b.results[i].probs[j]) < 1e-5, `prob ${j} of "${r.text}": ${p} vs ${b.results[i].probs[j]}`));
+  });
+});
+
+await test("wasi: greedy generate matches native", () => {
+  const { n, w } = both(["generate", MODELS[1].dir, "--prompt", "Once upon a time", "-n", "40", "--temp", "0"]);
+  eq(n.status, 0, `native generate: ${n.stderr}`);
+  sameRun(n, w, "generate");
+});
 
 // Hostile/bad inputs: same exit status (2 = bad input) and the same one-line message.
 const src = fs.readFileSync("examples/stories260K/model.safetensors");
@@ -487,5 +511,6 @@ await test("simd: the linked sq.wasm declares the simd128 feature", () => {
 });
 
 console.log(info.map((l) => `# ${l}`).join("\n"));
+if (!failed) fs.rmSync(TMP, { recursive: true, force: true }); // kept when something failed
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

@@ -380,6 +380,13 @@ await test("keyboard: Tab reaches the example buttons, Enter loads one, Enter on
   await noErrors("keyboard");
 });
 
+await test("folder: choosing a model folder loads it under the folder's name", async () => {
+  await page.setInputFiles("input[type=file][data-sq=folder]", path.join(ROOT, BERT));
+  await page.waitForFunction(() => /BertForSequenceClassification/.test(document.querySelector("#model-info")?.innerText || "") &&
+    /bert-tiny-emotion/.test(document.querySelector("#model-info").innerText), null, { timeout: 20000 });
+  await noErrors("folder");
+});
+
 await test("drop: files dropped on the page load like picked ones", async () => {
   await page.evaluate(async () => {
     const dt = new DataTransfer();
@@ -439,13 +446,15 @@ await test("cancel: a 360 MB synthetic Llama — main thread responsive, cancel 
   await noErrors("load synthetic");
   await page.click("[data-sq=start]");
   await page.waitForFunction(() => document.querySelectorAll("[data-sq=layer]").length >= 3, null, { timeout: 60000 });
-  // the main thread answers while the worker quantizes
-  const gaps = await page.evaluate(() => new Promise((res) => {
-    let last = performance.now(), worst = 0;
-    const id = setInterval(() => { const t = performance.now(); worst = Math.max(worst, t - last); last = t; }, 20);
-    setTimeout(() => { clearInterval(id); res(worst); }, 1500);
+  // the main thread answers while the worker quantizes: a 20 ms timer keeps ticking
+  // (a quantizer on the main thread would freeze it for the whole run, tens of seconds;
+  // the bounds leave room for a loaded CI machine)
+  const { worst: gaps, ticks } = await page.evaluate(() => new Promise((res) => {
+    let last = performance.now(), worst = 0, ticks = 0;
+    const id = setInterval(() => { const t = performance.now(); worst = Math.max(worst, t - last); last = t; ticks++; }, 20);
+    setTimeout(() => { clearInterval(id); res({ worst, ticks }); }, 2000);
   }));
-  assert(gaps < 250, `the main thread was blocked for ${gaps.toFixed(0)} ms while quantizing`);
+  assert(ticks >= 40 && gaps < 1000, `the main thread was blocked while quantizing: ${ticks} timer ticks in 2 s, worst gap ${gaps.toFixed(0)} ms`);
   await page.locator("#progress").scrollIntoViewIfNeeded();
   await screenshot("synthetic-running");
   const rowsAtCancel = await page.locator("[data-sq=layer]").count();
@@ -456,7 +465,7 @@ await test("cancel: a 360 MB synthetic Llama — main thread responsive, cancel 
   eq(await page.locator("[data-sq=done]").count(), 0, "done marker after cancel");
   eq(await page.locator("a[data-sq=download]").count(), 0, "download link after cancel");
   assert(await page.locator("[data-sq=start]").isEnabled(), "start is disabled after cancel");
-  notes.push(`cancel: stopped ${cancelMs.toFixed(0)} ms after the click (${rowsAtCancel} layers done); main thread's worst gap while quantizing ${gaps.toFixed(0)} ms`);
+  notes.push(`cancel: stopped ${cancelMs.toFixed(0)} ms after the click (${rowsAtCancel} layers done); main thread while quantizing: ${ticks} ticks of a 20 ms timer in 2 s, worst gap ${gaps.toFixed(0)} ms`);
   await noErrors("cancel");
   // the worker is usable again: quantize the small example to the end
   await page.click("[data-sq=example-stories]");
