@@ -9,6 +9,7 @@ pkgs=(
   build-essential make python3             # native build, test scripts
   libcjson-dev                             # cJSON for native builds
   clang lld wasi-libc libclang-rt-14-dev-wasm32 wabt binaryen   # sq.wasm (WASI) + wasm-objdump/wasm-strip
+  libclang-rt-14-dev                       # libFuzzer + sanitizers for the fuzz targets
   emscripten nodejs npm                    # browser module, node tests
   dpkg-dev                                 # apt-get source cjson (cJSON source for wasm builds)
   unicode-data                             # tokenizer Unicode tables generator input

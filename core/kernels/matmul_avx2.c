@@ -233,7 +233,7 @@ AVX2 INLINE void factored_nb(const sq_linear *L, const uint8_t *row, const sq_li
         size_t g0 = g * gsz;
         __m256 a[4][2];
         UNROLL for (size_t i = 0; i < nb; i++) a[i][0] = a[i][1] = _mm256_setzero_ps();
-        for (size_t j = g0; j < g0 + gsz; j += 16) {
+        _Pragma("GCC unroll 2") for (size_t j = g0; j < g0 + gsz; j += 16) {
             __m256i lo, hi;
             decode16(row, j, bits, &lo, &hi);
             __m256 c0 = _mm256_cvtepi32_ps(lo), c1 = _mm256_cvtepi32_ps(hi);
@@ -330,7 +330,7 @@ AVX2 INLINE void packedk_nb(const sq_linear *L, size_t r, const float *X, const 
             tm[c] = sq_kbf16(mp[c]);
         }
         const __m256 S = table8(ts, ib), M = table8(tm, ib);
-        for (size_t j = g * gsz; j < (g + 1) * gsz; j += 16) {
+        _Pragma("GCC unroll 2") for (size_t j = g * gsz; j < (g + 1) * gsz; j += 16) {
             __m256i lo, hi, il, ih;
             decode16(crow, j, bits, &lo, &hi);
             ids16(irow, j, ib, &il, &ih);

@@ -29,9 +29,6 @@ function warmUp(sq) {
   } catch { /* only a warm-up */ }
 }
 
-const TEXTS = { "config.json": "config_json", "tokenizer.json": "tokenizer_json", "vocab.txt": "vocab_txt",
-                "tokenizer_config.json": "tokenizer_config_json" };
-
 let cancelFlag = null;            // Int32Array over a SharedArrayBuffer from the page, or null
 let stopGenerate = false;
 const cancelled = () => cancelFlag !== null && Atomics.load(cancelFlag, 0) !== 0;
