@@ -602,16 +602,10 @@ SQ_FORCE_INLINE int fused_group_vec(const float *x, size_t n, const float *bnd, 
             } else if (v > hi[c]) hi[c] = v;
         }
     }
-    /* the plain range is the whole group's: lo[0] and hi[K-1] before any correction */
+    /* the plain range is the whole group's: lo[0] and hi[K-1] before any correction
+       (which zero it ends on does not matter: plain keeps only its squared errors, and
+       q*s + m is the same value for m = +0 and m = -0) */
     float plo = lo[0], phi = hi[K - 1];
-    if (plain && (plo == 0 || phi == 0)) { /* which zero comes first decides its sign */
-        plo = INFINITY;
-        phi = -INFINITY;
-        for (i = 0; i < n; i++) {
-            if (x[i] < plo) plo = x[i];
-            if (x[i] > phi) phi = x[i];
-        }
-    }
     if (K > 1) { /* lo[0] / hi[K-1] are cluster ranges only when that cluster has members */
         if (lo[0] > bnd[0]) lo[0] = INFINITY;
         if (hi[K - 1] <= bnd[K - 2]) hi[K - 1] = -INFINITY;

@@ -293,6 +293,136 @@ static void test_clustered(void)
     for (int i = 0; i < 8; i++) CHECK(fabsf(yo[i] - y[i]) <= 0.5f * bf(ys) + 1e-7f);
 }
 
+/* ------------------------------------------------------------------ fused rows */
+
+static float to_bf16(float f) /* round to nearest even, to BF16 (finite f) */
+{
+    uint32_t u = f2u(f);
+    u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
+    float r;
+    memcpy(&r, &u, 4);
+    return r;
+}
+
+/* sq_quant_clustered_rows against the separate steps it fuses (sq_kmeans_assign-style
+ * ids, sq_quant_clustered, sq_pack_row, sq_dequant_clustered, squared errors, plain
+ * k = 1 alongside), byte for byte, from floats and from BF16 bytes. */
+static void check_fused(const float *w, size_t rows, size_t cols, size_t g, int k, int bits, const float *bounds,
+                        const char *what)
+{
+    size_t n = rows * cols, G = (cols + g - 1) / g, P = rows * G * (size_t)k;
+    size_t rb = sq_packed_row_bytes(cols, bits), ib = k > 1 ? sq_packed_row_bytes(cols, sq_id_bits(k)) : 0;
+    uint8_t *ids = malloc(n), *q = malloc(n), *qp = malloc(rows * cols + 8), *want_c = calloc(rows * rb + 1, 1),
+            *want_i = calloc(rows * ib + 1, 1), *got_c = calloc(rows * rb + 1, 1), *got_i = calloc(rows * ib + 1, 1),
+            *scratch = malloc(sq_quant_rows_scratch(cols) + 16), *raw = malloc(2 * n);
+    uint16_t *ws = malloc(P * 2), *wm = malloc(P * 2), *gs = malloc(P * 2), *gm = malloc(P * 2),
+             *ps = malloc(rows * G * 2), *pm = malloc(rows * G * 2);
+    float *deq = malloc(n * 4), *pdeq = malloc(n * 4), *gdeq = malloc(n * 4);
+    for (size_t i = 0; i < n; i++) {
+        int c = 0;
+        for (int j = 0; j + 1 < k; j++) c += w[i] > bounds[j];
+        ids[i] = (uint8_t)c;
+    }
+    sq_quant_clustered(w, ids, k, rows, cols, g, bits, q, ws, wm);
+    sq_dequant_clustered(q, ids, k, ws, wm, rows, cols, g, deq);
+    for (size_t r = 0; r < rows; r++) {
+        sq_pack_row(q + r * cols, cols, bits, want_c + r * rb);
+        if (k > 1) sq_pack_row(ids + r * cols, cols, sq_id_bits(k), want_i + r * ib);
+    }
+    sq_quant_clustered(w, NULL, 1, rows, cols, g, bits, qp, ps, pm);
+    sq_dequant_clustered(qp, NULL, 1, ps, pm, rows, cols, g, pdeq);
+    double sse = 0, psse = 0;
+    for (size_t i = 0; i < n; i++) {
+        sse += ((double)deq[i] - w[i]) * ((double)deq[i] - w[i]);
+        psse += ((double)pdeq[i] - w[i]) * ((double)pdeq[i] - w[i]);
+    }
+    int is_bf16 = 1;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = f2u(w[i]);
+        is_bf16 &= (u & 0xFFFFu) == 0;
+        raw[2 * i] = (uint8_t)(u >> 16);
+        raw[2 * i + 1] = (uint8_t)(u >> 24);
+    }
+    for (int src = 0; src < 1 + is_bf16; src++)
+        for (int want_deq = 0; want_deq < 2; want_deq++) {
+            double s1, s2;
+            memset(got_c, 0, rows * rb + 1);
+            memset(got_i, 0, rows * ib + 1);
+            sq_quant_clustered_rows(src ? (const void *)raw : (const void *)w, src ? SQ_DT_BF16 : SQ_DT_F32, rows, cols, g,
+                                    bits, k, bounds, got_c, got_i, gs, gm, want_deq ? gdeq : NULL, &s1, &s2, scratch);
+            CHECK_MSG(memcmp(got_c, want_c, rows * rb) == 0, "%s: codes (src %d deq %d)", what, src, want_deq);
+            CHECK_MSG(k == 1 || memcmp(got_i, want_i, rows * ib) == 0, "%s: ids", what);
+            CHECK_MSG(memcmp(gs, ws, P * 2) == 0 && memcmp(gm, wm, P * 2) == 0, "%s: scales / offsets", what);
+            CHECK_MSG(fabs(s1 - sse) <= 1e-9 * sse + 1e-300, "%s: sse %.17g vs %.17g", what, s1, sse);
+            CHECK_MSG(fabs(s2 - psse) <= 1e-9 * psse + 1e-300, "%s: plain sse %.17g vs %.17g", what, s2, psse);
+            if (want_deq) CHECK_MSG(memcmp(gdeq, deq, n * 4) == 0, "%s: dequantized values", what);
+        }
+    free(ids); free(q); free(qp); free(want_c); free(want_i); free(got_c); free(got_i); free(scratch); free(raw);
+    free(ws); free(wm); free(gs); free(gm); free(ps); free(pm); free(deq); free(pdeq); free(gdeq);
+}
+
+static int cmp_f(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+static void test_fused_rows(void)
+{
+    size_t rows = 5, cols = 300, n = rows * cols;
+    float *w = malloc(n * sizeof *w), *s = malloc(n * sizeof *s), bounds[8];
+    rseed(11);
+    for (int pass = 0; pass < 6; pass++) {
+        for (size_t i = 0; i < n; i++) {
+            double v = 0.02 * rnorm();
+            if (rnext() % 500 == 0) v *= 30;                 /* outliers */
+            if (pass == 1 && rnext() % 7 == 0) v = (rnext() & 1) ? 0.0 : -0.0; /* signed zeros */
+            if (pass == 2) v = (double)(int)(rnext() % 33) * 0.0625 - 1.0; /* a grid: exact ties */
+            if (pass == 3 && i % 97 < 40) v = 0.5;           /* constant stretches */
+            if (pass == 4) v *= 1e-36;                        /* tiny and subnormal */
+            w[i] = (float)v;
+            if (pass != 5) w[i] = to_bf16(w[i]);              /* pass 5: full floats */
+        }
+        memcpy(s, w, n * sizeof *s);
+        qsort(s, n, sizeof *s, cmp_f);
+        for (int k = 1; k <= 8; k++) {
+            for (int j = 0; j + 1 < k; j++) bounds[j] = s[(size_t)(j + 1) * n / (size_t)k];
+            if (k == 5) bounds[3] = INFINITY; /* fewer clusters found than asked */
+            for (int bits = 2; bits <= 8; bits++) {
+                if (bits == 5 || bits == 6 || bits == 7) continue;
+                static const size_t groups[] = {128, 100, 32, 7, 300, 1};
+                for (size_t gi = 0; gi < sizeof groups / sizeof groups[0]; gi++) {
+                    char what[96];
+                    snprintf(what, sizeof what, "pass %d k %d bits %d group %zu", pass, k, bits, groups[gi]);
+                    check_fused(w, rows, cols, groups[gi], k, bits, bounds, what);
+                }
+            }
+        }
+    }
+    /* exact half-steps: 0 .. 15 eighths and the midpoints between them, one group */
+    float h[64];
+    for (int i = 0; i < 64; i++) h[i] = (float)(i % 32) * 0.0625f * (i < 32 ? 1.0f : 0.5f);
+    float none[1] = {INFINITY};
+    for (int bits = 2; bits <= 4; bits++) check_fused(h, 1, 64, 64, 1, bits, none, "half steps");
+    /* ranges that end at zero, with both zeros in them: the first one met decides the
+       sign of the stored offset (-0 and +0 are different BF16 bytes) */
+    float z[4][16];
+    for (int v = 0; v < 4; v++)
+        for (int i = 0; i < 16; i++) {
+            float mag = (float)(i % 5) * 0.125f;
+            z[v][i] = v < 2 ? mag : -mag;             /* all >= 0, or all <= 0 */
+            if (i % 5 == 0) z[v][i] = ((i / 5 + v) & 1) ? -0.0f : 0.0f;
+        }
+    float zb[2] = {0.2f, INFINITY}, zb2[2] = {-0.2f, INFINITY};
+    for (int v = 0; v < 4; v++) {
+        check_fused(z[v], 1, 16, 16, 1, 4, none, "zero ends, plain");
+        check_fused(z[v], 1, 16, 16, 2, 4, v < 2 ? zb : zb2, "zero ends, clusters");
+        check_fused(z[v], 2, 8, 8, 3, 2, v < 2 ? zb : zb2, "zero ends, rows");
+    }
+    free(w);
+    free(s);
+}
+
 /* ------------------------------------------------------------------ reference output */
 
 typedef struct st_file {
@@ -421,6 +551,7 @@ int main(void)
     RUN(test_affine_half_even);
     RUN(test_sym8);
     RUN(test_clustered);
+    RUN(test_fused_rows);
     RUN(test_reference_bit_exact);
     return test_summary();
 }
