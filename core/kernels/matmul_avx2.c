@@ -284,8 +284,9 @@ AVX2 static int avx2_factored_row(const sq_linear *L, const uint8_t *row, const 
 {
     const size_t cols = L->cols, gsz = sq_kgroup_size(L), G = (cols + gsz - 1) / gsz;
     int bi = L->bits == 2 ? 0 : L->bits == 4 ? 1 : L->bits == 8 ? 2 : -1;
-    if (nin > 4 || gsz % 16 || cols % gsz || bi < 0) return 0;
-    factored_fns[bi][nin - 1](L, row, P, r, X, gs, G, y);
+    if (gsz % 16 || cols % gsz || bi < 0) return 0;
+    for (size_t i = 0; i < nin; i += 4)
+        factored_fns[bi][(nin - i < 4 ? nin - i : 4) - 1](L, row, P, r, X + i * cols, gs + i * G, G, y + i);
     return 1;
 }
 

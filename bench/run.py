@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""bench/run.py - sq's benchmarks (`make bench`; never part of `make test`).
+
+Writes BUILD/bench/results.json and prints a summary. Everything runs on a synthetic
+Llama-3.2-1B-shaped BF16 model (build/sq-synth --preset 1b, 2.47 GB) generated into
+BUILD/bench/synth1b (kept between runs, never committed):
+
+  machine       cpu model, cores, memory, kernel, load average before the run
+  quantize_1b   read_s: streaming the file through core's reader, every tensor as f32
+                (bench/read_bench.c, one thread); native_s: `sq quantize --bits 4
+                --clusters 3 --format packed` with all cores; native_peak_rss_mb;
+                wasi_s / wasi_peak_mb: the same under node:wasi (BUILD/sq.wasm and
+                tools/sq-wasi.mjs; null when either is missing). Medians of repeats.
+  generate_1b   tokens/s of `sq generate` on the quantized 1B (int4 plain, int4 packed
+                k=3, int4 paper k=3, int8 plain); null when generate fails on it.
+  kernels       filled by a hook: the first of bench/kernels.{mjs,py,sh} that exists is
+                run (env BENCH_DIR, SQ, BUILD) and the JSON object it prints last is
+                stored here; null without one.
+
+Environment: BUILD (default build), SQ_BENCH_REPEAT (default 3), SQ_BENCH_THREADS
+(default: all cores), SQ_BENCH_SKIP (comma list of: wasi, generate, kernels),
+SQ_BENCH_TOKENS (default 16).
+"""
+import json, os, platform, re, shutil, statistics, subprocess, sys, threading, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.chdir(ROOT)
+BUILD = os.environ.get("BUILD", "build")
+OUT = os.path.join(BUILD, "bench")
+SQ = os.path.join(BUILD, "sq")
+SYNTH = os.path.join(BUILD, "sq-synth")
+READ = os.path.join(OUT, "read_bench")
+WASM = os.path.join(BUILD, "sq.wasm")
+MODEL = os.path.join(OUT, "synth1b")
+REPEAT = max(1, int(os.environ.get("SQ_BENCH_REPEAT", "3")))
+THREADS = int(os.environ.get("SQ_BENCH_THREADS", "0")) or (os.cpu_count() or 1)
+SKIP = set(filter(None, os.environ.get("SQ_BENCH_SKIP", "").split(",")))
+TOKENS = int(os.environ.get("SQ_BENCH_TOKENS", "16"))
+T_START = time.time()
+
+
+def log(msg):
+    print(f"[bench {time.time() - T_START:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+def run(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} exited {r.returncode}: {r.stderr.strip()[-400:]}")
+
+
+def run_timed(cmd, check=True, env=None):
+    """Like run, with the peak RSS (MB) and CPU seconds measured by wait4 on this child."""
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    # read the pipes while waiting, then reap with wait4 to get this child's rusage
+    bufs = {}
+
+    def drain(name, f):
+        bufs[name] = f.read()
+
+    ts = [threading.Thread(target=drain, args=(n, f)) for n, f in (("out", p.stdout), ("err", p.stderr))]
+    for t in ts:
+        t.start()
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.monotonic() - t0
+    for t in ts:
+        t.join()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    out, err = bufs["out"].decode(errors="replace"), bufs["err"].decode(errors="replace")
+    if p.returncode and check:
+        raise RuntimeError(f"{' '.join(cmd)} exited {p.returncode}: {err.strip()[-400:]}")
+    return {"wall": wall, "out": out, "err": err, "rc": p.returncode, "rss_mb": ru.ru_maxrss / 1024.0,
+            "user": ru.ru_utime, "sys": ru.ru_stime}
+
+
+def machine():
+    m = {"cpu": None, "cores": os.cpu_count(), "mem_gb": None, "kernel": platform.release(),
+         "python": platform.python_version(), "loadavg_before": None, "compiler": None}
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                m["cpu"] = line.split(":", 1)[1].strip()
+                break
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal"):
+                m["mem_gb"] = round(int(line.split()[1]) / 1024 / 1024, 1)
+        m["loadavg_before"] = [float(x) for x in open("/proc/loadavg").read().split()[:3]]
+    except OSError:
+        pass
+    try:
+        m["compiler"] = subprocess.run([os.environ.get("CC", "cc"), "--version"], capture_output=True,
+                                       text=True).stdout.splitlines()[0]
+    except (OSError, IndexError):
+        pass
+    return m
+
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+def ensure_model():
+    st = os.path.join(MODEL, "model.safetensors")
+    # regenerated when missing or older than the generator's source
+    if os.path.exists(st) and os.path.getmtime(st) >= os.path.getmtime(os.path.join("tools", "synth.c")):
+        log(f"model: {MODEL} (kept)")
+        return
+    log(f"model: generating {MODEL} with {SYNTH} --preset 1b")
+    shutil.rmtree(MODEL, ignore_errors=True)
+    run([SYNTH, MODEL, "--preset", "1b"])
+
+
+def quantize_args(model, out, bits, clusters, fmt, threads):
+    return ["quantize", model, out, "--bits", str(bits), "--clusters", str(clusters), "--format", fmt,
+            "--threads", str(threads), "--quiet"]
+
+
+def bench_quantize(res):
+    st = os.path.join(MODEL, "model.safetensors")
+    q = res["quantize_1b"]
+    q["bytes_in"] = os.path.getsize(st)
+    # read_s: the floor (one thread, page cache warm after the first of its repeats)
+    log("read_s: bench/read_bench")
+    r = run_timed([READ, st, "--repeat", str(REPEAT)])
+    rb = json.loads(r["out"].strip().splitlines()[-1])
+    q["params"] = rb["params"]
+    q["read_s"] = rb["seconds"]
+    q["read_raw_s"] = rb["raw_seconds"]
+    # native
+    out = os.path.join(OUT, "q4k3.safetensors")
+    walls, cpus, rss = [], [], []
+    for i in range(REPEAT):
+        log(f"native_s: sq quantize (packed INT4 k=3, {THREADS} threads) {i + 1}/{REPEAT}")
+        r = run_timed([SQ] + quantize_args(MODEL, out, 4, 3, "packed", THREADS))
+        walls.append(r["wall"])
+        cpus.append(r["user"] + r["sys"])
+        rss.append(r["rss_mb"])
+    q["threads"] = THREADS
+    q["native_s"] = median(walls)
+    q["native_runs_s"] = [round(w, 3) for w in walls]
+    q["native_cpu_s"] = median(cpus)
+    q["native_peak_rss_mb"] = max(rss)
+    q["bytes_out"] = os.path.getsize(out)
+    # one thread, for the speed-up (a single run)
+    log("native_1thread_s: sq quantize --threads 1")
+    r = run_timed([SQ] + quantize_args(MODEL, os.path.join(OUT, "q4k3.t1.safetensors"), 4, 3, "packed", 1))
+    q["native_1thread_s"] = r["wall"]
+    same = open(out, "rb").read() == open(os.path.join(OUT, "q4k3.t1.safetensors"), "rb").read()
+    q["threads_identical"] = same
+    os.remove(os.path.join(OUT, "q4k3.t1.safetensors"))
+    # wasi
+    q["wasi_s"] = q["wasi_peak_mb"] = None
+    if "wasi" in SKIP:
+        return
+    if not os.path.exists(WASM):
+        log("wasi: trying `make wasi`")
+        subprocess.run(["make", f"BUILD={BUILD}", "wasi"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runner = os.path.join("tools", "sq-wasi.mjs")
+    if not (os.path.exists(WASM) and os.path.exists(runner) and shutil.which("node")):
+        log("wasi: no sq.wasm / tools/sq-wasi.mjs / node: skipped")
+        return
+    wout = os.path.join(OUT, "q4k3.wasi.safetensors")
+    env = dict(os.environ, SQ_WASM=os.path.abspath(WASM))
+    # WASI sees the current directory (relative paths) and SQ_WASI_DIRS (absolute ones)
+    wmodel, wdirs = MODEL, []
+    for d in (MODEL, OUT):
+        if os.path.isabs(d) or os.path.islink(d):
+            wdirs.append(os.path.abspath(d))
+    if wdirs:
+        env["SQ_WASI_DIRS"] = ":".join(wdirs)
+        wmodel, wout = os.path.abspath(MODEL), os.path.abspath(wout)
+    log("wasi_s: node tools/sq-wasi.mjs quantize (one thread)")
+    try:
+        r = run_timed(["node", runner] + quantize_args(wmodel, wout, 4, 3, "packed", 1)[:-3] + ["--quiet"], env=env)
+        q["wasi_s"] = r["wall"]
+        q["wasi_peak_mb"] = r["rss_mb"]
+        q["wasi_identical"] = open(wout, "rb").read() == open(out, "rb").read()
+    except RuntimeError as ex:
+        q["wasi_error"] = str(ex)[-300:]
+        log(f"wasi: failed: {str(ex)[-200:]}")
+    if os.path.exists(wout):
+        os.remove(wout)
+
+
+GEN_VARIANTS = [  # name, bits, clusters, format
+    ("int4_plain", 4, 1, "packed"),
+    ("int4_packed_k3", 4, 3, "packed"),
+    ("int4_paper_k3", 4, 3, "paper"),
+    ("int8_plain", 8, 1, "packed"),
+]
+
+
+def bench_generate(res):
+    g = {"threads": THREADS, "tokens": TOKENS, "prompt": "Once upon a time"}
+    ok = False
+    for name, bits, k, fmt in GEN_VARIANTS:
+        qf = os.path.join(OUT, f"gen-{name}.safetensors")
+        entry = None
+        try:
+            if name == "int4_packed_k3" and os.path.exists(os.path.join(OUT, "q4k3.safetensors")):
+                os.replace(os.path.join(OUT, "q4k3.safetensors"), qf)
+            else:
+                log(f"generate: quantizing {name}")
+                run_timed([SQ] + quantize_args(MODEL, qf, bits, k, fmt, THREADS))
+            log(f"generate: {name}, {TOKENS} tokens")
+            r = run_timed([SQ, "generate", qf, "--prompt", g["prompt"], "-n", str(TOKENS), "--temp", "0", "--stats",
+                           "--threads", str(THREADS)], check=True)
+            m = re.search(r"(\d+) tokens generated in ([\d.]+)s \(([\d.]+) tok/s", r["err"])
+            p = re.search(r"prompt (\d+) tokens in ([\d.]+)s \(([\d.]+) tok/s", r["err"])
+            if m and int(m.group(1)) > 0:
+                entry = {"tok_s": float(m.group(3)), "tokens": int(m.group(1)), "seconds": float(m.group(2)),
+                         "prompt_tok_s": float(p.group(3)) if p else None, "peak_rss_mb": r["rss_mb"],
+                         "file_mb": round(os.path.getsize(qf) / 1e6, 1)}
+                ok = True
+            else:
+                entry = {"error": "no token rate in the output: " + r["err"].strip()[-200:]}
+        except RuntimeError as ex:
+            entry = {"error": str(ex)[-300:]}
+            log(f"generate {name}: failed: {str(ex)[-200:]}")
+        finally:
+            if os.path.exists(qf):
+                os.remove(qf)
+        g[name] = entry
+    res["generate_1b"] = g if ok else None
+    if not ok:
+        res["generate_1b_errors"] = g
+
+
+def bench_kernels(res):
+    res["kernels"] = None
+    for hook, cmd in (("kernels.mjs", ["node"]), ("kernels.py", [sys.executable]), ("kernels.sh", ["bash"])):
+        path = os.path.join("bench", hook)
+        if not os.path.exists(path):
+            continue
+        log(f"kernels: {path}")
+        env = dict(os.environ, BENCH_DIR=OUT, SQ=SQ, BUILD=BUILD)
+        try:
+            r = run_timed(cmd + [path], env=env)
+            res["kernels"] = json.loads(r["out"].strip().splitlines()[-1])
+        except (RuntimeError, ValueError, IndexError) as ex:
+            res["kernels"] = {"error": str(ex)[-300:]}
+        return
+
+
+def summary(res):
+    q = res["quantize_1b"]
+
+    def f(x, unit="s"):
+        return "n/a" if x is None else f"{x:.2f} {unit}"
+
+    def ratio(a, b):
+        return "n/a" if a is None or b in (None, 0) else f"{a / b:.2f}x"
+
+    lines = ["", "sq bench summary", "================",
+             f"machine      {res['machine']['cpu']}, {res['machine']['cores']} cores, {res['machine']['mem_gb']} GB, "
+             f"load before {res['machine']['loadavg_before']}",
+             f"model        synthetic Llama-3.2-1B, {q['params'] / 1e9:.2f} B params, {q['bytes_in'] / 1e9:.2f} GB BF16",
+             f"read_s       {f(q['read_s'])}  (raw bytes only {f(q.get('read_raw_s'))}; one thread)",
+             f"native_s     {f(q['native_s'])}  packed INT4 k=3, {q['threads']} threads "
+             f"(runs {q.get('native_runs_s')}, CPU {f(q.get('native_cpu_s'))}); 1 thread {f(q.get('native_1thread_s'))}",
+             f"             native_s / read_s = {ratio(q['native_s'], q['read_s'])} (target <= 4x); "
+             f"speed-up {ratio(q.get('native_1thread_s'), q['native_s'])} on {q['threads']} threads; "
+             f"output identical across thread counts: {q.get('threads_identical')}",
+             f"peak RSS     {f(q['native_peak_rss_mb'], 'MB')} (target <= 1024 MB)",
+             f"wasi_s       {f(q['wasi_s'])}, peak {f(q['wasi_peak_mb'], 'MB')}; wasi_s / native 1 thread = "
+             f"{ratio(q['wasi_s'], q.get('native_1thread_s'))}; identical to native: {q.get('wasi_identical')}"]
+    g = res.get("generate_1b")
+    if g:
+        for name, *_ in GEN_VARIANTS:
+            e = g.get(name) or {}
+            lines.append(f"generate     {name:15s} " + (f"{e['tok_s']:.2f} tok/s ({e['tokens']} tokens, {e['file_mb']} MB)"
+                                                         if "tok_s" in e else f"failed: {e.get('error', '?')[:100]}"))
+    else:
+        lines.append("generate     n/a (sq generate does not run on the synthetic 1B yet)")
+    lines.append("kernels      " + ("n/a (no bench/kernels.* hook)" if res.get("kernels") is None else
+                                    json.dumps(res["kernels"])[:200]))
+    lines.append(f"total        {time.time() - T_START:.0f} s; results in {os.path.join(OUT, 'results.json')}")
+    print("\n".join(lines))
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    for p in (SQ, SYNTH, READ):
+        if not os.path.exists(p):
+            sys.exit(f"bench: {p} is missing (run `make bench`, which builds it)")
+    res = {"machine": machine(), "quantize_1b": {}, "generate_1b": None, "kernels": None}
+    ensure_model()
+    bench_quantize(res)
+    if "generate" not in SKIP:
+        bench_generate(res)
+    if "kernels" not in SKIP:
+        bench_kernels(res)
+    res["machine"]["loadavg_after"] = [float(x) for x in open("/proc/loadavg").read().split()[:3]]
+    res["seconds"] = round(time.time() - T_START, 1)
+    with open(os.path.join(OUT, "results.json"), "w") as fp:
+        json.dump(res, fp, indent=2)
+        fp.write("\n")
+    summary(res)
+
+
+if __name__ == "__main__":
+    main()
