@@ -14,7 +14,7 @@ BUILD=${BUILD:-build}
 CC=${CC:-cc}
 mkdir -p "$BUILD/tests"
 "$CC" -std=c11 -Wall -Wextra -Werror -ffp-contract=off -fno-strict-aliasing -D_POSIX_C_SOURCE=200809L -Icore -O2 \
-    tests/tokenizer/tokdump.c core/tokenizers/*.c core/io.c -lcjson -lm -o "$BUILD/tests/tokdump"
+    tests/tokenizer/tokdump.c core/tokenizers/*.c core/io.c core/json.c -lcjson -lm -o "$BUILD/tests/tokdump"
 
 if ! command -v node >/dev/null 2>&1; then
     echo "run.sh: node is not installed (apt-get install nodejs npm)" >&2
