@@ -681,6 +681,23 @@ static int32_t find_any(const sq_tokenizer *t, const char *const *names)
     return -1;
 }
 
+/* Every token string must name exactly one id: an added token that reuses a vocabulary
+ * string under another id (or two added tokens sharing an id) makes ids and strings
+ * disagree, and no real tokenizer.json does that. */
+static int check_one_id_per_string(const sq_tokenizer *t, sq_err *e)
+{
+    for (int32_t i = 0; i < sq_tokenizer_vocab_size(t); i++) {
+        const char *s = sq_tokenizer_id_to_token(t, i);
+        if (!s) continue;
+        int32_t j = sq_tokenizer_token_id(t, s);
+        const char *s2 = j >= 0 ? sq_tokenizer_id_to_token(t, j) : NULL;
+        if (j != i && (!s2 || strcmp(s, s2) != 0))
+            return sq_fail(e, SQ_EINPUT, "tokenizer.json: token \"%.40s\" (id %ld) resolves to id %ld, which is \"%.40s\": conflicting vocab/added_tokens",
+                           s, (long)i, (long)j, s2 ? s2 : "");
+    }
+    return SQ_OK;
+}
+
 static int finish(sq_tokenizer *t, sq_err *e)
 {
     t->n_ids = t->v.n_ids > t->av.n_ids ? t->v.n_ids : t->av.n_ids;
@@ -796,6 +813,7 @@ static int sq_tokenizer_load_json_impl(sq_tokenizer **out, const char *json, siz
         }
     }
     if (finish(t, e)) goto fail;
+    if (check_one_id_per_string(t, e)) goto fail;
     cJSON_Delete(root);
     *out = t;
     return SQ_OK;
