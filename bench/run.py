@@ -13,15 +13,16 @@ BUILD/bench/synth1b (kept between runs, never committed):
                 tools/sq-wasi.mjs; null when either is missing). Medians of repeats.
   generate_1b   tokens/s of `sq generate` on the quantized 1B (int4 plain, int4 packed
                 k=3, int4 paper k=3, int8 plain); null when generate fails on it.
-  kernels       filled by a hook: the first of bench/kernels.{mjs,py,sh} that exists is
-                run (env BENCH_DIR, SQ, BUILD) and the JSON object it prints last is
-                stored here; null without one.
+  kernels       BUILD/bench/kernels.json as `make kernels-bench` (mk/kernels.mk, run by
+                `make bench` first) wrote it; without it, the first of
+                bench/kernels.{mjs,py,sh} that exists is run (env BENCH_DIR, SQ, BUILD)
+                and the JSON object it prints last is stored; else null.
 
 Environment: BUILD (default build), SQ_BENCH_REPEAT (default 3), SQ_BENCH_THREADS
 (default: all cores), SQ_BENCH_SKIP (comma list of: wasi, generate, kernels),
 SQ_BENCH_TOKENS (default 16).
 """
-import json, os, platform, re, shutil, statistics, subprocess, sys, threading, time
+import filecmp, json, os, platform, re, shutil, statistics, subprocess, sys, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.chdir(ROOT)
@@ -50,7 +51,8 @@ def run(cmd):
 
 
 def run_timed(cmd, check=True, env=None):
-    """Like run, with the peak RSS (MB) and CPU seconds measured by wait4 on this child."""
+    """Like run, with the peak RSS (MB) and CPU seconds measured by wait4 on this child
+    (its own peak, which on Linux includes what it had at fork: keep this process small)."""
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     # read the pipes while waiting, then reap with wait4 to get this child's rusage
@@ -132,6 +134,10 @@ def bench_quantize(res):
     walls, cpus, rss = [], [], []
     for i in range(REPEAT):
         log(f"native_s: sq quantize (packed INT4 k=3, {THREADS} threads) {i + 1}/{REPEAT}")
+        # a fresh output each time: replacing a file just written makes ext4 flush it on
+        # close (auto_da_alloc), which would time the disk, not sq
+        if os.path.exists(out):
+            os.remove(out)
         r = run_timed([SQ] + quantize_args(MODEL, out, 4, 3, "packed", THREADS))
         walls.append(r["wall"])
         cpus.append(r["user"] + r["sys"])
@@ -146,16 +152,17 @@ def bench_quantize(res):
     log("native_1thread_s: sq quantize --threads 1")
     r = run_timed([SQ] + quantize_args(MODEL, os.path.join(OUT, "q4k3.t1.safetensors"), 4, 3, "packed", 1))
     q["native_1thread_s"] = r["wall"]
-    same = open(out, "rb").read() == open(os.path.join(OUT, "q4k3.t1.safetensors"), "rb").read()
-    q["threads_identical"] = same
+    # compared in chunks: this process must stay small (a child's peak RSS counts the
+    # memory it had when forked, before exec)
+    q["threads_identical"] = filecmp.cmp(out, os.path.join(OUT, "q4k3.t1.safetensors"), shallow=False)
     os.remove(os.path.join(OUT, "q4k3.t1.safetensors"))
     # wasi
     q["wasi_s"] = q["wasi_peak_mb"] = None
     if "wasi" in SKIP:
         return
-    if not os.path.exists(WASM):
-        log("wasi: trying `make wasi`")
-        subprocess.run(["make", f"BUILD={BUILD}", "wasi"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # brought up to date when the wasm toolchain is there (mk/wasm.mk); else whatever exists
+    log("wasi: make wasi")
+    subprocess.run(["make", f"BUILD={BUILD}", "wasi"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     runner = os.path.join("tools", "sq-wasi.mjs")
     if not (os.path.exists(WASM) and os.path.exists(runner) and shutil.which("node")):
         log("wasi: no sq.wasm / tools/sq-wasi.mjs / node: skipped")
@@ -175,7 +182,7 @@ def bench_quantize(res):
         r = run_timed(["node", runner] + quantize_args(wmodel, wout, 4, 3, "packed", 1)[:-3] + ["--quiet"], env=env)
         q["wasi_s"] = r["wall"]
         q["wasi_peak_mb"] = r["rss_mb"]
-        q["wasi_identical"] = open(wout, "rb").read() == open(out, "rb").read()
+        q["wasi_identical"] = filecmp.cmp(wout, out, shallow=False)
     except RuntimeError as ex:
         q["wasi_error"] = str(ex)[-300:]
         log(f"wasi: failed: {str(ex)[-200:]}")
@@ -228,15 +235,27 @@ def bench_generate(res):
 
 
 def bench_kernels(res):
+    """The kernels' numbers: BUILD/bench/kernels.json, written by `make kernels-bench`
+    (mk/kernels.mk, a prerequisite of `make bench`); else a bench/kernels.{mjs,py,sh}
+    hook that prints a JSON object last; else null."""
     res["kernels"] = None
+    path = os.path.join(OUT, "kernels.json")
+    if os.path.exists(path):
+        try:
+            res["kernels"] = json.load(open(path))
+            if os.path.getmtime(path) < T_START - 3600:
+                res["kernels_note"] = f"{path} is more than an hour older than this run"
+        except ValueError as ex:
+            res["kernels"] = {"error": f"{path}: {ex}"}
+        return
     for hook, cmd in (("kernels.mjs", ["node"]), ("kernels.py", [sys.executable]), ("kernels.sh", ["bash"])):
-        path = os.path.join("bench", hook)
-        if not os.path.exists(path):
+        hp = os.path.join("bench", hook)
+        if not os.path.exists(hp):
             continue
-        log(f"kernels: {path}")
+        log(f"kernels: {hp}")
         env = dict(os.environ, BENCH_DIR=OUT, SQ=SQ, BUILD=BUILD)
         try:
-            r = run_timed(cmd + [path], env=env)
+            r = run_timed(cmd + [hp], env=env)
             res["kernels"] = json.loads(r["out"].strip().splitlines()[-1])
         except (RuntimeError, ValueError, IndexError) as ex:
             res["kernels"] = {"error": str(ex)[-300:]}
@@ -272,9 +291,15 @@ def summary(res):
             lines.append(f"generate     {name:15s} " + (f"{e['tok_s']:.2f} tok/s ({e['tokens']} tokens, {e['file_mb']} MB)"
                                                          if "tok_s" in e else f"failed: {e.get('error', '?')[:100]}"))
     else:
-        lines.append("generate     n/a (sq generate does not run on the synthetic 1B yet)")
-    lines.append("kernels      " + ("n/a (no bench/kernels.* hook)" if res.get("kernels") is None else
-                                    json.dumps(res["kernels"])[:200]))
+        lines.append("generate     n/a (" + ("skipped" if "generate" in SKIP else "sq generate failed on the synthetic 1B: "
+                                           "see generate_1b_errors") + ")")
+    k = res.get("kernels")
+    lines.append("kernels      " + ("n/a (no build/bench/kernels.json)" if k is None else
+                                    f"see results.json ({len(json.dumps(k))} bytes from make kernels-bench)"))
+    la = res["machine"].get("loadavg_before") or [0]
+    if la[0] > 0.5 * (res["machine"].get("cores") or 1):
+        lines.append(f"note         the machine was busy (load {la[0]} on {res['machine']['cores']} cores): "
+                     "wall times are inflated; CPU seconds are closer to an idle run")
     lines.append(f"total        {time.time() - T_START:.0f} s; results in {os.path.join(OUT, 'results.json')}")
     print("\n".join(lines))
 

@@ -86,7 +86,12 @@ typedef struct sq_model_texts {
 } sq_model_texts;
 
 /* Run fn(arg, i) for i in [0, n), in any order, possibly at once; return when all are
- * done. Hosts with threads supply one; the core itself never starts a thread. */
+ * done. Hosts with threads supply one; the core itself never starts a thread. The core
+ * never nests calls. With a parallel hook, sq_quantize_model also does its I/O inside
+ * tasks (reading the next tensor, writing the finished ones while the next is
+ * quantized): the input reader and the output writer are then called from whichever
+ * thread runs that task, never two calls at once. The output bytes are the same with
+ * or without the hook, for any thread count. */
 typedef void (*sq_task_fn)(void *arg, size_t index);
 typedef void (*sq_parallel_fn)(void *pool, size_t n, sq_task_fn fn, void *arg);
 

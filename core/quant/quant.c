@@ -10,6 +10,18 @@
 #include <stddef.h>
 #include <string.h>
 
+/* Vector extensions (GCC >= 12, clang): the fused path's vector version (-DSQ_NO_SIMD:
+ * the scalar one only, as other compilers build it). */
+#if !defined(SQ_NO_SIMD) && (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12))
+#define SQ_FUSED_VEC 1
+#endif
+
+#if defined(__SSE2__) && !defined(SQ_NO_SIMD)
+#include <emmintrin.h>
+#elif defined(__wasm_simd128__) && !defined(SQ_NO_SIMD)
+#include <wasm_simd128.h>
+#endif
+
 /* The fused path's pieces are specialised per cluster count: inline them for real. */
 #if defined(__GNUC__) || defined(__clang__)
 #define SQ_FORCE_INLINE static inline __attribute__((always_inline))
@@ -41,6 +53,19 @@ static inline uint64_t load8(const uint8_t *c)
 #endif
 }
 
+/* 4 bytes, the low one first. */
+static inline void put32le(uint8_t *p, uint32_t v)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p, &v, sizeof v);
+#else
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+#endif
+}
+
 void sq_pack_row(const uint8_t *codes, size_t n, int bits, uint8_t *out)
 {
     size_t i = 0, o = 0;
@@ -49,18 +74,51 @@ void sq_pack_row(const uint8_t *codes, size_t n, int bits, uint8_t *out)
         memcpy(out, codes, n);
         return;
     case 4:
+#if defined(__SSE2__) && !defined(SQ_NO_SIMD)
+        for (; i + 16 <= n; i += 16, o += 8) { /* 16-bit lanes c0 | c1 << 8 -> c0 | c1 << 4 */
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(codes + i));
+            __m128i t = _mm_or_si128(_mm_and_si128(v, _mm_set1_epi16(0x0F)),
+                                     _mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi16(0xF0)));
+            _mm_storel_epi64((__m128i *)(void *)(out + o), _mm_packus_epi16(t, t));
+        }
+#elif defined(__wasm_simd128__) && !defined(SQ_NO_SIMD)
+        for (; i + 16 <= n; i += 16, o += 8) {
+            v128_t v = wasm_v128_load(codes + i);
+            v128_t t = wasm_v128_or(wasm_v128_and(v, wasm_i16x8_splat(0x0F)),
+                                    wasm_v128_and(wasm_u16x8_shr(v, 4), wasm_i16x8_splat(0xF0)));
+            wasm_v128_store64_lane(out + o, wasm_u8x16_narrow_i16x8(t, t), 0);
+        }
+#endif
         for (; i + 8 <= n; i += 8, o += 4) {
             uint64_t x = load8(codes + i) & 0x0F0F0F0F0F0F0F0Full;
             x = (x | x >> 4) & 0x00FF00FF00FF00FFull;
             x = (x | x >> 8) & 0x0000FFFF0000FFFFull;
-            x = (x | x >> 16);
-            out[o] = (uint8_t)x;
-            out[o + 1] = (uint8_t)(x >> 8);
-            out[o + 2] = (uint8_t)(x >> 16);
-            out[o + 3] = (uint8_t)(x >> 24);
+            put32le(out + o, (uint32_t)(x | x >> 16));
         }
         break;
     case 2:
+#if defined(__SSE2__) && !defined(SQ_NO_SIMD)
+        for (; i + 16 <= n; i += 16, o += 4) { /* 2 codes per 16-bit lane, then 4 per 32 */
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(codes + i));
+            __m128i t = _mm_or_si128(_mm_and_si128(v, _mm_set1_epi16(0x03)),
+                                     _mm_and_si128(_mm_srli_epi16(v, 6), _mm_set1_epi16(0x0C)));
+            t = _mm_or_si128(_mm_and_si128(t, _mm_set1_epi32(0x0F)),
+                             _mm_and_si128(_mm_srli_epi32(t, 12), _mm_set1_epi32(0xF0)));
+            t = _mm_packs_epi32(t, t); /* lanes are 0..255 */
+            t = _mm_packus_epi16(t, t);
+            put32le(out + o, (uint32_t)_mm_cvtsi128_si32(t));
+        }
+#elif defined(__wasm_simd128__) && !defined(SQ_NO_SIMD)
+        for (; i + 16 <= n; i += 16, o += 4) {
+            v128_t v = wasm_v128_load(codes + i);
+            v128_t t = wasm_v128_or(wasm_v128_and(v, wasm_i16x8_splat(0x03)),
+                                    wasm_v128_and(wasm_u16x8_shr(v, 6), wasm_i16x8_splat(0x0C)));
+            t = wasm_v128_or(wasm_v128_and(t, wasm_i32x4_splat(0x0F)),
+                             wasm_v128_and(wasm_u32x4_shr(t, 12), wasm_i32x4_splat(0xF0)));
+            t = wasm_u8x16_narrow_i16x8(wasm_i16x8_narrow_i32x4(t, t), t);
+            wasm_v128_store32_lane(out + o, t, 0);
+        }
+#endif
         for (; i + 8 <= n; i += 8, o += 2) {
             uint64_t x = load8(codes + i) & 0x0303030303030303ull;
             x = (x | x >> 6) & 0x000F000F000F000Full;
@@ -441,8 +499,9 @@ SQ_FORCE_INLINE void fused_group_scalar(const float *x, size_t n, const float *b
     }
 }
 
-/* ---- the fused group with 4-lane vectors (GCC >= 12 / clang vector extensions: SSE2
- * natively, simd128 in wasm), bit for bit the result of fused_group_scalar:
+/* ---- the fused group on vectors (GCC >= 12 / clang vector extensions: SSE2 natively,
+ * AVX2 where the CPU has it, simd128 in wasm), bit for bit the result of
+ * fused_group_scalar:
  *  - ranges: the members of cluster c are the values in (b[c-1], b[c]], so its min is the
  *    min of the values > b[c-1] and its max the max of the values <= b[c] (an empty
  *    cluster shows as min > max, as in the scalar loop). Lane order only matters between
@@ -452,91 +511,6 @@ SQ_FORCE_INLINE void fused_group_scalar(const float *x, size_t n, const float *b
  *    from a half-integer, both round to the same integer; the other lanes (ties, mostly)
  *    are done by the recipe itself. Parameters outside [2^-100, 2^100] take the scalar
  *    path. */
-#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
-#define SQ_FUSED_VEC 1
-typedef uint8_t v4u8 __attribute__((vector_size(4)));
-typedef float v4f __attribute__((vector_size(16)));
-typedef int32_t v4i __attribute__((vector_size(16)));
-typedef float v2f __attribute__((vector_size(8)));
-typedef double v2d __attribute__((vector_size(16)));
-
-static inline v4f ld4(const float *p)
-{
-    v4f v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-static inline v4f splat4(float f) { return (v4f){f, f, f, f}; }
-static inline v4f vsel(v4i m, v4f a, v4f b) { return (v4f)((m & (v4i)a) | (~m & (v4i)b)); }
-static inline v4f vmin4(v4f a, v4f b) { return vsel(b < a, b, a); }
-static inline v4f vmax4(v4f a, v4f b) { return vsel(b > a, b, a); }
-static inline float hmin4(v4f v)
-{
-    float a = v[0] < v[1] ? v[0] : v[1], b = v[2] < v[3] ? v[2] : v[3];
-    return a < b ? a : b;
-}
-static inline float hmax4(v4f v)
-{
-    float a = v[0] > v[1] ? v[0] : v[1], b = v[2] > v[3] ? v[2] : v[3];
-    return a > b ? a : b;
-}
-/* Is any lane set (masks are 0 / -1)? The low bytes of the lanes of a (codes) and b
- * (ids) to 4 + 4 bytes. Floats to doubles. Intrinsics where the generic vector code is
- * poor; all exact, so every variant gives the same bits. */
-#if defined(__SSE2__)
-#include <emmintrin.h>
-static inline int any4(v4i m) { return _mm_movemask_ps((__m128)m) != 0; }
-static inline void store_bytes(uint8_t *qa, uint8_t *qb, v4i a, v4i b)
-{
-    __m128i t = _mm_packs_epi32((__m128i)a, (__m128i)b); /* lanes are 0..255 */
-    t = _mm_packus_epi16(t, t);
-    uint64_t u = (uint64_t)_mm_cvtsi128_si64(t);
-    uint32_t lo = (uint32_t)u, hi = (uint32_t)(u >> 32);
-    memcpy(qa, &lo, 4);
-    memcpy(qb, &hi, 4);
-}
-static inline v2d cvt_lo(v4f v) { return (v2d)_mm_cvtps_pd((__m128)v); }
-static inline v2d cvt_hi(v4f v) { return (v2d)_mm_cvtps_pd(_mm_movehl_ps((__m128)v, (__m128)v)); }
-#elif defined(__wasm_simd128__)
-#include <wasm_simd128.h>
-static inline int any4(v4i m) { return wasm_v128_any_true((v128_t)m); }
-static inline void store_bytes(uint8_t *qa, uint8_t *qb, v4i a, v4i b)
-{
-    v128_t t = wasm_i16x8_narrow_i32x4((v128_t)a, (v128_t)b);
-    t = wasm_u8x16_narrow_i16x8(t, t);
-    uint32_t lo = (uint32_t)wasm_i32x4_extract_lane(t, 0), hi = (uint32_t)wasm_i32x4_extract_lane(t, 1);
-    memcpy(qa, &lo, 4);
-    memcpy(qb, &hi, 4);
-}
-static inline v2d cvt_lo(v4f v) { return (v2d)wasm_f64x2_promote_low_f32x4((v128_t)v); }
-static inline v2d cvt_hi(v4f v)
-{
-    return (v2d)wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle((v128_t)v, (v128_t)v, 2, 3, 2, 3));
-}
-#else
-static inline int any4(v4i m)
-{
-    v4i t = m | __builtin_shufflevector(m, m, 2, 3, 2, 3);
-    t |= __builtin_shufflevector(t, t, 1, 1, 1, 1);
-    return t[0] != 0;
-}
-static inline void store_bytes(uint8_t *qa, uint8_t *qb, v4i a, v4i b)
-{
-    v4u8 x = __builtin_convertvector(a, v4u8), y = __builtin_convertvector(b, v4u8);
-    memcpy(qa, &x, 4);
-    memcpy(qb, &y, 4);
-}
-static inline v2d cvt_lo(v4f v) { return __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1), v2d); }
-static inline v2d cvt_hi(v4f v) { return __builtin_convertvector(__builtin_shufflevector(v, v, 2, 3), v2d); }
-#endif
-
-/* squared differences of 4 lanes, added in double to two 2-lane sums */
-static inline void sse4(v4f dq, v4f x, v2d *acc)
-{
-    v2d d0 = cvt_lo(dq) - cvt_lo(x), d1 = cvt_hi(dq) - cvt_hi(x);
-    acc[0] += d0 * d0;
-    acc[1] += d1 * d1;
-}
 
 #define VEC_MAGIC 12582912.0f /* 1.5 * 2^23: (u + M) - M rounds 0 <= u < 2^22 half to even */
 #define VEC_SURE 0.4999f      /* |u - rint(u)| up to this: the rounding is certain */
@@ -563,174 +537,95 @@ static int fast_params(double m, double s)
     return s == 0 || (s >= 0x1p-100 && s <= 0x1p100 && fabs(m) <= 0x1p100 && fabs(m) + 256 * s <= 0x1p100);
 }
 
-/* Returns 0 (nothing done) when the scalar path must do this group. */
-SQ_FORCE_INLINE int fused_group_vec(const float *x, size_t n, const float *bnd, int K, double L, uint8_t *id, uint8_t *q,
-                                  uint16_t *sc, uint16_t *mn, int plain, double *sse, double *sse_plain)
-{
-    float lo[SQ_CQ_MAX_K], hi[SQ_CQ_MAX_K], mf[SQ_CQ_MAX_K], sf[SQ_CQ_MAX_K], ivf[SQ_CQ_MAX_K];
+/* A group's parameters, for the vector code and its exact fallbacks. */
+typedef struct fctx {
+    const float *bnd;
+    double L;
+    float Lf;
     double ms[SQ_CQ_MAX_K], ss[SQ_CQ_MAX_K], inv[SQ_CQ_MAX_K];
-    v4f B[SQ_CQ_MAX_K], vlo[SQ_CQ_MAX_K], vhi[SQ_CQ_MAX_K];
-    const v4f INF = splat4(INFINITY), NINF = splat4(-INFINITY);
-    size_t n4 = n & ~(size_t)3, i;
-    /* pass 1: ranges */
-    for (int c = 0; c < K; c++) {
-        B[c] = splat4(c + 1 < K ? bnd[c] : INFINITY);
-        vlo[c] = INF;
-        vhi[c] = NINF;
-    }
-    for (i = 0; i < n4; i += 4) {
-        v4f v = ld4(x + i);
-        vlo[0] = vmin4(vlo[0], v);
-        vhi[K - 1] = vmax4(vhi[K - 1], v);
-        for (int c = 0; c + 1 < K; c++) {
-            v4i g = v > B[c];
-            vlo[c + 1] = vmin4(vlo[c + 1], vsel(g, v, INF));
-            vhi[c] = vmax4(vhi[c], vsel(g, NINF, v));
-        }
-    }
-    for (int c = 0; c < K; c++) {
-        lo[c] = hmin4(vlo[c]);
-        hi[c] = hmax4(vhi[c]);
-    }
-    for (; i < n; i++) {
-        float v = x[i];
-        if (v < lo[0]) lo[0] = v;
-        if (v > hi[K - 1]) hi[K - 1] = v;
-        for (int c = 0; c + 1 < K; c++) {
-            if (v > bnd[c]) {
-                if (v < lo[c + 1]) lo[c + 1] = v;
-            } else if (v > hi[c]) hi[c] = v;
-        }
-    }
-    /* the plain range is the whole group's: lo[0] and hi[K-1] before any correction
-       (which zero it ends on does not matter: plain keeps only its squared errors, and
-       q*s + m is the same value for m = +0 and m = -0) */
+    float mf[SQ_CQ_MAX_K], sf[SQ_CQ_MAX_K], ivf[SQ_CQ_MAX_K];
+    double pm, ps, pinv; /* plain (k = 1) */
+    float pmf, psf, pivf;
+} fctx;
+
+/* From the vector pass's ranges (lo[0] = the group's min, hi[K-1] its max, the others
+ * per cluster as above): the ranges of the members exactly as the scalar loop finds
+ * them, the stored parameters (sc, mn) and c. Returns 0 when the vector path may not
+ * go on (parameters out of its range). */
+SQ_FORCE_INLINE int group_params(const float *x, size_t n, const float *bnd, int K, double L, float *lo, float *hi,
+                                 int plain, uint16_t *sc, uint16_t *mn, fctx *c)
+{
+    /* the plain range is the whole group's (which zero it ends on does not matter:
+       plain keeps only its squared errors, and q*s + m is the same value for m = +0
+       and m = -0) */
     float plo = lo[0], phi = hi[K - 1];
     if (K > 1) { /* lo[0] / hi[K-1] are cluster ranges only when that cluster has members */
         if (lo[0] > bnd[0]) lo[0] = INFINITY;
         if (hi[K - 1] <= bnd[K - 2]) hi[K - 1] = -INFINITY;
     }
-    for (int c = 0; c < K; c++) {
-        if (lo[c] > hi[c] || (lo[c] != 0 && hi[c] != 0)) continue;
-        lo[c] = INFINITY;
-        hi[c] = -INFINITY;
-        for (i = 0; i < n; i++) {
+    for (int k = 0; k < K; k++) { /* a range that ends on zero: which zero came first */
+        if (lo[k] > hi[k] || (lo[k] != 0 && hi[k] != 0)) continue;
+        lo[k] = INFINITY;
+        hi[k] = -INFINITY;
+        for (size_t i = 0; i < n; i++) {
             float v = x[i];
             int cc = 0;
             for (int j = 0; j + 1 < K; j++) cc += v > bnd[j];
-            if (cc != c) continue;
-            if (v < lo[c]) lo[c] = v;
-            if (v > hi[c]) hi[c] = v;
+            if (cc != k) continue;
+            if (v < lo[k]) lo[k] = v;
+            if (v > hi[k]) hi[k] = v;
         }
     }
-    /* parameters */
     int ok = 1;
-    for (int c = 0; c < K; c++) {
-        if (lo[c] > hi[c]) {
-            mn[c] = sc[c] = 0;
-            ms[c] = ss[c] = inv[c] = 0;
+    c->bnd = bnd;
+    c->L = L;
+    c->Lf = (float)L;
+    for (int k = 0; k < K; k++) {
+        if (lo[k] > hi[k]) {
+            mn[k] = sc[k] = 0;
+            c->ms[k] = c->ss[k] = c->inv[k] = 0;
         } else {
-            cl_params(lo[c], hi[c], L, &mn[c], &sc[c], &ms[c], &ss[c]);
-            inv[c] = ss[c] > 0 ? 1.0 / ss[c] : 0;
-            ok &= fast_params(ms[c], ss[c]);
+            cl_params(lo[k], hi[k], L, &mn[k], &sc[k], &c->ms[k], &c->ss[k]);
+            c->inv[k] = c->ss[k] > 0 ? 1.0 / c->ss[k] : 0;
+            ok &= fast_params(c->ms[k], c->ss[k]);
         }
-        mf[c] = (float)ms[c];
-        sf[c] = (float)ss[c];
-        ivf[c] = sf[c] > 0 ? 1.0f / sf[c] : 0;
+        c->mf[k] = (float)c->ms[k];
+        c->sf[k] = (float)c->ss[k];
+        c->ivf[k] = c->sf[k] > 0 ? 1.0f / c->sf[k] : 0;
     }
-    uint16_t pmb = 0, psb = 0;
-    double pm = 0, ps = 0, pinv = 0;
+    c->pm = c->ps = c->pinv = 0;
     if (plain) {
-        cl_params(plo, phi, L, &pmb, &psb, &pm, &ps);
-        pinv = ps > 0 ? 1.0 / ps : 0;
-        ok &= fast_params(pm, ps);
+        uint16_t pmb, psb;
+        cl_params(plo, phi, L, &pmb, &psb, &c->pm, &c->ps);
+        c->pinv = c->ps > 0 ? 1.0 / c->ps : 0;
+        ok &= fast_params(c->pm, c->ps);
     }
-    if (!ok) return 0;
-    /* pass 2: codes, ids, squared errors */
-    v4f M[SQ_CQ_MAX_K], S[SQ_CQ_MAX_K], IV[SQ_CQ_MAX_K];
-    for (int c = 0; c < K; c++) {
-        M[c] = splat4(mf[c]);
-        S[c] = splat4(sf[c]);
-        IV[c] = splat4(ivf[c]);
-    }
-    float pmf = (float)pm, psf = (float)ps, pivf = psf > 0 ? 1.0f / psf : 0;
-    const v4f MAG = splat4(VEC_MAGIC), SURE = splat4(VEC_SURE), Z = splat4(0), LV = splat4((float)L);
-    const v4f PM = splat4(pmf), PS = splat4(psf), PIV = splat4(pivf);
-    const v4i ABS = {0x7FFFFFFF, 0x7FFFFFFF, 0x7FFFFFFF, 0x7FFFFFFF};
-    v2d acc[2] = {{0, 0}, {0, 0}}, pacc[2] = {{0, 0}, {0, 0}};
-    for (i = 0; i < n4; i += 4) {
-        v4f v = ld4(x + i);
-        v4f m = M[0], s = S[0], iv = IV[0];
-        v4i idv = {0, 0, 0, 0};
-        for (int c = 0; c + 1 < K; c++) {
-            v4i g = v > B[c];
-            m = vsel(g, M[c + 1], m);
-            s = vsel(g, S[c + 1], s);
-            iv = vsel(g, IV[c + 1], iv);
-            idv -= g;
-        }
-        v4f u = (v - m) * iv;
-        v4f r = (u + MAG) - MAG;
-        v4i unsure = (v4f)((v4i)(u - r) & ABS) > SURE;
-        r = vmin4(vmax4(r, Z), LV);
-        v4f dq = r * s + m;
-        v4i code = __builtin_convertvector(r, v4i);
-        if (any4(unsure))
-            for (int l = 0; l < 4; l++) {
-                if (!unsure[l]) continue;
-                int c = idv[l];
-                float d;
-                code[l] = exact_code(x[i + l], ms[c], ss[c], inv[c], mf[c], sf[c], L, &d);
-                dq[l] = d;
-            }
-        store_bytes(q + i, id + i, code, idv);
-        sse4(dq, v, acc);
-        if (plain) {
-            v4f pu = (v - PM) * PIV;
-            v4f pr = (pu + MAG) - MAG;
-            v4i punsure = (v4f)((v4i)(pu - pr) & ABS) > SURE;
-            pr = vmin4(vmax4(pr, Z), LV);
-            v4f pdq = pr * PS + PM;
-            if (any4(punsure))
-                for (int l = 0; l < 4; l++) {
-                    if (!punsure[l]) continue;
-                    float d;
-                    exact_code(x[i + l], pm, ps, pinv, pmf, psf, L, &d);
-                    pdq[l] = d;
-                }
-            sse4(pdq, v, pacc);
-        }
-    }
-    double e = (acc[0][0] + acc[0][1]) + (acc[1][0] + acc[1][1]);
-    double ep = (pacc[0][0] + pacc[0][1]) + (pacc[1][0] + pacc[1][1]);
+    c->pmf = (float)c->pm;
+    c->psf = (float)c->ps;
+    c->pivf = c->psf > 0 ? 1.0f / c->psf : 0;
+    return ok;
+}
+
+/* The values from i on, one at a time; then the group's sums. */
+SQ_FORCE_INLINE void finish_group(const float *x, size_t n, size_t i, const float *bnd, int K, uint8_t *id, uint8_t *q,
+                                  int plain, const fctx *c, double e, double ep, double *sse, double *sse_plain)
+{
     for (; i < n; i++) {
         float v = x[i], dq;
-        int c = 0;
-        for (int j = 0; j + 1 < K; j++) c += v > bnd[j];
-        id[i] = (uint8_t)c;
-        q[i] = exact_code(v, ms[c], ss[c], inv[c], mf[c], sf[c], L, &dq);
+        int k = 0;
+        for (int j = 0; j + 1 < K; j++) k += v > bnd[j];
+        id[i] = (uint8_t)k;
+        q[i] = exact_code(v, c->ms[k], c->ss[k], c->inv[k], c->mf[k], c->sf[k], c->L, &dq);
         double d = (double)dq - (double)v;
         e += d * d;
         if (plain) {
-            exact_code(v, pm, ps, pinv, pmf, psf, L, &dq);
+            exact_code(v, c->pm, c->ps, c->pinv, c->pmf, c->psf, c->L, &dq);
             d = (double)dq - (double)v;
             ep += d * d;
         }
     }
     *sse += e;
     if (plain) *sse_plain += ep;
-    return 1;
-}
-#endif
-
-SQ_FORCE_INLINE void fused_group(const float *x, size_t n, const float *bnd, int K, double L, uint8_t *id, uint8_t *q,
-                               uint16_t *sc, uint16_t *mn, float *deq, int plain, double *sse, double *sse_plain)
-{
-#ifdef SQ_FUSED_VEC
-    /* deq (rare: the one-tensor round trip) keeps the scalar path's -0 for empty ranges */
-    if (!deq && fused_group_vec(x, n, bnd, K, L, id, q, sc, mn, plain, sse, sse_plain)) return;
-#endif
-    fused_group_scalar(x, n, bnd, K, L, id, q, sc, mn, deq, plain, sse, sse_plain);
 }
 
 /* Little-endian BF16 bytes to floats (exact). */
@@ -755,10 +650,164 @@ static void widen_bf16(const uint8_t *p, float *out, size_t n)
     }
 }
 
-SQ_FORCE_INLINE void fused_rows(const void *w, sq_dtype dtype, size_t rows, size_t cols, size_t group, int bits,
-                                int K, const float *bounds, uint8_t *codes_packed, uint8_t *ids_packed,
-                                uint16_t *scale_bf16, uint16_t *min_bf16, float *deq, double *sse, double *sse_plain,
-                                uint8_t *scratch)
+#ifdef SQ_FUSED_VEC
+typedef uint8_t v4u8 __attribute__((vector_size(4)));
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+typedef double v2d __attribute__((vector_size(16)));
+
+/* Four double lanes a0 a1 a2 a3 of squared errors (see quant_vec.h). */
+typedef struct vacc4 {
+    v2d a, b;
+} vacc4;
+static inline double acc4_sum(vacc4 s) { return (s.a[0] + s.a[1]) + (s.b[0] + s.b[1]); }
+
+/* Is any lane set (masks are 0 / -1)? The low bytes of the lanes of a (codes) and b
+ * (ids) to 4 + 4 bytes. Floats to doubles. Intrinsics where the generic vector code is
+ * poor; all exact, so every variant gives the same bits. */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+static inline int any4(v4i m) { return _mm_movemask_ps((__m128)m) != 0; }
+static inline void store4(uint8_t *qa, uint8_t *qb, v4i a, v4i b)
+{
+    __m128i t = _mm_packs_epi32((__m128i)a, (__m128i)b); /* lanes are 0..255 */
+    t = _mm_packus_epi16(t, t);
+    uint64_t u = (uint64_t)_mm_cvtsi128_si64(t);
+    uint32_t lo = (uint32_t)u, hi = (uint32_t)(u >> 32);
+    memcpy(qa, &lo, 4);
+    memcpy(qb, &hi, 4);
+}
+static inline v2d cvt_lo(v4f v) { return (v2d)_mm_cvtps_pd((__m128)v); }
+static inline v2d cvt_hi(v4f v) { return (v2d)_mm_cvtps_pd(_mm_movehl_ps((__m128)v, (__m128)v)); }
+#elif defined(__wasm_simd128__)
+#include <wasm_simd128.h>
+static inline int any4(v4i m) { return wasm_v128_any_true((v128_t)m); }
+static inline void store4(uint8_t *qa, uint8_t *qb, v4i a, v4i b)
+{
+    v128_t t = wasm_i16x8_narrow_i32x4((v128_t)a, (v128_t)b);
+    t = wasm_u8x16_narrow_i16x8(t, t);
+    uint32_t lo = (uint32_t)wasm_i32x4_extract_lane(t, 0), hi = (uint32_t)wasm_i32x4_extract_lane(t, 1);
+    memcpy(qa, &lo, 4);
+    memcpy(qb, &hi, 4);
+}
+static inline v2d cvt_lo(v4f v) { return (v2d)wasm_f64x2_promote_low_f32x4((v128_t)v); }
+static inline v2d cvt_hi(v4f v)
+{
+    return (v2d)wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle((v128_t)v, (v128_t)v, 2, 3, 2, 3));
+}
+#else
+static inline int any4(v4i m)
+{
+    v4i t = m | __builtin_shufflevector(m, m, 2, 3, 2, 3);
+    t |= __builtin_shufflevector(t, t, 1, 1, 1, 1);
+    return t[0] != 0;
+}
+static inline void store4(uint8_t *qa, uint8_t *qb, v4i a, v4i b)
+{
+    v4u8 x = __builtin_convertvector(a, v4u8), y = __builtin_convertvector(b, v4u8);
+    memcpy(qa, &x, 4);
+    memcpy(qb, &y, 4);
+}
+static inline v2d cvt_lo(v4f v) { return __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1), v2d); }
+static inline v2d cvt_hi(v4f v) { return __builtin_convertvector(__builtin_shufflevector(v, v, 2, 3), v2d); }
+#endif
+
+static inline void sse4(v4f dq, v4f x, vacc4 *acc)
+{
+    v2d d0 = cvt_lo(dq) - cvt_lo(x), d1 = cvt_hi(dq) - cvt_hi(x);
+    acc->a += d0 * d0;
+    acc->b += d1 * d1;
+}
+
+#define VW 4
+#define VF v4f
+#define VI v4i
+#define VATTR
+#define VN(name) name##_4
+#define VANY(m) any4(m)
+#define VSTORE(q, id, c, i) store4(q, id, c, i)
+#define VACC vacc4
+#define VACC4 vacc4
+#define VACC_ZERO {{0, 0}, {0, 0}}
+#define VACC_TO4(s) (s)
+#define VSSE(dq, x, acc) sse4(dq, x, acc)
+#include "quant_vec.h"
+#undef VW
+#undef VF
+#undef VI
+#undef VATTR
+#undef VN
+#undef VANY
+#undef VSTORE
+#undef VACC
+#undef VACC_ZERO
+#undef VACC_TO4
+#undef VSSE
+
+#if defined(__x86_64__) && defined(__SSE2__)
+/* 8 lanes where the CPU has AVX2 (chosen at run time; the same bits as 4 lanes) */
+#define SQ_FUSED_AVX2 1
+#include <immintrin.h>
+#define AVX2_ATTR __attribute__((target("avx2")))
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+typedef double v4d __attribute__((vector_size(32)));
+
+AVX2_ATTR SQ_FORCE_INLINE int any8(v8i m) { return _mm256_movemask_ps((__m256)m) != 0; }
+AVX2_ATTR SQ_FORCE_INLINE void store8(uint8_t *qa, uint8_t *qb, v8i a, v8i b)
+{
+    /* per 128-bit half: a0-3 b0-3 | a4-7 b4-7 as int16, then as bytes */
+    __m256i t = _mm256_packs_epi32((__m256i)a, (__m256i)b);
+    t = _mm256_packus_epi16(t, t);
+    uint64_t u0 = (uint64_t)_mm_cvtsi128_si64(_mm256_castsi256_si128(t));
+    uint64_t u1 = (uint64_t)_mm_cvtsi128_si64(_mm256_extracti128_si256(t, 1));
+    uint64_t qv = (u0 & 0xFFFFFFFFull) | (u1 << 32), iv = (u0 >> 32) | (u1 & 0xFFFFFFFF00000000ull);
+    memcpy(qa, &qv, 8);
+    memcpy(qb, &iv, 8);
+}
+AVX2_ATTR SQ_FORCE_INLINE void sse8(v8f dq, v8f x, v4d *acc)
+{
+    /* the two blocks of 4 in order, as the 4-lane version adds them */
+    v4d d0 = (v4d)_mm256_cvtps_pd(_mm256_castps256_ps128((__m256)dq)) -
+             (v4d)_mm256_cvtps_pd(_mm256_castps256_ps128((__m256)x));
+    v4d d1 = (v4d)_mm256_cvtps_pd(_mm256_extractf128_ps((__m256)dq, 1)) -
+             (v4d)_mm256_cvtps_pd(_mm256_extractf128_ps((__m256)x, 1));
+    *acc += d0 * d0;
+    *acc += d1 * d1;
+}
+
+#define VW 8
+#define VF v8f
+#define VI v8i
+#define VATTR AVX2_ATTR
+#define VN(name) name##_8
+#define VANY(m) any8(m)
+#define VSTORE(q, id, c, i) store8(q, id, c, i)
+#define VACC v4d
+#define VACC4 vacc4
+#define VACC_ZERO {0, 0, 0, 0}
+#define VACC_TO4(s) ((vacc4){{(s)[0], (s)[1]}, {(s)[2], (s)[3]}})
+#define VSSE(dq, x, acc) sse8(dq, x, acc)
+#include "quant_vec.h"
+#undef VW
+#undef VF
+#undef VI
+#undef VATTR
+#undef VN
+#undef VANY
+#undef VSTORE
+#undef VACC
+#undef VACC_ZERO
+#undef VACC_TO4
+#undef VSSE
+#endif
+#endif /* SQ_FUSED_VEC */
+
+/* The scalar rows (compilers without vector extensions, and the reference). */
+SQ_FORCE_INLINE void fused_rows_scalar(const void *w, sq_dtype dtype, size_t rows, size_t cols, size_t group, int bits,
+                                       int K, const float *bounds, uint8_t *codes_packed, uint8_t *ids_packed,
+                                       uint16_t *scale_bf16, uint16_t *min_bf16, float *deq, double *sse,
+                                       double *sse_plain, uint8_t *scratch)
 {
     size_t g = eff_group(group, cols), G = (cols + g - 1) / g;
     size_t rb = sq_packed_row_bytes(cols, bits), ib = K > 1 ? sq_packed_row_bytes(cols, sq_id_bits(K)) : 0;
@@ -779,8 +828,8 @@ SQ_FORCE_INLINE void fused_rows(const void *w, sq_dtype dtype, size_t rows, size
         for (size_t gi = 0; gi < G; gi++) {
             size_t a = gi * g, b = a + g < cols ? a + g : cols;
             size_t p = (r * G + gi) * (size_t)K;
-            fused_group(x + a, b - a, bounds, K, L, id + a, q + a, scale_bf16 + p, min_bf16 + p,
-                        deq ? deq + r * cols + a : NULL, sse_plain != NULL, &e, &ep);
+            fused_group_scalar(x + a, b - a, bounds, K, L, id + a, q + a, scale_bf16 + p, min_bf16 + p,
+                               deq ? deq + r * cols + a : NULL, sse_plain != NULL, &e, &ep);
         }
         sq_pack_row(q, cols, bits, codes_packed + r * rb);
         if (K > 1 && ids_packed) sq_pack_row(id, cols, sq_id_bits(K), ids_packed + r * ib);
@@ -791,6 +840,28 @@ SQ_FORCE_INLINE void fused_rows(const void *w, sq_dtype dtype, size_t rows, size
 
 size_t sq_quant_rows_scratch(size_t cols) { return 6 * cols; }
 
+static int force_width = -1; /* sq_quant_force_width */
+
+int sq_quant_force_width(int w)
+{
+    int old = force_width;
+    force_width = w;
+    return old;
+}
+
+int sq_quant_width(void)
+{
+#ifdef SQ_FUSED_VEC
+#ifdef SQ_FUSED_AVX2
+    if (force_width < 0 || force_width >= 8)
+        if (__builtin_cpu_supports("avx2")) return 8;
+#endif
+    return force_width == 0 ? 0 : 4;
+#else
+    return 0;
+#endif
+}
+
 void sq_quant_clustered_rows(const void *w, sq_dtype dtype, size_t rows, size_t cols, size_t group, int bits, int k,
                              const float *bounds, uint8_t *codes_packed, uint8_t *ids_packed, uint16_t *scale_bf16,
                              uint16_t *min_bf16, float *deq, double *sse, double *sse_plain, uint8_t *scratch)
@@ -798,8 +869,24 @@ void sq_quant_clustered_rows(const void *w, sq_dtype dtype, size_t rows, size_t 
     *sse = 0;
     if (sse_plain) *sse_plain = 0;
     if (!rows || !cols || k < 1 || k > SQ_CQ_MAX_K) return;
+    int width = sq_quant_width();
+#ifdef SQ_FUSED_AVX2
+    if (width == 8) {
+        fused_rows_k_8(w, dtype, rows, cols, group, bits, k, bounds, codes_packed, ids_packed, scale_bf16, min_bf16,
+                       deq, sse, sse_plain, scratch);
+        return;
+    }
+#endif
+#ifdef SQ_FUSED_VEC
+    if (width == 4) {
+        fused_rows_k_4(w, dtype, rows, cols, group, bits, k, bounds, codes_packed, ids_packed, scale_bf16, min_bf16,
+                       deq, sse, sse_plain, scratch);
+        return;
+    }
+#endif
+    (void)width;
     /* a constant K per call: the compiler unrolls the loops over clusters */
-#define FUSED(K) fused_rows(w, dtype, rows, cols, group, bits, K, bounds, codes_packed, ids_packed, scale_bf16, min_bf16, deq, sse, sse_plain, scratch)
+#define FUSED(K) fused_rows_scalar(w, dtype, rows, cols, group, bits, K, bounds, codes_packed, ids_packed, scale_bf16, min_bf16, deq, sse, sse_plain, scratch)
     switch (k) {
     case 1: FUSED(1); break;
     case 2: FUSED(2); break;

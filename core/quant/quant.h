@@ -21,10 +21,12 @@
  *    only. Parameters are stored as BF16: lo is rounded toward -inf to BF16 (m),
  *    then scale = (hi - m) / L is rounded toward +inf to BF16 (s), so [m, m + L*s]
  *    still covers the members; q = clamp(rint((w - m) / s), 0, L) computed in double
- *    (w - m rounded to double, then the quotient rounded to double, then rint; the code
- *    multiplies by 1/s and falls back to the division near ties, which gives the same
- *    integer: see div_rint); deq = q * s + m (float32). s == 0 happens only when
- *    hi == m (exact).
+ *    (w - m rounded to double, then the quotient rounded to double, then rint). The code
+ *    gets that integer without a division per value: sq_quant_clustered multiplies by
+ *    1/s in double, the fused path by 1/s in float32 lanes, and both use the recipe
+ *    itself wherever the product is too close to a half-integer to be sure (see
+ *    div_rint and docs/ALGORITHM.md). deq = q * s + m (float32). s == 0 happens only
+ *    when hi == m (exact).
  *
  * Packing: codes of b bits (1..8) are packed per row LSB-first into a bit stream,
  * each row starting on a byte boundary: row bytes = ceil(cols * b / 8).
@@ -84,6 +86,11 @@ void sq_dequant_clustered(const uint8_t *codes, const uint8_t *ids, int k, const
  * The sums add in another order than a separate pass would (last bits may differ). */
 #define SQ_CQ_MAX_K 16
 size_t sq_quant_rows_scratch(size_t cols);
+/* The vector width sq_quant_clustered_rows uses (0: scalar, 4, or 8 with AVX2), and a
+ * switch for tests and benchmarks (-1: the best the CPU has, else at most w); every
+ * width gives the same bytes and sums. Returns the previous setting. */
+int sq_quant_width(void);
+int sq_quant_force_width(int w);
 void sq_quant_clustered_rows(const void *w, sq_dtype dtype, size_t rows, size_t cols, size_t group, int bits, int k,
                              const float *bounds, uint8_t *codes_packed, uint8_t *ids_packed, uint16_t *scale_bf16,
                              uint16_t *min_bf16, float *deq, double *sse, double *sse_plain, uint8_t *scratch);

@@ -343,6 +343,11 @@ static void check_fused(const float *w, size_t rows, size_t cols, size_t g, int 
         raw[2 * i] = (uint8_t)(u >> 16);
         raw[2 * i + 1] = (uint8_t)(u >> 24);
     }
+    double vsum[2] = {0, 0}; /* the vector widths' sums: the same bits at every width */
+    int have_vsum = 0;
+    for (int width = 0; width <= 8; width += 4) {
+        sq_quant_force_width(width);
+        if (sq_quant_width() != width) continue; /* no AVX2 here */
     for (int src = 0; src < 1 + is_bf16; src++)
         for (int want_deq = 0; want_deq < 2; want_deq++) {
             double s1, s2;
@@ -350,13 +355,21 @@ static void check_fused(const float *w, size_t rows, size_t cols, size_t g, int 
             memset(got_i, 0, rows * ib + 1);
             sq_quant_clustered_rows(src ? (const void *)raw : (const void *)w, src ? SQ_DT_BF16 : SQ_DT_F32, rows, cols, g,
                                     bits, k, bounds, got_c, got_i, gs, gm, want_deq ? gdeq : NULL, &s1, &s2, scratch);
-            CHECK_MSG(memcmp(got_c, want_c, rows * rb) == 0, "%s: codes (src %d deq %d)", what, src, want_deq);
+            if (width && !want_deq) {
+                if (have_vsum) CHECK_MSG(s1 == vsum[0] && s2 == vsum[1], "%s: width %d sums differ", what, width);
+                vsum[0] = s1;
+                vsum[1] = s2;
+                have_vsum = 1;
+            }
+            CHECK_MSG(memcmp(got_c, want_c, rows * rb) == 0, "%s: codes (width %d src %d deq %d)", what, width, src, want_deq);
             CHECK_MSG(k == 1 || memcmp(got_i, want_i, rows * ib) == 0, "%s: ids", what);
             CHECK_MSG(memcmp(gs, ws, P * 2) == 0 && memcmp(gm, wm, P * 2) == 0, "%s: scales / offsets", what);
             CHECK_MSG(fabs(s1 - sse) <= 1e-9 * sse + 1e-300, "%s: sse %.17g vs %.17g", what, s1, sse);
             CHECK_MSG(fabs(s2 - psse) <= 1e-9 * psse + 1e-300, "%s: plain sse %.17g vs %.17g", what, s2, psse);
             if (want_deq) CHECK_MSG(memcmp(gdeq, deq, n * 4) == 0, "%s: dequantized values", what);
         }
+    }
+    sq_quant_force_width(-1);
     free(ids); free(q); free(qp); free(want_c); free(want_i); free(got_c); free(got_i); free(scratch); free(raw);
     free(ws); free(wm); free(gs); free(gm); free(ps); free(pm); free(deq); free(pdeq); free(gdeq);
 }
@@ -369,6 +382,7 @@ static int cmp_f(const void *a, const void *b)
 
 static void test_fused_rows(void)
 {
+    printf("     vector width here: %d (every width available is checked)\n", sq_quant_width());
     size_t rows = 5, cols = 300, n = rows * cols;
     float *w = malloc(n * sizeof *w), *s = malloc(n * sizeof *s), bounds[8];
     rseed(11);

@@ -1,0 +1,227 @@
+/* quant_vec.h - internal to quant.c, which includes it once per vector width: the fused
+ * group (fused_group_scalar's job) on VW-lane vectors, and the row loop around it.
+ *
+ * Expects from quant.c: VW (4 or 8), VF / VI (float / int32 vectors of VW lanes), VATTR
+ * (function attributes: a target for the wider ones), VN(name) (name with the width),
+ * VANY(mask), VSTORE(q, id, codes, ids), and the squared-error accumulator VACC with
+ * VSSE(dq, x, &acc), VACC_ZERO, VACC_SUM(acc). The accumulator holds four double lanes
+ * (a0 a1 a2 a3) at every width and every block of 4 values adds into them in the same
+ * order, so the sums are the same bits at every width; so are the codes and parameters
+ * (the arithmetic is exact, or done by the recipe itself where it is not certain). */
+
+VATTR SQ_FORCE_INLINE VF VN(vld)(const float *p)
+{
+    VF v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+VATTR SQ_FORCE_INLINE VF VN(vsplat)(float f)
+{
+    VF v = {0};
+    for (int l = 0; l < VW; l++) v[l] = f;
+    return v;
+}
+
+VATTR SQ_FORCE_INLINE VF VN(vsel)(VI m, VF a, VF b) { return (VF)((m & (VI)a) | (~m & (VI)b)); }
+VATTR SQ_FORCE_INLINE VF VN(vmin)(VF a, VF b) { return VN(vsel)(b < a, b, a); }
+VATTR SQ_FORCE_INLINE VF VN(vmax)(VF a, VF b) { return VN(vsel)(b > a, b, a); }
+
+VATTR SQ_FORCE_INLINE float VN(hmin)(VF v)
+{
+    float m = v[0];
+    for (int l = 1; l < VW; l++) m = v[l] < m ? v[l] : m;
+    return m;
+}
+
+VATTR SQ_FORCE_INLINE float VN(hmax)(VF v)
+{
+    float m = v[0];
+    for (int l = 1; l < VW; l++) m = v[l] > m ? v[l] : m;
+    return m;
+}
+
+/* The group's parameters as vectors. */
+typedef struct VN(vparams) {
+    VF B[SQ_CQ_MAX_K], M[SQ_CQ_MAX_K], S[SQ_CQ_MAX_K], IV[SQ_CQ_MAX_K];
+    VF PM, PS, PIV;
+} VN(vparams);
+
+VATTR SQ_FORCE_INLINE void VN(vfill)(VN(vparams) *v, const fctx *c, int K)
+{
+    for (int k = 0; k < K; k++) {
+        v->B[k] = VN(vsplat)(k + 1 < K ? c->bnd[k] : INFINITY);
+        v->M[k] = VN(vsplat)(c->mf[k]);
+        v->S[k] = VN(vsplat)(c->sf[k]);
+        v->IV[k] = VN(vsplat)(c->ivf[k]);
+    }
+    v->PM = VN(vsplat)(c->pmf);
+    v->PS = VN(vsplat)(c->psf);
+    v->PIV = VN(vsplat)(c->pivf);
+}
+
+/* Codes, ids and squared errors of VW values. */
+VATTR SQ_FORCE_INLINE void VN(step)(const float *x, uint8_t *q, uint8_t *id, const VN(vparams) *v, const fctx *c,
+                                    int K, int plain, VACC *acc, VACC *pacc)
+{
+    const VF MAG = VN(vsplat)(VEC_MAGIC), SURE = VN(vsplat)(VEC_SURE), Z = VN(vsplat)(0), LV = VN(vsplat)(c->Lf);
+    const VI ABS = (VI)VN(vsplat)(0) | 0x7FFFFFFF;
+    VF xv = VN(vld)(x);
+    VF m = v->M[0], s = v->S[0], iv = v->IV[0];
+    VI idv = (VI)Z;
+    for (int k = 0; k + 1 < K; k++) {
+        VI g = xv > v->B[k];
+        m = VN(vsel)(g, v->M[k + 1], m);
+        s = VN(vsel)(g, v->S[k + 1], s);
+        iv = VN(vsel)(g, v->IV[k + 1], iv);
+        idv -= g;
+    }
+    VF u = (xv - m) * iv;
+    VF r = (u + MAG) - MAG;
+    VI unsure = (VF)((VI)(u - r) & ABS) > SURE;
+    r = VN(vmin)(VN(vmax)(r, Z), LV);
+    VF dq = r * s + m;
+    VI code = __builtin_convertvector(r, VI);
+    if (VANY(unsure))
+        for (int l = 0; l < VW; l++) {
+            if (!unsure[l]) continue;
+            int k = idv[l];
+            float d;
+            code[l] = exact_code(x[l], c->ms[k], c->ss[k], c->inv[k], c->mf[k], c->sf[k], c->L, &d);
+            dq[l] = d;
+        }
+    VSTORE(q, id, code, idv);
+    VSSE(dq, xv, acc);
+    if (plain) {
+        VF pu = (xv - v->PM) * v->PIV;
+        VF pr = (pu + MAG) - MAG;
+        VI punsure = (VF)((VI)(pu - pr) & ABS) > SURE;
+        pr = VN(vmin)(VN(vmax)(pr, Z), LV);
+        VF pdq = pr * v->PS + v->PM;
+        if (VANY(punsure))
+            for (int l = 0; l < VW; l++) {
+                if (!punsure[l]) continue;
+                float d;
+                exact_code(x[l], c->pm, c->ps, c->pinv, c->pmf, c->psf, c->L, &d);
+                pdq[l] = d;
+            }
+        VSSE(pdq, xv, pacc);
+    }
+}
+
+/* Returns 0 (nothing done) when the scalar path must do this group. */
+VATTR SQ_FORCE_INLINE int VN(fused_group_vec)(const float *x, size_t n, const float *bnd, int K, double L, uint8_t *id,
+                                              uint8_t *q, uint16_t *sc, uint16_t *mn, int plain, double *sse,
+                                              double *sse_plain)
+{
+    float lo[SQ_CQ_MAX_K], hi[SQ_CQ_MAX_K];
+    VF B[SQ_CQ_MAX_K], vlo[SQ_CQ_MAX_K], vhi[SQ_CQ_MAX_K];
+    const VF INF = VN(vsplat)(INFINITY), NINF = VN(vsplat)(-INFINITY);
+    size_t nv = n - n % VW, i;
+    if (K < 1 || K > SQ_CQ_MAX_K) return 0;
+    /* pass 1: ranges */
+    for (int k = 0; k < K; k++) {
+        B[k] = VN(vsplat)(k + 1 < K ? bnd[k] : INFINITY);
+        vlo[k] = INF;
+        vhi[k] = NINF;
+    }
+    for (i = 0; i < nv; i += VW) {
+        VF v = VN(vld)(x + i);
+        vlo[0] = VN(vmin)(vlo[0], v);
+        vhi[K - 1] = VN(vmax)(vhi[K - 1], v);
+        for (int k = 0; k + 1 < K; k++) {
+            VI g = v > B[k];
+            vlo[k + 1] = VN(vmin)(vlo[k + 1], VN(vsel)(g, v, INF));
+            vhi[k] = VN(vmax)(vhi[k], VN(vsel)(g, NINF, v));
+        }
+    }
+    for (int k = 0; k < K; k++) {
+        lo[k] = VN(hmin)(vlo[k]);
+        hi[k] = VN(hmax)(vhi[k]);
+    }
+    for (; i < n; i++) {
+        float v = x[i];
+        if (v < lo[0]) lo[0] = v;
+        if (v > hi[K - 1]) hi[K - 1] = v;
+        for (int k = 0; k + 1 < K; k++) {
+            if (v > bnd[k]) {
+                if (v < lo[k + 1]) lo[k + 1] = v;
+            } else if (v > hi[k]) hi[k] = v;
+        }
+    }
+    fctx c;
+    if (!group_params(x, n, bnd, K, L, lo, hi, plain, sc, mn, &c)) return 0;
+    /* pass 2: codes, ids, squared errors */
+    VN(vparams) vp;
+    VN(vfill)(&vp, &c, K);
+    VACC acc = VACC_ZERO, pacc = VACC_ZERO;
+    for (i = 0; i < nv; i += VW) VN(step)(x + i, q + i, id + i, &vp, &c, K, plain, &acc, &pacc);
+    VACC4 a4 = VACC_TO4(acc), p4 = VACC_TO4(pacc);
+#if VW > 4
+    if (n - i >= 4) { /* a last block of 4, as the 4-lane version does it */
+        vparams_4 v4;
+        vfill_4(&v4, &c, K);
+        step_4(x + i, q + i, id + i, &v4, &c, K, plain, &a4, &p4);
+        i += 4;
+    }
+#endif
+    finish_group(x, n, i, bnd, K, id, q, plain, &c, acc4_sum(a4), acc4_sum(p4), sse, sse_plain);
+    return 1;
+}
+
+/* The rows of a block (fused_rows_scalar with this width's group). */
+VATTR SQ_FORCE_INLINE void VN(fused_rows)(const void *w, sq_dtype dtype, size_t rows, size_t cols, size_t group, int bits,
+                                 int K, const float *bounds, uint8_t *codes_packed, uint8_t *ids_packed,
+                                 uint16_t *scale_bf16, uint16_t *min_bf16, float *deq, double *sse, double *sse_plain,
+                                 uint8_t *scratch)
+{
+    size_t g = eff_group(group, cols), G = (cols + g - 1) / g;
+    size_t rb = sq_packed_row_bytes(cols, bits), ib = K > 1 ? sq_packed_row_bytes(cols, sq_id_bits(K)) : 0;
+    double L = (double)((1u << bits) - 1u);
+    float *row = (float *)(void *)scratch;
+    uint8_t *q = scratch + 4 * cols, *id = q + cols;
+    double e = 0, ep = 0;
+    for (size_t r = 0; r < rows; r++) {
+        const float *x;
+        if (dtype == SQ_DT_F32) x = (const float *)w + r * cols;
+        else if (dtype == SQ_DT_BF16) {
+            widen_bf16((const uint8_t *)w + 2 * r * cols, row, cols);
+            x = row;
+        } else {
+            sq_to_f32(dtype, (const uint8_t *)w + sq_dtype_size(dtype) * r * cols, row, cols);
+            x = row;
+        }
+        for (size_t gi = 0; gi < G; gi++) {
+            size_t a = gi * g, b = a + g < cols ? a + g : cols;
+            size_t p = (r * G + gi) * (size_t)K;
+            /* deq (rare: the one-tensor round trip) keeps the scalar path's -0 for
+               empty ranges */
+            if (deq || !VN(fused_group_vec)(x + a, b - a, bounds, K, L, id + a, q + a, scale_bf16 + p, min_bf16 + p,
+                                            sse_plain != NULL, &e, &ep))
+                fused_group_scalar(x + a, b - a, bounds, K, L, id + a, q + a, scale_bf16 + p, min_bf16 + p,
+                                   deq ? deq + r * cols + a : NULL, sse_plain != NULL, &e, &ep);
+        }
+        sq_pack_row(q, cols, bits, codes_packed + r * rb);
+        if (K > 1 && ids_packed) sq_pack_row(id, cols, sq_id_bits(K), ids_packed + r * ib);
+    }
+    *sse = e;
+    if (sse_plain) *sse_plain = ep;
+}
+
+/* One entry per width: a constant K per call (the loops over clusters unroll). */
+VATTR static void VN(fused_rows_k)(const void *w, sq_dtype dtype, size_t rows, size_t cols, size_t group, int bits,
+                                   int k, const float *bounds, uint8_t *codes_packed, uint8_t *ids_packed,
+                                   uint16_t *scale_bf16, uint16_t *min_bf16, float *deq, double *sse,
+                                   double *sse_plain, uint8_t *scratch)
+{
+#define FUSED_K(K) VN(fused_rows)(w, dtype, rows, cols, group, bits, K, bounds, codes_packed, ids_packed, scale_bf16, \
+                                  min_bf16, deq, sse, sse_plain, scratch)
+    switch (k) {
+    case 1: FUSED_K(1); break;
+    case 2: FUSED_K(2); break;
+    case 3: FUSED_K(3); break;
+    case 4: FUSED_K(4); break;
+    default: FUSED_K(k); break;
+    }
+#undef FUSED_K
+}
