@@ -24,7 +24,10 @@
  *  packed, k = 1      y_r = 0; per group g: A = dot16(code, x, group), X = sum16(x, group),
  *                     y_r = y_r + (s*A + m*X)   (s, m: the group's BF16 scale/min as f32)
  *  packed, k > 1      y_r = dot16(w, x, cols) with w_j = s[id_j]*code_j + m[id_j] (the
- *                     dequantized weight of FORMAT.md, computed in float32)
+ *                     dequantized weight of FORMAT.md, computed in float32). s is a BF16
+ *                     value and code has <= 8 bits, so s*code is exact and a fused
+ *                     multiply-add gives the same w unless s*code overflows: the loader
+ *                     flags such (hostile) layers in L->scale_big.
  *  paper, affine      y_r = 0; per part c, per group g: y_r = y_r + (s_cg*A_cg + m_cg*X_g)
  *  paper, sym8        y_r = 0; per part c: y_r = y_r + scale_c[r]*dot16(code_c, x, cols)
  *  bias               y_r = y_r + b_r
@@ -74,6 +77,10 @@ typedef struct sq_kimpl {
                         size_t nin, const float *gs, float *y);
     /* y[i] = dot16(dequantized row r, X_i) of a packed k > 1 layer */
     int (*packedk_row)(const sq_linear *L, size_t r, const float *X, size_t nin, float *y);
+    /* y[i] = dot16(row r, X_i) of a BF16 layer (converted in registers) */
+    int (*bf16_row)(const sq_linear *L, size_t r, const float *X, size_t nin, float *y);
+    /* y[i] = dot16(int8 codes of row r, X_i) for the sym8 paper part `part` */
+    int (*sym8_row)(const sq_linear *L, int part, size_t r, const float *X, size_t nin, float *y);
 } sq_kimpl;
 
 extern const sq_kimpl sq_kimpl_ref;
@@ -160,6 +167,11 @@ static inline void sq_kunpack_bytes(const uint8_t *p, int bits, size_t n, uint8_
 {
     const unsigned mask = (1u << bits) - 1u;
     size_t i = 0;
+    if (bits == 3) /* the common odd width, with constant shifts */
+        for (; i + 8 <= n; i += 8, p += 3) {
+            uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16;
+            for (int f = 0; f < 8; f++) dst[i + (size_t)f] = (uint8_t)(v >> (3 * f) & 7u);
+        }
     for (; i + 8 <= n; i += 8, p += bits) {
         uint64_t v = 0;
         for (int b = 0; b < bits; b++) v |= (uint64_t)p[b] << (8 * b);

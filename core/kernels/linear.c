@@ -11,6 +11,7 @@
  */
 #include "linear.h"
 
+#include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +151,13 @@ static int load_packed(sq_linear *L, const sq_qfile *q, const char *name, sq_err
     if (!L->codes || !L->scale_bf16 || !L->min_bf16) return e->code;
     if (sq_st_read_raw(f, tc, L->codes, e)) return e->code;
     if (read_u16_le(f, ts, L->scale_bf16, pk, e) || read_u16_le(f, tm, L->min_bf16, pk, e)) return e->code;
+    /* scale * code is exact in float32 (8 + 8 significant bits) unless it overflows: the
+       kernels may then fuse it with + min (kernels_ref.h); flag the layers where not */
+    float top = (float)((1u << L->bits) - 1u);
+    for (size_t i = 0; i < pk && !L->scale_big; i++) {
+        float v = sq_bf16_to_f32(L->scale_bf16[i]) * top;
+        L->scale_big = !(v <= FLT_MAX && v >= -FLT_MAX);
+    }
     if (ti) {
         L->ids = sq_malloc(L->rows * L->id_row_bytes + 1, e);
         if (!L->ids || sq_st_read_raw(f, ti, L->ids, e)) return e->code;

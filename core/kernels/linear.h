@@ -48,6 +48,8 @@ typedef struct sq_linear {
     sq_lin_part parts[SQ_LIN_MAX_PARTS]; /* PAPER */
     float *bias;         /* rows, or NULL */
     uint16_t *w16;       /* BF16 / F16: [rows, cols] */
+    int scale_big;       /* PACKED: some |scale| * (2^bits - 1) overflows float, or is not
+                            finite (hostile files only; the kernels then skip a shortcut) */
     int borrowed;        /* w / w16 belong to someone else (sq_linear_free leaves them) */
 } sq_linear;
 

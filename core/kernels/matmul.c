@@ -12,6 +12,7 @@
  * depend on the number of threads or tasks. No allocation happens per row: scratch lives
  * on the stack (a few KiB, fine for the 64 KiB Emscripten stack).
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +22,8 @@
 
 /* ---------------- implementation choice ---------------- */
 
-static const sq_kimpl *g_impl;
+/* Chosen on first use; atomic because hosts may call kernels from several threads. */
+static _Atomic(const sq_kimpl *) g_impl;
 
 static const sq_kimpl *best_impl(void)
 {
@@ -37,8 +39,12 @@ static const sq_kimpl *best_impl(void)
 
 const sq_kimpl *sq_kernels_get(void)
 {
-    if (!g_impl) g_impl = best_impl();
-    return g_impl;
+    const sq_kimpl *k = atomic_load_explicit(&g_impl, memory_order_relaxed);
+    if (!k) {
+        k = best_impl();
+        atomic_store_explicit(&g_impl, k, memory_order_relaxed);
+    }
+    return k;
 }
 
 const char *sq_kernels_name(void) { return sq_kernels_get()->name; }
@@ -46,27 +52,18 @@ const char *sq_linear_kernels(void) { return sq_kernels_get()->name; }
 
 int sq_kernels_use(const char *name)
 {
-    if (!name || strcmp(name, "best") == 0) {
-        g_impl = best_impl();
-        return 0;
-    }
-    if (strcmp(name, "ref") == 0) {
-        g_impl = &sq_kimpl_ref;
-        return 0;
-    }
+    const sq_kimpl *k = NULL;
+    if (!name || strcmp(name, "best") == 0) k = best_impl();
+    else if (strcmp(name, "ref") == 0) k = &sq_kimpl_ref;
 #if defined(__wasm_simd128__)
-    if (strcmp(name, "simd128") == 0) {
-        g_impl = &sq_kimpl_simd128;
-        return 0;
-    }
+    else if (strcmp(name, "simd128") == 0) k = &sq_kimpl_simd128;
 #endif
 #if defined(SQ_HAVE_AVX2)
-    if (strcmp(name, "avx2") == 0 && sq_cpu_has_avx2()) {
-        g_impl = &sq_kimpl_avx2;
-        return 0;
-    }
+    else if (strcmp(name, "avx2") == 0 && sq_cpu_has_avx2()) k = &sq_kimpl_avx2;
 #endif
-    return -1;
+    if (!k) return -1;
+    atomic_store_explicit(&g_impl, k, memory_order_relaxed);
+    return 0;
 }
 
 /* ---------------- canonical pieces ---------------- */
@@ -240,7 +237,7 @@ void sq_kernels_rows(const sq_kimpl *K, const sq_linear *L, const float *X, size
                 for (int c = 0; c < L->k; c++) {
                     const sq_lin_part *P = &L->parts[c];
                     if (L->sym8) {
-                        whole_row(K, L, c, r, Xb, nb, t, &sc);
+                        if (!(K->sym8_row && K->sym8_row(L, c, r, Xb, nb, t))) whole_row(K, L, c, r, Xb, nb, t, &sc);
                         for (size_t i = 0; i < nb; i++) y[i] = y[i] + P->scale[r] * t[i];
                     } else {
                         const uint8_t *row = P->codes + r * L->row_bytes;
@@ -248,6 +245,10 @@ void sq_kernels_rows(const sq_kimpl *K, const sq_linear *L, const float *X, size
                             factored_row(K, L, row, P, r, Xb, nb, gsb, G, y, &sc);
                     }
                 }
+                break;
+            case SQ_LIN_BF16:
+                if (K->bf16_row && K->bf16_row(L, r, Xb, nb, y)) break;
+                whole_row(K, L, 0, r, Xb, nb, y, &sc);
                 break;
             default: whole_row(K, L, 0, r, Xb, nb, y, &sc); break;
             }
@@ -314,8 +315,9 @@ void sq_linear_matmul_multi(const sq_linear *const *Ls, float *const *Ys, int co
     int threads = ex && ex->parallel ? ex->threads : 1;
     size_t tasks = 0;
     if (threads > 1 && work >= PAR_MIN_WORK) {
-        /* about 4 tasks per thread over all layers, split in proportion to their work */
-        double per_task = work / (4.0 * threads);
+        /* about 8 tasks per thread over all layers, split in proportion to their work (the
+         * host's threads claim them as they go, which evens out uneven progress) */
+        double per_task = work / (8.0 * threads);
         for (int c = 0; c < count; c++) {
             const sq_linear *L = Ls[c];
             double row_work = (double)L->cols * (double)n;

@@ -1,8 +1,9 @@
-/* matmul_avx2.c - the kernels' primitives for x86-64 with AVX2 (kernels_ref.h), the
- * native twin of matmul_simd128.c. Each function carries target("avx2") so the rest of
- * the build stays baseline x86-64; matmul.c uses this table only when the CPU has AVX2.
- * Same bits as matmul_ref.c: element-wise steps are exact or one multiply then one add
- * (no FMA), and the 16 canonical lanes are two 8-float registers per input.
+/* matmul_avx2.c - the kernels' primitives for x86-64 with AVX2 + FMA (kernels_ref.h),
+ * the native twin of matmul_simd128.c. Each function carries target("avx2,fma") so the
+ * rest of the build stays baseline x86-64; matmul.c uses this table only when the CPU has
+ * both. Same bits as matmul_ref.c: element-wise steps are exact or one multiply then one
+ * add (FMA only where the product is exact: the BF16 scale times a code), and the 16
+ * canonical lanes are two 8-float registers per input.
  */
 #include "kernels_ref.h"
 
@@ -12,16 +13,12 @@
 
 #include "../dtype.h"
 
-#define AVX2 __attribute__((target("avx2")))
+#define AVX2 __attribute__((target("avx2,fma")))
 
 int sq_cpu_has_avx2(void)
 {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") ? 1 : 0;
-    }
-    return cached;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
 }
 
 AVX2 static void avx2_unpack(const uint8_t *row, size_t j, int bits, size_t n, uint8_t *dst)
@@ -192,8 +189,13 @@ static inline uint32_t rd32(const uint8_t *p)
     return v;
 }
 
-/* 16 b-bit fields (b = 2, 4, 8) starting at field j (j*b a multiple of 8) as two 8-float
- * vectors: lanes 0..7 and 8..15 of the block. */
+static inline uint32_t rd24(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16;
+}
+
+/* 16 b-bit fields (b = 2, 3, 4, 8) starting at field j (j a multiple of 16) as two
+ * 8-int vectors: lanes 0..7 and 8..15 of the block. */
 AVX2 INLINE void decode16(const uint8_t *row, size_t j, int bits, __m256i *lo, __m256i *hi)
 {
     if (bits == 4) {
@@ -201,6 +203,11 @@ AVX2 INLINE void decode16(const uint8_t *row, size_t j, int bits, __m256i *lo, _
         const __m256i sh = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28), m = _mm256_set1_epi32(15);
         *lo = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)rd32(p)), sh), m);
         *hi = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)rd32(p + 4)), sh), m);
+    } else if (bits == 3) {
+        const uint8_t *p = row + j / 8 * 3;
+        const __m256i sh = _mm256_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21), m = _mm256_set1_epi32(7);
+        *lo = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)rd24(p)), sh), m);
+        *hi = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)rd24(p + 3)), sh), m);
     } else if (bits == 2) {
         const __m256i v = _mm256_set1_epi32((int)rd32(row + j / 4)), m = _mm256_set1_epi32(3);
         *lo = _mm256_and_si256(_mm256_srlv_epi32(v, _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)), m);
@@ -270,32 +277,41 @@ AVX2 INLINE void factored_nb(const sq_linear *L, const uint8_t *row, const sq_li
 FACTORED(1, 2) FACTORED(2, 2) FACTORED(3, 2) FACTORED(4, 2)
 FACTORED(1, 4) FACTORED(2, 4) FACTORED(3, 4) FACTORED(4, 4)
 FACTORED(1, 8) FACTORED(2, 8) FACTORED(3, 8) FACTORED(4, 8)
+FACTORED(1, 3) FACTORED(2, 3) FACTORED(3, 3) FACTORED(4, 3)
 
 typedef void (*factored_fn)(const sq_linear *, const uint8_t *, const sq_lin_part *, size_t, const float *,
                             const float *, size_t, float *);
-static const factored_fn factored_fns[3][4] = {
+static const factored_fn factored_fns[4][4] = {
     {factored_1_2, factored_2_2, factored_3_2, factored_4_2},
     {factored_1_4, factored_2_4, factored_3_4, factored_4_4},
     {factored_1_8, factored_2_8, factored_3_8, factored_4_8},
+    {factored_1_3, factored_2_3, factored_3_3, factored_4_3},
 };
 
 AVX2 static int avx2_factored_row(const sq_linear *L, const uint8_t *row, const sq_lin_part *P, size_t r,
                                   const float *X, size_t nin, const float *gs, float *y)
 {
     const size_t cols = L->cols, gsz = sq_kgroup_size(L), G = (cols + gsz - 1) / gsz;
-    int bi = L->bits == 2 ? 0 : L->bits == 4 ? 1 : L->bits == 8 ? 2 : -1;
+    int bi = L->bits == 2 ? 0 : L->bits == 4 ? 1 : L->bits == 8 ? 2 : L->bits == 3 ? 3 : -1;
     if (gsz % 16 || cols % gsz || bi < 0) return 0;
     for (size_t i = 0; i < nin; i += 4)
         factored_fns[bi][(nin - i < 4 ? nin - i : 4) - 1](L, row, P, r, X + i * cols, gs + i * G, G, y + i);
     return 1;
 }
 
-/* A dequantization table of k <= 4 (ib 1 or 2) entries, repeated to fill 8 lanes: vpermps
- * reads the low 3 bits of an index, so ids need no masking (the bits above an id are
- * the next ids', which the repetition ignores). */
-AVX2 INLINE __m256 table8(const float *t, int ib)
+/* The dequantization table of a group: k <= 4 (ib 1 or 2) BF16 values at p, widened to
+ * floats in registers (no trip through memory) and repeated to fill 8 lanes: vpermps
+ * reads the low 3 bits of an index, so ids need no masking (the bits above an id are the
+ * next ids', which the repetition ignores). Reads exactly k values. */
+AVX2 INLINE __m256 table8(const uint16_t *p, int k, int ib)
 {
-    __m128 q = _mm_loadu_ps(t);
+    __m128i v;
+    if (k == 4) v = _mm_loadl_epi64((const __m128i *)p);
+    else {
+        v = _mm_cvtsi32_si128(k >= 2 ? (int)rd32((const uint8_t *)p) : (int)p[0]);
+        if (k == 3) v = _mm_insert_epi16(v, p[2], 2);
+    }
+    __m128 q = _mm_castsi128_ps(_mm_slli_epi32(_mm_cvtepu16_epi32(v), 16));
     if (ib == 1) q = _mm_movelh_ps(q, q); /* t0 t1 t0 t1 */
     return _mm256_set_m128(q, q);
 }
@@ -324,21 +340,18 @@ AVX2 INLINE void packedk_nb(const sq_linear *L, size_t r, const float *X, const 
     __m256 a[4][2];
     UNROLL for (size_t i = 0; i < nb; i++) a[i][0] = a[i][1] = _mm256_setzero_ps();
     for (size_t g = 0; g < G; g++) {
-        float ts[4] = {0}, tm[4] = {0};
-        const uint16_t *sp = L->scale_bf16 + sq_kparam(L, r, g) * (size_t)k, *mp = L->min_bf16 + sq_kparam(L, r, g) * (size_t)k;
-        for (int c = 0; c < k; c++) {
-            ts[c] = sq_kbf16(sp[c]);
-            tm[c] = sq_kbf16(mp[c]);
-        }
-        const __m256 S = table8(ts, ib), M = table8(tm, ib);
+        size_t p = sq_kparam(L, r, g) * (size_t)k;
+        const __m256 S = table8(L->scale_bf16 + p, k, ib), M = table8(L->min_bf16 + p, k, ib);
         _Pragma("GCC unroll 2") for (size_t j = g * gsz; j < (g + 1) * gsz; j += 16) {
             __m256i lo, hi, il, ih;
             decode16(crow, j, bits, &lo, &hi);
             ids16(irow, j, ib, &il, &ih);
-            __m256 w0 = _mm256_add_ps(_mm256_mul_ps(_mm256_permutevar8x32_ps(S, il), _mm256_cvtepi32_ps(lo)),
-                                      _mm256_permutevar8x32_ps(M, il));
-            __m256 w1 = _mm256_add_ps(_mm256_mul_ps(_mm256_permutevar8x32_ps(S, ih), _mm256_cvtepi32_ps(hi)),
-                                      _mm256_permutevar8x32_ps(M, ih));
+            /* s*code is exact (see kernels_ref.h), so the fused s*code + m rounds as the
+               canonical s*code then + m does */
+            __m256 w0 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(S, il), _mm256_cvtepi32_ps(lo),
+                                        _mm256_permutevar8x32_ps(M, il));
+            __m256 w1 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(S, ih), _mm256_cvtepi32_ps(hi),
+                                        _mm256_permutevar8x32_ps(M, ih));
             UNROLL for (size_t i = 0; i < nb; i++) {
                 const float *x = X + i * cols + j;
                 a[i][0] = _mm256_add_ps(a[i][0], _mm256_mul_ps(w0, _mm256_loadu_ps(x)));
@@ -356,26 +369,96 @@ AVX2 INLINE void packedk_nb(const sq_linear *L, size_t r, const float *X, const 
         packedk_nb(L, r, X, nb, y, bits, ib);                                                                        \
     }
 #define PACKEDK4(bits, ib) PACKEDK(1, bits, ib) PACKEDK(2, bits, ib) PACKEDK(3, bits, ib) PACKEDK(4, bits, ib)
-PACKEDK4(2, 1) PACKEDK4(2, 2) PACKEDK4(4, 1) PACKEDK4(4, 2) PACKEDK4(8, 1) PACKEDK4(8, 2)
+PACKEDK4(2, 1) PACKEDK4(2, 2) PACKEDK4(4, 1) PACKEDK4(4, 2) PACKEDK4(8, 1) PACKEDK4(8, 2) PACKEDK4(3, 1) PACKEDK4(3, 2)
 
 typedef void (*packedk_fn)(const sq_linear *, size_t, const float *, float *);
 #define ROW4(bits, ib) {packedk_1_##bits##_##ib, packedk_2_##bits##_##ib, packedk_3_##bits##_##ib, packedk_4_##bits##_##ib}
-static const packedk_fn packedk_fns[3][2][4] = {
-    {ROW4(2, 1), ROW4(2, 2)}, {ROW4(4, 1), ROW4(4, 2)}, {ROW4(8, 1), ROW4(8, 2)},
+static const packedk_fn packedk_fns[4][2][4] = {
+    {ROW4(2, 1), ROW4(2, 2)}, {ROW4(4, 1), ROW4(4, 2)}, {ROW4(8, 1), ROW4(8, 2)}, {ROW4(3, 1), ROW4(3, 2)},
 };
 
 AVX2 static int avx2_packedk_row(const sq_linear *L, size_t r, const float *X, size_t nin, float *y)
 {
     const size_t cols = L->cols, gsz = sq_kgroup_size(L);
-    const int ib = sq_kid_bits(L->k), bi = L->bits == 2 ? 0 : L->bits == 4 ? 1 : L->bits == 8 ? 2 : -1;
-    if (nin > 4 || gsz % 16 || cols % gsz || bi < 0 || !(ib == 1 || ib == 2)) return 0;
+    const int ib = sq_kid_bits(L->k), bi = L->bits == 2 ? 0 : L->bits == 4 ? 1 : L->bits == 8 ? 2 : L->bits == 3 ? 3 : -1;
+    if (nin > 4 || gsz % 16 || cols % gsz || bi < 0 || !(ib == 1 || ib == 2) || L->scale_big) return 0;
     packedk_fns[bi][ib - 1][nin - 1](L, r, X, y);
+    return 1;
+}
+
+/* BF16 row: 16 weights = 32 bytes, widened and shifted into floats in registers. */
+AVX2 INLINE void bf16_nb(const sq_linear *L, size_t r, const float *X, const size_t nb, float *y)
+{
+    const size_t cols = L->cols;
+    const uint16_t *w = L->w16 + r * cols;
+    __m256 a[4][2];
+    UNROLL for (size_t i = 0; i < nb; i++) a[i][0] = a[i][1] = _mm256_setzero_ps();
+    _Pragma("GCC unroll 2") for (size_t j = 0; j < cols; j += 16) {
+        __m256 w0 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + j))), 16));
+        __m256 w1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + j + 8))), 16));
+        UNROLL for (size_t i = 0; i < nb; i++) {
+            const float *x = X + i * cols + j;
+            a[i][0] = _mm256_add_ps(a[i][0], _mm256_mul_ps(w0, _mm256_loadu_ps(x)));
+            a[i][1] = _mm256_add_ps(a[i][1], _mm256_mul_ps(w1, _mm256_loadu_ps(x + 8)));
+        }
+    }
+    UNROLL for (size_t i = 0; i < nb; i++) y[i] = red16(a[i][0], a[i][1]);
+}
+
+#define BF16ROW(nb)                                                                                                  \
+    AVX2 __attribute__((noinline)) static void bf16_##nb(const sq_linear *L, size_t r, const float *X, float *y)   \
+    {                                                                                                                \
+        bf16_nb(L, r, X, nb, y);                                                                                     \
+    }
+BF16ROW(1) BF16ROW(2) BF16ROW(3) BF16ROW(4)
+static const packedk_fn bf16_fns[4] = {bf16_1, bf16_2, bf16_3, bf16_4};
+
+AVX2 static int avx2_bf16_row(const sq_linear *L, size_t r, const float *X, size_t nin, float *y)
+{
+    if (nin > 4 || L->cols % 16) return 0;
+    bf16_fns[nin - 1](L, r, X, y);
+    return 1;
+}
+
+/* int8 row (sym8 paper part): 16 codes sign-extended and converted in registers. */
+AVX2 INLINE void sym8_nb(const sq_linear *L, int part, size_t r, const float *X, const size_t nb, float *y)
+{
+    const size_t cols = L->cols;
+    const int8_t *w = (const int8_t *)L->parts[part].codes + r * cols;
+    __m256 a[4][2];
+    UNROLL for (size_t i = 0; i < nb; i++) a[i][0] = a[i][1] = _mm256_setzero_ps();
+    _Pragma("GCC unroll 2") for (size_t j = 0; j < cols; j += 16) {
+        __m256 w0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(w + j))));
+        __m256 w1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(w + j + 8))));
+        UNROLL for (size_t i = 0; i < nb; i++) {
+            const float *x = X + i * cols + j;
+            a[i][0] = _mm256_add_ps(a[i][0], _mm256_mul_ps(w0, _mm256_loadu_ps(x)));
+            a[i][1] = _mm256_add_ps(a[i][1], _mm256_mul_ps(w1, _mm256_loadu_ps(x + 8)));
+        }
+    }
+    UNROLL for (size_t i = 0; i < nb; i++) y[i] = red16(a[i][0], a[i][1]);
+}
+
+#define SYM8ROW(nb)                                                                                                  \
+    AVX2 __attribute__((noinline)) static void sym8_##nb(const sq_linear *L, int part, size_t r, const float *X,    \
+                                                         float *y)                                                 \
+    {                                                                                                                \
+        sym8_nb(L, part, r, X, nb, y);                                                                               \
+    }
+SYM8ROW(1) SYM8ROW(2) SYM8ROW(3) SYM8ROW(4)
+typedef void (*sym8_fn)(const sq_linear *, int, size_t, const float *, float *);
+static const sym8_fn sym8_fns[4] = {sym8_1, sym8_2, sym8_3, sym8_4};
+
+AVX2 static int avx2_sym8_row(const sq_linear *L, int part, size_t r, const float *X, size_t nin, float *y)
+{
+    if (nin > 4 || L->cols % 16) return 0;
+    sym8_fns[nin - 1](L, part, r, X, y);
     return 1;
 }
 
 const sq_kimpl sq_kimpl_avx2 = {
     "avx2", avx2_unpack, avx2_u8_f32, avx2_i8_f32, avx2_bf16_f32, avx2_f16_f32, avx2_dequant, avx2_lanes, avx2_reduce,
-    avx2_factored_row, avx2_packedk_row,
+    avx2_factored_row, avx2_packedk_row, avx2_bf16_row, avx2_sym8_row,
 };
 
 #else

@@ -55,6 +55,30 @@ INLINE v128_t fields16(const uint8_t *row, size_t j, int bits)
     return wasm_v128_load(row + j);
 }
 
+/* 16 3-bit fields from 6 bytes at p as four i32x4: each lane gets the 16-bit window
+ * holding its field, shifted into place by a multiply (wasm has no per-lane shifts),
+ * then >> 16 and masked. Field i sits at bit 3i: window byte 3i/8, shift 3i%8. */
+INLINE void tri16(const uint8_t *p, v128_t *f)
+{
+    uint64_t w = 0;
+    memcpy(&w, p, 6);
+    v128_t v = wasm_i64x2_make((int64_t)w, 0), m = wasm_i32x4_const_splat(7);
+    /* fields 0..3: bytes (0,1) (0,1) (0,1) (1,2); shifts 0 3 6 1 */
+    v128_t z = wasm_i32x4_const_splat(0);
+    v128_t a = wasm_i8x16_shuffle(v, z, 0, 1, 16, 16, 0, 1, 16, 16, 0, 1, 16, 16, 1, 2, 16, 16);
+    /* 4..7: (1,2) (1,2) (2,3) (2,3); shifts 4 7 2 5 */
+    v128_t b = wasm_i8x16_shuffle(v, z, 1, 2, 16, 16, 1, 2, 16, 16, 2, 3, 16, 16, 2, 3, 16, 16);
+    /* 8..11: (3,4) (3,4) (3,4) (4,5); shifts 0 3 6 1 */
+    v128_t c = wasm_i8x16_shuffle(v, z, 3, 4, 16, 16, 3, 4, 16, 16, 3, 4, 16, 16, 4, 5, 16, 16);
+    /* 12..15: (4,5) (4,5) (5,6) (5,6); shifts 4 7 2 5 (byte 6 is 0) */
+    v128_t d = wasm_i8x16_shuffle(v, z, 4, 5, 16, 16, 4, 5, 16, 16, 5, 6, 16, 16, 5, 6, 16, 16);
+    const v128_t m0 = wasm_i32x4_const(1 << 16, 1 << 13, 1 << 10, 1 << 15), m1 = wasm_i32x4_const(1 << 12, 1 << 9, 1 << 14, 1 << 11);
+    f[0] = wasm_f32x4_convert_i32x4(wasm_v128_and(wasm_u32x4_shr(wasm_i32x4_mul(a, m0), 16), m));
+    f[1] = wasm_f32x4_convert_i32x4(wasm_v128_and(wasm_u32x4_shr(wasm_i32x4_mul(b, m1), 16), m));
+    f[2] = wasm_f32x4_convert_i32x4(wasm_v128_and(wasm_u32x4_shr(wasm_i32x4_mul(c, m0), 16), m));
+    f[3] = wasm_f32x4_convert_i32x4(wasm_v128_and(wasm_u32x4_shr(wasm_i32x4_mul(d, m1), 16), m));
+}
+
 /* u8x16 -> four f32x4 (lanes 0..3, 4..7, 8..11, 12..15). */
 INLINE void u8_to_4f(v128_t v, v128_t *f)
 {
@@ -72,6 +96,45 @@ INLINE void i8_to_4f(v128_t v, v128_t *f)
     f[1] = wasm_f32x4_convert_i32x4(wasm_i32x4_extend_high_i16x8(lo));
     f[2] = wasm_f32x4_convert_i32x4(wasm_i32x4_extend_low_i16x8(hi));
     f[3] = wasm_f32x4_convert_i32x4(wasm_i32x4_extend_high_i16x8(hi));
+}
+
+/* 16 2-bit fields from 4 bytes at p as four f32x4: each lane gets its byte, shifted into
+ * place by a multiply (field s of a byte: (b << (6 - 2s)) >> 6, then & 3). */
+INLINE void crumb16f(const uint8_t *p, v128_t *f)
+{
+    uint32_t w;
+    memcpy(&w, p, 4);
+    v128_t v = wasm_i32x4_make((int32_t)w, 0, 0, 0), z = wasm_i32x4_const_splat(0), m = wasm_i32x4_const_splat(3);
+    const v128_t mul = wasm_i32x4_const(64, 16, 4, 1);
+    v128_t b[4];
+    b[0] = wasm_i8x16_shuffle(v, z, 0, 16, 16, 16, 0, 16, 16, 16, 0, 16, 16, 16, 0, 16, 16, 16);
+    b[1] = wasm_i8x16_shuffle(v, z, 1, 16, 16, 16, 1, 16, 16, 16, 1, 16, 16, 16, 1, 16, 16, 16);
+    b[2] = wasm_i8x16_shuffle(v, z, 2, 16, 16, 16, 2, 16, 16, 16, 2, 16, 16, 16, 2, 16, 16, 16);
+    b[3] = wasm_i8x16_shuffle(v, z, 3, 16, 16, 16, 3, 16, 16, 16, 3, 16, 16, 16, 3, 16, 16, 16);
+    for (int q = 0; q < 4; q++)
+        f[q] = wasm_f32x4_convert_i32x4(wasm_v128_and(wasm_u32x4_shr(wasm_i32x4_mul(b[q], mul), 6), m));
+}
+
+INLINE void nib16f(const uint8_t *p, v128_t *f)
+{
+    v128_t v = wasm_v128_load64_zero(p), z = wasm_i32x4_const_splat(0), m = wasm_i32x4_const_splat(15);
+    const v128_t mul = wasm_i32x4_const(16, 1, 16, 1);
+    v128_t b[4];
+    b[0] = wasm_i8x16_shuffle(v, z, 0, 16, 16, 16, 0, 16, 16, 16, 1, 16, 16, 16, 1, 16, 16, 16);
+    b[1] = wasm_i8x16_shuffle(v, z, 2, 16, 16, 16, 2, 16, 16, 16, 3, 16, 16, 16, 3, 16, 16, 16);
+    b[2] = wasm_i8x16_shuffle(v, z, 4, 16, 16, 16, 4, 16, 16, 16, 5, 16, 16, 16, 5, 16, 16, 16);
+    b[3] = wasm_i8x16_shuffle(v, z, 6, 16, 16, 16, 6, 16, 16, 16, 7, 16, 16, 16, 7, 16, 16, 16);
+    for (int q = 0; q < 4; q++)
+        f[q] = wasm_f32x4_convert_i32x4(wasm_v128_and(wasm_u32x4_shr(wasm_i32x4_mul(b[q], mul), 4), m));
+}
+
+/* 16 b-bit codes (b = 2, 3, 4, 8) at field j (a multiple of 16) as four f32x4. */
+INLINE void codes16f(const uint8_t *row, size_t j, int bits, v128_t *f)
+{
+    if (bits == 3) tri16(row + j / 8 * 3, f);
+    else if (bits == 2) crumb16f(row + j / 4, f);
+    else if (bits == 4) nib16f(row + j / 2, f);
+    else u8_to_4f(fields16(row, j, bits), f);
 }
 
 /* ---------------- element-wise primitives ---------------- */
@@ -190,11 +253,9 @@ INLINE v128_t idx_q(v128_t id4, int q)
     return wasm_i8x16_add(r, wasm_i8x16_const(0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3));
 }
 
-/* Dequantize 16 weights: codes/ids u8x16 -> four f32x4 w = S[id]*code + M[id]. */
-INLINE void deq16(v128_t code, v128_t id, const v128_t *S, const v128_t *M, int nt, v128_t *w)
+/* Dequantize 16 weights: codes c (four f32x4) and ids (u8x16) -> w = S[id]*c + M[id]. */
+INLINE void deq16(const v128_t *c, v128_t id, const v128_t *S, const v128_t *M, int nt, v128_t *w)
 {
-    v128_t c[4];
-    u8_to_4f(code, c);
     v128_t id4 = wasm_i8x16_shl(id, 2);
     for (int q = 0; q < 4; q++) {
         v128_t ix = idx_q(id4, q);
@@ -213,8 +274,9 @@ static void s_dequant(const uint8_t *code, const uint8_t *id, const float *ts, c
         M[t] = wasm_v128_load(tm + 4 * t);
     }
     for (; i + 16 <= n; i += 16) {
-        v128_t w[4];
-        deq16(wasm_v128_load(code + i), wasm_v128_load(id + i), S, M, nt, w);
+        v128_t w[4], c[4];
+        u8_to_4f(wasm_v128_load(code + i), c);
+        deq16(c, wasm_v128_load(id + i), S, M, nt, w);
         for (int q = 0; q < 4; q++) wasm_v128_store(dst + i + 4 * q, w[q]);
     }
     for (; i < n; i++) dst[i] = ts[id[i]] * (float)code[i] + tm[id[i]];
@@ -284,11 +346,14 @@ static void s_reduce(const float *acc, size_t nin, float *out)
 
 /* ---------------- fused row kernels ---------------- */
 
+/* The fused kernels are written once with nb, bits and ib as parameters and instantiated
+ * with constants (noinline wrappers), so the decoders are branch-free. Only one input
+ * (token-by-token decoding) is instantiated, to keep the module small: batches take the
+ * generic path, which decodes a row once for up to SQ_KNB inputs. */
 INLINE void factored_nb(const sq_linear *L, const uint8_t *row, const sq_lin_part *P, size_t r, const float *X,
-                        size_t nb, const float *gs, size_t G, float *y)
+                        const size_t nb, const float *gs, size_t G, float *y, const int bits)
 {
     const size_t cols = L->cols, gsz = sq_kgroup_size(L);
-    const int bits = L->bits;
     for (size_t g = 0; g < G; g++) {
         size_t g0 = g * gsz;
         v128_t a[2][4];
@@ -296,7 +361,7 @@ INLINE void factored_nb(const sq_linear *L, const uint8_t *row, const sq_lin_par
             for (int q = 0; q < 4; q++) a[i][q] = wasm_f32x4_splat(0.0f);
         for (size_t j = g0; j < g0 + gsz; j += 16) {
             v128_t c[4];
-            u8_to_4f(fields16(row, j, bits), c);
+            codes16f(row, j, bits, c);
             for (size_t i = 0; i < nb; i++) mac16(a[i], c, X + i * cols + j);
         }
         size_t p = sq_kparam(L, r, g);
@@ -315,65 +380,135 @@ INLINE void factored_nb(const sq_linear *L, const uint8_t *row, const sq_lin_par
     }
 }
 
+#define FACTORED(nb, bits)                                                                                           \
+    __attribute__((noinline)) static void factored_##nb##_##bits(const sq_linear *L, const uint8_t *row,          \
+                                                                 const sq_lin_part *P, size_t r, const float *X,   \
+                                                                 const float *gs, size_t G, float *y)              \
+    {                                                                                                                \
+        factored_nb(L, row, P, r, X, nb, gs, G, y, bits);                                                            \
+    }
+FACTORED(1, 2) FACTORED(1, 4) FACTORED(1, 8) FACTORED(1, 3)
+
+typedef void (*factored_fn)(const sq_linear *, const uint8_t *, const sq_lin_part *, size_t, const float *,
+                            const float *, size_t, float *);
+static const factored_fn factored_fns[4] = {factored_1_2, factored_1_4, factored_1_8, factored_1_3};
+
 static int s_factored_row(const sq_linear *L, const uint8_t *row, const sq_lin_part *P, size_t r, const float *X,
                           size_t nin, const float *gs, float *y)
 {
     const size_t cols = L->cols, gsz = sq_kgroup_size(L), G = (cols + gsz - 1) / gsz;
-    if (nin > 2 || gsz % 16 || cols % gsz || !(L->bits == 2 || L->bits == 4 || L->bits == 8)) return 0;
-    for (size_t i = 0; i < nin; i += 2) {
-        if (nin - i == 1) factored_nb(L, row, P, r, X + i * cols, 1, gs + i * G, G, y + i);
-        else factored_nb(L, row, P, r, X + i * cols, 2, gs + i * G, G, y + i);
-    }
+    int bi = L->bits == 2 ? 0 : L->bits == 4 ? 1 : L->bits == 8 ? 2 : L->bits == 3 ? 3 : -1;
+    if (nin > 1 || gsz % 16 || cols % gsz || bi < 0) return 0;
+    factored_fns[bi](L, row, P, r, X, gs, G, y);
     return 1;
 }
 
-INLINE void packedk_nb(const sq_linear *L, size_t r, const float *X, size_t nb, float *y)
+INLINE v128_t ids16(const uint8_t *irow, size_t j, int ib)
+{
+    return ib == 2 ? crumb16(irow + j / 4) : ib == 1 ? bit16(irow + j / 8) : nib16(irow + j / 2);
+}
+
+INLINE void packedk_nb(const sq_linear *L, size_t r, const float *X, const size_t nb, float *y, const int bits,
+                       const int ib)
 {
     const size_t cols = L->cols, gsz = sq_kgroup_size(L), G = cols / gsz;
-    const int bits = L->bits, ib = sq_kid_bits(L->k), k = L->k, nt = (k + 3) / 4;
+    const int k = L->k; /* <= 4: ids of 1 or 2 bits, one 4-entry table */
     const uint8_t *crow = L->codes + r * L->row_bytes, *irow = L->ids + r * L->id_row_bytes;
     v128_t a[2][4];
     for (size_t i = 0; i < nb; i++)
         for (int q = 0; q < 4; q++) a[i][q] = wasm_f32x4_splat(0.0f);
     for (size_t g = 0; g < G; g++) {
-        float ts[SQ_KTAB] = {0}, tm[SQ_KTAB] = {0};
-        size_t p = sq_kparam(L, r, g) * (size_t)k;
-        for (int c = 0; c < k; c++) {
-            ts[c] = sq_kbf16(L->scale_bf16[p + (size_t)c]);
-            tm[c] = sq_kbf16(L->min_bf16[p + (size_t)c]);
-        }
-        v128_t S[4], M[4];
-        for (int t = 0; t < nt; t++) {
-            S[t] = wasm_v128_load(ts + 4 * t);
-            M[t] = wasm_v128_load(tm + 4 * t);
-        }
+        /* the group's table built in registers (a trip through memory would stall) */
+        const uint16_t *sp = L->scale_bf16 + sq_kparam(L, r, g) * (size_t)k, *mp = L->min_bf16 + sq_kparam(L, r, g) * (size_t)k;
+        const v128_t S = wasm_i32x4_make((int32_t)((uint32_t)sp[0] << 16), k > 1 ? (int32_t)((uint32_t)sp[1] << 16) : 0,
+                                         k > 2 ? (int32_t)((uint32_t)sp[2] << 16) : 0, k > 3 ? (int32_t)((uint32_t)sp[3] << 16) : 0);
+        const v128_t M = wasm_i32x4_make((int32_t)((uint32_t)mp[0] << 16), k > 1 ? (int32_t)((uint32_t)mp[1] << 16) : 0,
+                                         k > 2 ? (int32_t)((uint32_t)mp[2] << 16) : 0, k > 3 ? (int32_t)((uint32_t)mp[3] << 16) : 0);
         for (size_t j = g * gsz; j < (g + 1) * gsz; j += 16) {
-            v128_t id = ib == 2 ? crumb16(irow + j / 4) : ib == 1 ? bit16(irow + j / 8) : nib16(irow + j / 2);
-            v128_t w[4];
-            deq16(fields16(crow, j, bits), id, S, M, nt, w);
+            v128_t w[4], c[4];
+            codes16f(crow, j, bits, c);
+            deq16(c, ids16(irow, j, ib), &S, &M, 1, w);
             for (size_t i = 0; i < nb; i++) mac16(a[i], w, X + i * cols + j);
         }
     }
     for (size_t i = 0; i < nb; i++) y[i] = red16(a[i]);
 }
 
+#define PACKEDK(nb, bits, ib)                                                                                        \
+    __attribute__((noinline)) static void packedk_##nb##_##bits##_##ib(const sq_linear *L, size_t r,             \
+                                                                       const float *X, float *y)                 \
+    {                                                                                                                \
+        packedk_nb(L, r, X, nb, y, bits, ib);                                                                        \
+    }
+PACKEDK(1, 2, 1) PACKEDK(1, 2, 2) PACKEDK(1, 4, 1) PACKEDK(1, 4, 2) PACKEDK(1, 8, 1) PACKEDK(1, 8, 2)
+PACKEDK(1, 3, 1) PACKEDK(1, 3, 2)
+
+typedef void (*packedk_fn)(const sq_linear *, size_t, const float *, float *);
+static const packedk_fn packedk_fns[4][2] = {{packedk_1_2_1, packedk_1_2_2},
+                                             {packedk_1_4_1, packedk_1_4_2},
+                                             {packedk_1_8_1, packedk_1_8_2},
+                                             {packedk_1_3_1, packedk_1_3_2}};
+
 static int s_packedk_row(const sq_linear *L, size_t r, const float *X, size_t nin, float *y)
 {
     const size_t cols = L->cols, gsz = sq_kgroup_size(L);
-    const int ib = sq_kid_bits(L->k);
-    if (nin > 2 || gsz % 16 || cols % gsz || !(L->bits == 2 || L->bits == 4 || L->bits == 8) ||
-        !(ib == 1 || ib == 2 || ib == 4))
-        return 0;
-    for (size_t i = 0; i < nin; i += 2) {
-        if (nin - i == 1) packedk_nb(L, r, X + i * cols, 1, y + i);
-        else packedk_nb(L, r, X + i * cols, 2, y + i);
+    const int ib = sq_kid_bits(L->k), bi = L->bits == 2 ? 0 : L->bits == 4 ? 1 : L->bits == 8 ? 2 : L->bits == 3 ? 3 : -1;
+    if (nin > 1 || gsz % 16 || cols % gsz || bi < 0 || !(ib == 1 || ib == 2)) return 0;
+    packedk_fns[bi][ib - 1](L, r, X, y);
+    return 1;
+}
+
+/* BF16 row: 16 weights widened and shifted into floats in registers. */
+INLINE void bf16_nb(const sq_linear *L, size_t r, const float *X, const size_t nb, float *y)
+{
+    const size_t cols = L->cols;
+    const uint16_t *w = L->w16 + r * cols;
+    v128_t a[2][4];
+    for (size_t i = 0; i < nb; i++)
+        for (int q = 0; q < 4; q++) a[i][q] = wasm_f32x4_splat(0.0f);
+    for (size_t j = 0; j < cols; j += 16) {
+        v128_t v0 = wasm_v128_load(w + j), v1 = wasm_v128_load(w + j + 8), c[4];
+        c[0] = wasm_i32x4_shl(wasm_u32x4_extend_low_u16x8(v0), 16);
+        c[1] = wasm_i32x4_shl(wasm_u32x4_extend_high_u16x8(v0), 16);
+        c[2] = wasm_i32x4_shl(wasm_u32x4_extend_low_u16x8(v1), 16);
+        c[3] = wasm_i32x4_shl(wasm_u32x4_extend_high_u16x8(v1), 16);
+        for (size_t i = 0; i < nb; i++) mac16(a[i], c, X + i * cols + j);
     }
+    for (size_t i = 0; i < nb; i++) y[i] = red16(a[i]);
+}
+
+__attribute__((noinline)) static void bf16_1(const sq_linear *L, size_t r, const float *X, float *y)
+{
+    bf16_nb(L, r, X, 1, y);
+}
+
+static int s_bf16_row(const sq_linear *L, size_t r, const float *X, size_t nin, float *y)
+{
+    if (nin > 1 || L->cols % 16) return 0;
+    bf16_1(L, r, X, y);
+    return 1;
+}
+
+/* int8 row (sym8 paper part), one input. */
+static int s_sym8_row(const sq_linear *L, int part, size_t r, const float *X, size_t nin, float *y)
+{
+    const size_t cols = L->cols;
+    if (nin > 1 || cols % 16) return 0;
+    const int8_t *w = (const int8_t *)L->parts[part].codes + r * cols;
+    v128_t a[4];
+    for (int q = 0; q < 4; q++) a[q] = wasm_f32x4_splat(0.0f);
+    for (size_t j = 0; j < cols; j += 16) {
+        v128_t c[4];
+        i8_to_4f(wasm_v128_load(w + j), c);
+        mac16(a, c, X + j);
+    }
+    y[0] = red16(a);
     return 1;
 }
 
 const sq_kimpl sq_kimpl_simd128 = {
     "simd128", s_unpack, s_u8_f32, s_i8_f32, s_bf16_f32, s_f16_f32, s_dequant, s_lanes, s_reduce, s_factored_row,
-    s_packedk_row,
+    s_packedk_row, s_bf16_row, s_sym8_row,
 };
 
 #else

@@ -94,11 +94,33 @@ static void test_threads(void)
     }
 }
 
+/* Scales so large that scale * code overflows (hostile files; the loader sets
+ * scale_big): every implementation still gives the reference's bits. */
+static void test_big_scales(void)
+{
+    sq_linear L;
+    kc_make(&L, SQ_LIN_PACKED, 4, 64, 8, 3, 32, 0, NULL);
+    for (size_t i = 0; i < 4 * 2 * 3; i++) {
+        L.scale_bf16[i] = sq_f32_to_bf16(i % 2 ? 2e36f : 1e-3f);
+        L.min_bf16[i] = sq_f32_to_bf16(i % 3 ? -3e38f : 0.5f);
+    }
+    L.scale_big = 1;
+    float X[3 * 64], Yr[3 * 4], Yk[3 * 4];
+    for (int i = 0; i < 3 * 64; i++) X[i] = kc_f(-1, 1);
+    sq_kernels_rows(&sq_kimpl_ref, &L, X, 3, Yr, NULL, 0, 4);
+    sq_linear_matmul(&L, X, 3, Yk);
+    size_t where = 0;
+    CHECK_MSG(kc_same(Yr, Yk, 12, &where), "%s differs from ref at %zu (%g vs %g)", sq_kernels_name(), where, Yk[where],
+              Yr[where]);
+    kc_free(&L);
+}
+
 int main(void)
 {
     printf("     kernels in use: %s\n", sq_kernels_name());
     RUN(test_ref);
     RUN(test_avx2);
     RUN(test_threads);
+    RUN(test_big_scales);
     return test_summary();
 }
