@@ -190,12 +190,84 @@ def bench_quantize(res):
         os.remove(wout)
 
 
+BUNDLED = [("bert-tiny-emotion", "examples/bert-tiny-emotion"), ("stories260K", "examples/stories260K")]
+
+
+def bench_bundled(res):
+    """Native vs WASI quantize (packed INT4 k=3, one thread) of the bundled models: the
+    process's wall time (WASI includes node starting and compiling sq.wasm) and the
+    quantize time the report itself measures ("seconds"). Medians of 5."""
+    out = {}
+    runner = os.path.join("tools", "sq-wasi.mjs")
+    have_wasi = "wasi" not in SKIP and os.path.exists(WASM) and shutil.which("node")
+    env = dict(os.environ, SQ_WASM=os.path.abspath(WASM))
+    for name, path in BUNDLED:
+        e = {}
+        for kind in ("native", "wasi"):
+            if kind == "wasi" and not have_wasi:
+                continue
+            walls, inner = [], []
+            qf, rf = os.path.join(OUT, f"bundled.{kind}.safetensors"), os.path.join(OUT, f"bundled.{kind}.json")
+            for _ in range(5):
+                for f in (qf, rf):
+                    if os.path.exists(f):
+                        os.remove(f)
+                cmd = ([SQ] if kind == "native" else ["node", runner]) + quantize_args(path, qf, 4, 3, "packed", 1) + [
+                    "--report", rf]
+                r = run_timed(cmd, env=env)
+                walls.append(r["wall"])
+                inner.append(json.load(open(rf))["seconds"])
+            e[f"{kind}_wall_s"] = round(median(walls), 4)
+            e[f"{kind}_quantize_s"] = round(median(inner), 4)
+            if kind == "wasi":
+                e["identical"] = filecmp.cmp(qf, os.path.join(OUT, "bundled.native.safetensors"), shallow=False)
+        for kind in ("native", "wasi"):
+            for f in (os.path.join(OUT, f"bundled.{kind}.safetensors"), os.path.join(OUT, f"bundled.{kind}.json")):
+                if os.path.exists(f):
+                    os.remove(f)
+        if "wasi_quantize_s" in e:
+            e["wasi_over_native"] = round(e["wasi_quantize_s"] / max(e["native_quantize_s"], 1e-9), 2)
+        out[name] = e
+        log(f"bundled {name}: {e}")
+    res["quantize_bundled"] = out
+
+
 GEN_VARIANTS = [  # name, bits, clusters, format
     ("int4_plain", 4, 1, "packed"),
     ("int4_packed_k3", 4, 3, "packed"),
     ("int4_paper_k3", 4, 3, "paper"),
     ("int8_plain", 8, 1, "packed"),
 ]
+
+
+def parse_rates(err):
+    """`sq generate --stats` rates on stderr: (generated match, prompt match)."""
+    return (re.search(r"(\d+) tokens generated in ([\d.]+)s \(([\d.]+) tok/s", err),
+            re.search(r"prompt (\d+) tokens in ([\d.]+)s \(([\d.]+) tok/s", err))
+
+
+def wasi_generate(qf, prompt):
+    """The quantized 1B generating inside sq.wasm under node (one thread): proof that
+    inference on it fits wasm32, with its speed and the node process's peak RSS."""
+    runner = os.path.join("tools", "sq-wasi.mjs")
+    if not (os.path.exists(WASM) and shutil.which("node")):
+        return {"error": "no sq.wasm or node"}
+    n = max(2, TOKENS // 4)
+    log(f"generate: int4_packed_k3 in sq.wasm (node:wasi), {n} tokens")
+    env = dict(os.environ, SQ_WASM=os.path.abspath(WASM))
+    path = qf
+    if os.path.isabs(qf):
+        env["SQ_WASI_DIRS"] = os.path.dirname(qf)
+    try:
+        r = run_timed(["node", runner, "generate", path, "--prompt", prompt, "-n", str(n), "--temp", "0", "--stats"],
+                      env=env)
+    except RuntimeError as ex:
+        return {"error": str(ex)[-300:]}
+    m, p = parse_rates(r["err"])
+    if not m:
+        return {"error": "no token rate in the output: " + r["err"].strip()[-200:]}
+    return {"tok_s": float(m.group(3)), "tokens": int(m.group(1)), "prompt_tok_s": float(p.group(3)) if p else None,
+            "peak_rss_mb": r["rss_mb"], "wall_s": r["wall"]}
 
 
 def bench_generate(res):
@@ -213,8 +285,9 @@ def bench_generate(res):
             log(f"generate: {name}, {TOKENS} tokens")
             r = run_timed([SQ, "generate", qf, "--prompt", g["prompt"], "-n", str(TOKENS), "--temp", "0", "--stats",
                            "--threads", str(THREADS)], check=True)
-            m = re.search(r"(\d+) tokens generated in ([\d.]+)s \(([\d.]+) tok/s", r["err"])
-            p = re.search(r"prompt (\d+) tokens in ([\d.]+)s \(([\d.]+) tok/s", r["err"])
+            if name == "int4_packed_k3" and "wasi" not in SKIP:
+                g["wasi_int4_packed_k3"] = wasi_generate(qf, g["prompt"])
+            m, p = parse_rates(r["err"])
             if m and int(m.group(1)) > 0:
                 entry = {"tok_s": float(m.group(3)), "tokens": int(m.group(1)), "seconds": float(m.group(2)),
                          "prompt_tok_s": float(p.group(3)) if p else None, "peak_rss_mb": r["rss_mb"],
@@ -284,12 +357,21 @@ def summary(res):
              f"peak RSS     {f(q['native_peak_rss_mb'], 'MB')} (target <= 1024 MB)",
              f"wasi_s       {f(q['wasi_s'])}, peak {f(q['wasi_peak_mb'], 'MB')}; wasi_s / native 1 thread = "
              f"{ratio(q['wasi_s'], q.get('native_1thread_s'))}; identical to native: {q.get('wasi_identical')}"]
+    for name, e in (res.get("quantize_bundled") or {}).items():
+        lines.append(f"bundled      {name}: quantize native {f(e.get('native_quantize_s'))}, WASI "
+                     f"{f(e.get('wasi_quantize_s'))} ({e.get('wasi_over_native', 'n/a')}x; wall incl. node start "
+                     f"{f(e.get('wasi_wall_s'))}); identical: {e.get('identical')}")
     g = res.get("generate_1b")
     if g:
         for name, *_ in GEN_VARIANTS:
             e = g.get(name) or {}
             lines.append(f"generate     {name:15s} " + (f"{e['tok_s']:.2f} tok/s ({e['tokens']} tokens, {e['file_mb']} MB)"
                                                          if "tok_s" in e else f"failed: {e.get('error', '?')[:100]}"))
+        w = g.get("wasi_int4_packed_k3")
+        if w:
+            lines.append("generate     in sq.wasm (node), int4_packed_k3: " +
+                         (f"{w['tok_s']:.2f} tok/s, node peak RSS {w['peak_rss_mb']:.0f} MB" if "tok_s" in w
+                          else f"failed: {w.get('error', '?')[:100]}"))
     else:
         lines.append("generate     n/a (" + ("skipped" if "generate" in SKIP else "sq generate failed on the synthetic 1B: "
                                            "see generate_1b_errors") + ")")
@@ -312,6 +394,7 @@ def main():
     res = {"machine": machine(), "quantize_1b": {}, "generate_1b": None, "kernels": None}
     ensure_model()
     bench_quantize(res)
+    bench_bundled(res)
     if "generate" not in SKIP:
         bench_generate(res)
     if "kernels" not in SKIP:
@@ -322,6 +405,10 @@ def main():
         json.dump(res, fp, indent=2)
         fp.write("\n")
     summary(res)
+    # the README's performance section, generated from this run (bench/report.py)
+    if os.environ.get("SQ_BENCH_README", "1") != "0":
+        subprocess.run([sys.executable, os.path.join("bench", "report.py"), os.path.join(OUT, "results.json"),
+                        "--readme", "README.md"], check=False)
 
 
 if __name__ == "__main__":
