@@ -690,6 +690,11 @@ static inline void store4(uint8_t *qa, uint8_t *qb, v4i a, v4i b)
     memcpy(qa, &lo, 4);
     memcpy(qb, &hi, 4);
 }
+/* (see quant_vec.h: vmin / vmax, iclamp) */
+#define VPMIN(a, b) ((v4f)wasm_f32x4_pmin((v128_t)(a), (v128_t)(b)))
+#define VPMAX(a, b) ((v4f)wasm_f32x4_pmax((v128_t)(a), (v128_t)(b)))
+#define VIMIN(a, b) ((v4i)wasm_i32x4_min((v128_t)(a), (v128_t)(b)))
+#define VIMAX(a, b) ((v4i)wasm_i32x4_max((v128_t)(a), (v128_t)(b)))
 static inline v2d cvt_lo(v4f v) { return (v2d)wasm_f64x2_promote_low_f32x4((v128_t)v); }
 static inline v2d cvt_hi(v4f v)
 {
@@ -743,6 +748,10 @@ static inline void sse4(v4f dq, v4f x, vacc4 *acc)
 #undef VACC_ZERO
 #undef VACC_TO4
 #undef VSSE
+#undef VPMIN
+#undef VPMAX
+#undef VIMIN
+#undef VIMAX
 
 #if defined(__x86_64__) && defined(__SSE2__)
 /* 8 lanes where the CPU has AVX2 (chosen at run time; the same bits as 4 lanes) */

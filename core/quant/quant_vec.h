@@ -16,28 +16,65 @@ VATTR SQ_FORCE_INLINE VF VN(vld)(const float *p)
     return v;
 }
 
+/* Lanes are only ever indexed by constants here (also through the arrays below): clang's
+ * wasm backend turns v[l] with a variable l into a store of the whole vector to the stack,
+ * a scalar store and a reload, and does not always unroll such loops first, which made the
+ * SIMD128 build slower than its scalar path. */
 VATTR SQ_FORCE_INLINE VF VN(vsplat)(float f)
 {
-    VF v = {0};
-    for (int l = 0; l < VW; l++) v[l] = f;
-    return v;
+#if VW == 4
+    return (VF){f, f, f, f};
+#else
+    return (VF){f, f, f, f, f, f, f, f};
+#endif
 }
 
 VATTR SQ_FORCE_INLINE VF VN(vsel)(VI m, VF a, VF b) { return (VF)((m & (VI)a) | (~m & (VI)b)); }
+/* vmin(a, b) = b < a ? b : a and vmax(a, b) = a < b ? b : a per lane (wasm's pmin / pmax:
+ * quant.c maps them there, since clang may otherwise pick f32x4.min / max, whose NaN and
+ * signed-zero rules cost V8 about eight instructions each). */
+#ifdef VPMIN
+VATTR SQ_FORCE_INLINE VF VN(vmin)(VF a, VF b) { return VPMIN(a, b); }
+VATTR SQ_FORCE_INLINE VF VN(vmax)(VF a, VF b) { return VPMAX(a, b); }
+#else
 VATTR SQ_FORCE_INLINE VF VN(vmin)(VF a, VF b) { return VN(vsel)(b < a, b, a); }
 VATTR SQ_FORCE_INLINE VF VN(vmax)(VF a, VF b) { return VN(vsel)(b > a, b, a); }
+#endif
+
+/* Clamp of int32 lanes to [0, hi]. */
+VATTR SQ_FORCE_INLINE VI VN(iclamp)(VI a, VI hi)
+{
+#ifdef VIMIN
+    return VIMIN(VIMAX(a, (VI){0}), hi);
+#else
+    a &= ~(a < 0);
+    VI gt = a > hi;
+    return (gt & hi) | (~gt & a);
+#endif
+}
+
+/* rint(u) clamped to [0, L] as a code and as a float, for |u| < 2^22, with t = u + MAGIC:
+ * t's low mantissa bits hold rint(u) (the addition rounds half to even at units), so
+ * integer bits(t) - bits(MAGIC) is the code; clamping the integers and converting back
+ * gives exactly what clamping (t - MAGIC) as floats gives (it is never -0). Cheaper than
+ * a float clamp plus a saturating conversion, which V8 expands to six instructions. */
+VATTR SQ_FORCE_INLINE VI VN(code_of)(VF t, VF MAG, VI LI) { return VN(iclamp)((VI)t - (VI)MAG, LI); }
 
 VATTR SQ_FORCE_INLINE float VN(hmin)(VF v)
 {
-    float m = v[0];
-    for (int l = 1; l < VW; l++) m = v[l] < m ? v[l] : m;
+    float a[VW];
+    memcpy(a, &v, sizeof a);
+    float m = a[0];
+    for (int l = 1; l < VW; l++) m = a[l] < m ? a[l] : m;
     return m;
 }
 
 VATTR SQ_FORCE_INLINE float VN(hmax)(VF v)
 {
-    float m = v[0];
-    for (int l = 1; l < VW; l++) m = v[l] > m ? v[l] : m;
+    float a[VW];
+    memcpy(a, &v, sizeof a);
+    float m = a[0];
+    for (int l = 1; l < VW; l++) m = a[l] > m ? a[l] : m;
     return m;
 }
 
@@ -64,7 +101,8 @@ VATTR SQ_FORCE_INLINE void VN(vfill)(VN(vparams) *v, const fctx *c, int K)
 VATTR SQ_FORCE_INLINE void VN(step)(const float *x, uint8_t *q, uint8_t *id, const VN(vparams) *v, const fctx *c,
                                     int K, int plain, VACC *acc, VACC *pacc)
 {
-    const VF MAG = VN(vsplat)(VEC_MAGIC), SURE = VN(vsplat)(VEC_SURE), Z = VN(vsplat)(0), LV = VN(vsplat)(c->Lf);
+    const VF MAG = VN(vsplat)(VEC_MAGIC), SURE = VN(vsplat)(VEC_SURE), Z = VN(vsplat)(0);
+    const VI LI = (VI)Z + (int32_t)c->L;
     const VI ABS = (VI)VN(vsplat)(0) | 0x7FFFFFFF;
     VF xv = VN(vld)(x);
     VF m = v->M[0], s = v->S[0], iv = v->IV[0];
@@ -77,34 +115,41 @@ VATTR SQ_FORCE_INLINE void VN(step)(const float *x, uint8_t *q, uint8_t *id, con
         idv -= g;
     }
     VF u = (xv - m) * iv;
-    VF r = (u + MAG) - MAG;
-    VI unsure = (VF)((VI)(u - r) & ABS) > SURE;
-    r = VN(vmin)(VN(vmax)(r, Z), LV);
-    VF dq = r * s + m;
-    VI code = __builtin_convertvector(r, VI);
-    if (VANY(unsure))
+    VF t = u + MAG;
+    VI unsure = (VF)((VI)(u - (t - MAG)) & ABS) > SURE;
+    VI code = VN(code_of)(t, MAG, LI);
+    VF dq = __builtin_convertvector(code, VF) * s + m;
+    if (VANY(unsure)) { /* rare: through arrays (see vsplat) */
+        int32_t un[VW], ids[VW], ca[VW];
+        float da[VW];
+        memcpy(un, &unsure, sizeof un);
+        memcpy(ids, &idv, sizeof ids);
+        memcpy(ca, &code, sizeof ca);
+        memcpy(da, &dq, sizeof da);
         for (int l = 0; l < VW; l++) {
-            if (!unsure[l]) continue;
-            int k = idv[l];
-            float d;
-            code[l] = exact_code(x[l], c->ms[k], c->ss[k], c->inv[k], c->mf[k], c->sf[k], c->L, &d);
-            dq[l] = d;
+            if (!un[l]) continue;
+            int k = ids[l];
+            ca[l] = exact_code(x[l], c->ms[k], c->ss[k], c->inv[k], c->mf[k], c->sf[k], c->L, &da[l]);
         }
+        memcpy(&code, ca, sizeof ca);
+        memcpy(&dq, da, sizeof da);
+    }
     VSTORE(q, id, code, idv);
     VSSE(dq, xv, acc);
     if (plain) {
         VF pu = (xv - v->PM) * v->PIV;
-        VF pr = (pu + MAG) - MAG;
-        VI punsure = (VF)((VI)(pu - pr) & ABS) > SURE;
-        pr = VN(vmin)(VN(vmax)(pr, Z), LV);
-        VF pdq = pr * v->PS + v->PM;
-        if (VANY(punsure))
-            for (int l = 0; l < VW; l++) {
-                if (!punsure[l]) continue;
-                float d;
-                exact_code(x[l], c->pm, c->ps, c->pinv, c->pmf, c->psf, c->L, &d);
-                pdq[l] = d;
-            }
+        VF pt = pu + MAG;
+        VI punsure = (VF)((VI)(pu - (pt - MAG)) & ABS) > SURE;
+        VF pdq = __builtin_convertvector(VN(code_of)(pt, MAG, LI), VF) * v->PS + v->PM;
+        if (VANY(punsure)) {
+            int32_t un[VW];
+            float da[VW];
+            memcpy(un, &punsure, sizeof un);
+            memcpy(da, &pdq, sizeof da);
+            for (int l = 0; l < VW; l++)
+                if (un[l]) exact_code(x[l], c->pm, c->ps, c->pinv, c->pmf, c->psf, c->L, &da[l]);
+            memcpy(&pdq, da, sizeof da);
+        }
         VSSE(pdq, xv, pacc);
     }
 }
