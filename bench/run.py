@@ -19,7 +19,7 @@ BUILD/bench/synth1b (kept between runs, never committed):
                 and the JSON object it prints last is stored; else null.
 
 Environment: BUILD (default build), SQ_BENCH_REPEAT (default 3), SQ_BENCH_THREADS
-(default: all cores), SQ_BENCH_SKIP (comma list of: wasi, generate, kernels),
+(default: all cores), SQ_BENCH_SKIP (comma list of: wasi, web, generate, kernels),
 SQ_BENCH_TOKENS (default 16).
 """
 import filecmp, json, os, platform, re, shutil, statistics, subprocess, sys, threading, time
@@ -188,6 +188,37 @@ def bench_quantize(res):
         log(f"wasi: failed: {str(ex)[-200:]}")
     if os.path.exists(wout):
         os.remove(wout)
+
+
+def bench_browser(res):
+    """The synthetic 1B quantized by the web app in headless Chromium (bench/web_1b.mjs):
+    cross-origin isolated with the pthreads core, and not isolated with the single-thread
+    core; the download is compared with native's output byte for byte."""
+    res["browser_1b"] = None
+    native = os.path.join(OUT, "q4k3.safetensors")
+    if "web" in SKIP or not shutil.which("node") or not os.path.exists(native):
+        return
+    log("browser: make web")
+    if subprocess.run(["make", f"BUILD={BUILD}", "web"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode:
+        res["browser_1b"] = {"error": "make web failed"}
+        return
+    jf = os.path.join(OUT, "web_1b.json")
+    log("browser: node bench/web_1b.mjs (threads, then single)")
+    try:
+        run_timed(["node", os.path.join("bench", "web_1b.mjs"), "--build", BUILD, "--model", MODEL, "--native", native,
+                   "--json", jf])
+        b = json.load(open(jf))
+    except (RuntimeError, OSError, ValueError) as ex:
+        res["browser_1b"] = {"error": str(ex)[-300:]}
+        log(f"browser: failed: {str(ex)[-200:]}")
+        return
+    runs = b.get("runs") or []
+    # the headline figures: the threaded run when the page could use threads
+    main = next((r for r in runs if r.get("isolated")), runs[0] if runs else {})
+    res["browser_1b"] = dict(b, **{k: main.get(k) for k in ("mode", "threads", "browser_s", "worker_peak_heap_mb",
+                                                               "js_heap_peak_mb", "chromium_peak_rss_mb",
+                                                               "identical")})
+    res["browser_1b"]["identical"] = bool(runs) and all(r.get("identical") for r in runs)
 
 
 BUNDLED = [("bert-tiny-emotion", "examples/bert-tiny-emotion"), ("stories260K", "examples/stories260K")]
@@ -361,6 +392,13 @@ def summary(res):
         lines.append(f"bundled      {name}: quantize native {f(e.get('native_quantize_s'))}, WASI "
                      f"{f(e.get('wasi_quantize_s'))} ({e.get('wasi_over_native', 'n/a')}x; wall incl. node start "
                      f"{f(e.get('wasi_wall_s'))}); identical: {e.get('identical')}")
+    b = res.get("browser_1b") or {}
+    for r in b.get("runs") or []:
+        lines.append(f"browser      {r.get('mode')}: {f(r.get('browser_s'))} on {r.get('threads')} thread(s) "
+                     f"(isolated {r.get('isolated')}); wasm heap peak {f(r.get('worker_peak_heap_mb'), 'MB')}; "
+                     f"browser_s / wasi_s = {ratio(r.get('browser_s'), q.get('wasi_s'))}; identical: {r.get('identical')}")
+    if b.get("error"):
+        lines.append(f"browser      failed: {b['error'][:120]}")
     g = res.get("generate_1b")
     if g:
         for name, *_ in GEN_VARIANTS:
@@ -395,6 +433,7 @@ def main():
     ensure_model()
     bench_quantize(res)
     bench_bundled(res)
+    bench_browser(res)
     if "generate" not in SKIP:
         bench_generate(res)
     if "kernels" not in SKIP:

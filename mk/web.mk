@@ -1,7 +1,8 @@
 # mk/web.mk - the web app (web/) as a static site in build/web/, and its browser tests.
 #
-#   make web        build/web/: page, app.js + worker.js (esbuild), the core module
-#                   (make web-module), service worker, bundled examples
+#   make web        build/web/: page, app.js + worker.js (esbuild), the core modules
+#                   (make web-module; the threaded one: make web-module-mt,
+#                   mk/web-threads.mk), service worker, bundled examples
 #   make serve      serve build/web on http://127.0.0.1:$(PORT)/ (default 8080) with
 #                   COOP/COEP headers (node web/serve.mjs; no other server needed)
 #   make web-test   tests/web/run.mjs: headless Chromium (Debian's chromium, driven by
@@ -26,11 +27,11 @@ $(NPM_STAMP): package.json package-lock.json
 	$(NPM) ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-$(WEB_OUT)/.built: $(NPM_STAMP) $(WEB_SRC) $(EXAMPLE_SRC) $(WEB_OUT)/sq-core.js $(WEB_OUT)/sq-core-api.js
+$(WEB_OUT)/.built: $(NPM_STAMP) $(WEB_SRC) $(EXAMPLE_SRC) $(WEB_OUT)/sq-core.js $(WEB_OUT)/sq-core-api.js $(WEB_OUT)/sq-core-mt.js
 	$(NODE) web/build.mjs --out $(WEB_OUT)
 	@touch $@
 
-web: web-module $(WEB_OUT)/.built
+web: web-module web-module-mt $(WEB_OUT)/.built
 
 serve: web
 	PORT=$(PORT) $(NODE) web/serve.mjs --root $(WEB_OUT) --port $(PORT)

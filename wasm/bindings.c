@@ -10,6 +10,7 @@
  *   sqw_inspect(model)                    -> JSON of `sq inspect --json`, or 0
  *   sqw_quantize(model, opts_json, cb_id) -> report JSON (sq_report_json), or 0
  *   sqw_roundtrip(w, rows, cols, opts_json, seed, deq) -> layer stats JSON, or 0
+ *   sqw_threads()                         -> threads a quantization can use (pool.c)
  *   sqw_close(model), sqw_free(ptr)
  *   sqw_error_code(), sqw_error_message() -> status and message of the last call
  *
@@ -23,7 +24,8 @@
  *
  * The options JSON of sqw_quantize / sqw_roundtrip:
  *   {"bits": 2|3|4|8|"f32", "clusters": K, "group": "auto"|"row"|"tensor"|N,
- *    "format": "packed"|"paper", "seed": S, "skip_plain": bool, "model": "display name"}
+ *    "format": "packed"|"paper", "seed": S, "skip_plain": bool, "model": "display name",
+ *    "threads": N (0 = all the module has; the output is the same for any N)}
  * (every key optional; defaults as the CLI's).
  */
 #include "bindings.h"
@@ -36,6 +38,16 @@
 #include "quant/quant.h"
 
 /* ---------------- host callbacks ---------------- */
+
+/* The JS objects behind the callbacks exist on the module's main thread only (the page's
+ * worker): in the threaded module a call from a pthread would be a bug (see pool.c), and
+ * fails as an I/O error instead of reaching for a Module.sqCalls that isn't there. */
+#ifdef __EMSCRIPTEN_PTHREADS__
+#include <emscripten/threading.h>
+#define ON_JS_THREAD() emscripten_is_main_runtime_thread()
+#else
+#define ON_JS_THREAD() 1
+#endif
 
 EM_JS(int, sqw_host_read, (int id, double offset, void *buf, double len), {
     var c = Module["sqCalls"][id];
@@ -109,6 +121,7 @@ static int model_read(void *ctx, uint64_t offset, void *buf, size_t len)
 {
     const sqw_model *m = ctx;
     if (len == 0) return 0;
+    if (!ON_JS_THREAD()) return -1;
     return sqw_host_read(m->read_id, (double)offset, buf, (double)len);
 }
 
@@ -251,6 +264,7 @@ static int is_int(double n, double lo, double hi) { return isfinite(n) && n == f
 static int parse_opts(const char *json, sq_quant_opts *o, const char **model, cJSON **keep, sq_err *e)
 {
     sq_quant_opts_default(o);
+    o->threads = 0; /* all, unless the options say otherwise (see sqw_quantize) */
     *model = NULL;
     *keep = NULL;
     if (!json || !*json) return SQ_OK;
@@ -293,7 +307,9 @@ static int parse_opts(const char *json, sq_quant_opts *o, const char **model, cJ
             if (!cJSON_IsString(it)) return sq_fail(e, SQ_EINPUT, "model must be a string");
             *model = s;
         } else if (strcmp(k, "threads") == 0) {
-            /* accepted for symmetry with the CLI; the browser build is single-threaded */
+            /* 0 = all the module has (1 in the single-thread module, see pool.c) */
+            if (!is_int(n, 0, 1024)) return sq_fail(e, SQ_EINPUT, "--threads must be a non-negative integer");
+            o->threads = (int)n;
         } else {
             return sq_fail(e, SQ_EINPUT, "unknown option '%s'", k);
         }
@@ -316,6 +332,7 @@ typedef struct sqw_out {
 static int out_flush(sqw_out *o)
 {
     if (o->len == 0) return 0;
+    if (!ON_JS_THREAD()) return -1;
     int rc = sqw_host_write(o->id, o->buf, (double)o->len);
     o->len = 0;
     return rc;
@@ -325,7 +342,7 @@ static int out_write(void *ctx, const void *p, size_t n)
 {
     sqw_out *o = ctx;
     if (o->len + n > OUT_CHUNK && out_flush(o)) return -1;
-    if (n >= OUT_CHUNK) return sqw_host_write(o->id, p, (double)n);
+    if (n >= OUT_CHUNK) return ON_JS_THREAD() ? sqw_host_write(o->id, p, (double)n) : -1;
     memcpy(o->buf + o->len, p, n);
     o->len += n;
     return 0;
@@ -397,7 +414,14 @@ SQW_EXPORT char *sqw_quantize(sqw_model *m, const char *opts_json, int cb_id)
                             .tokenizer_config_json = sqw_model_text(m, SQW_TEXT_TOKENIZER_CONFIG),
                             .source_name = src};
     progress_ctx pc = {cb_id, &o};
-    sq_quant_hooks hooks = {.progress = on_progress, .ctx = &pc, .now = sqw_now}; /* no threads */
+    /* threads (threaded module only): every call of the reader and the writer (JS
+       objects of this Web Worker, which pthreads cannot reach) stays on this thread; the
+       pool runs task 0, the pipeline's I/O task, here (pool.c): SQ_IO_TASK0 */
+    if (o.threads < 1 || o.threads > sqw_threads()) o.threads = sqw_threads();
+    o.io_on_caller = SQ_IO_TASK0;
+    int threads = o.threads;
+    sq_quant_hooks hooks = {.progress = on_progress, .ctx = &pc, .now = sqw_now,
+                            .parallel = threads > 1 ? sqw_parallel() : NULL, .pool = &threads};
     sq_writer w = {.ctx = &out, .write = out_write};
     sq_report rep;
     double t0 = sqw_now();

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/linear.h"
 #include "quant/pipeline.h"
 #include "safetensors.h"
 #include "sq.h"
@@ -45,5 +46,13 @@ void sqw_clear_error(void);
 
 /* Seconds from an arbitrary origin (performance.now()). */
 double sqw_now(void);
+
+/* Threads (pool.c): the parallel-for of the threaded module (NULL in the single-thread
+ * one; its pool argument: NULL for all threads, or an int * limiting them), the most
+ * threads it can use (sqw_threads(), exported; 1 without threads), and an sq_exec for
+ * the inference kernels using all of them. */
+sq_parallel_fn sqw_parallel(void);
+int sqw_threads(void);
+const sq_exec *sqw_exec(void);
 
 #endif

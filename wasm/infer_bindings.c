@@ -115,6 +115,7 @@ SQW_EXPORT sqw_bert *sqw_bert_open(sqw_model *m)
         return infer_fail(&e);
     }
     /* tokenizer.json's truncation, else 512; never past the model (as sq classify) */
+    sq_bert_set_exec(b->bert, sqw_exec()); /* the pool's threads (none in the single-thread module) */
     size_t ml = sq_tokenizer_max_length(b->tok);
     b->max_len = ml ? ml : 512;
     if (b->max_len > (size_t)b->bert->c.max_pos) b->max_len = (size_t)b->bert->c.max_pos;
@@ -204,6 +205,7 @@ SQW_EXPORT sqw_llama *sqw_llama_open(sqw_model *m, double ctx)
         sqw_llama_close(l);
         return infer_fail(&e);
     }
+    sq_llama_set_exec(l->llm, sqw_exec()); /* the pool's threads (none in the single-thread module) */
     l->eot = sq_tokenizer_token_id(l->tok, "<|eot_id|>");
     l->teos = sq_tokenizer_special_id(l->tok, SQ_TOK_EOS);
     return l;

@@ -5,3 +5,10 @@ if (typeof process == "object" && typeof process.versions == "object" && typeof 
     !Module["wasmBinary"] && !Module["instantiateWasm"] && !Module["locateFile"]) {
   Module["wasmBinary"] = require("node:fs").readFileSync(new URL("sq-core.wasm", _scriptDir));
 }
+// The heap as a Uint8Array over the memory as it is now. Module.HEAPU8 is replaced by
+// the thread that grows the memory; in the threaded module (sq-core-mt.js) that can be a
+// pthread, and the main thread's view would still cover the old size: refresh it here.
+Module["sqHeap"] = function () {
+  if (HEAPU8.buffer !== wasmMemory.buffer) updateGlobalBufferAndViews(wasmMemory.buffer);
+  return HEAPU8;
+};

@@ -3,7 +3,8 @@
 // Copied to build/web/ beside sq-core.js / sq-core.wasm by `make web-module`.
 //
 //   import { loadSqCore, blobReader } from "./sq-core-api.js";
-//   const sq = await loadSqCore();                    // once per worker
+//   const sq = await loadSqCore();                    // once per worker; sq.threads: 1, or
+//                                                     // more when cross-origin isolated
 //   const model = sq.openModel({
 //     ...blobReader(file),                            // {size, read(offset, len)}
 //     texts: { config_json, tokenizer_json, vocab_txt, tokenizer_config_json },
@@ -26,7 +27,7 @@
 // (config.json, tokenizer.json, vocab.txt, tokenizer_config.json; as Uint8Array for
 // byte-exactness, or as strings) and name = the weights file's base name.
 
-import createSqCore from "./sq-core.js";
+// The module itself (sq-core.js, or the threaded sq-core-mt.js) is imported by loadSqCore.
 
 export const SQ_OK = 0, SQ_EINTERNAL = 1, SQ_EINPUT = 2, SQ_ECANCEL = 3;
 
@@ -74,17 +75,39 @@ export function fdReader(fs, fd) {
 
 const isNode = typeof process == "object" && typeof process.versions == "object" && typeof process.versions.node == "string";
 
+/* Threads the threaded module would use here, or 1 when it cannot run: it needs a shared
+ * wasm memory, i.e. SharedArrayBuffer, which browsers give only to cross-origin isolated
+ * pages (COOP + COEP headers, as `make serve` sends). Node always gets the single-thread
+ * module (its pthread Workers would need a node build of the module: not built). At most
+ * MAX_THREADS: the pool's Workers are started with the module, each costs memory, and
+ * the core's sections rarely have more parts than that. */
+const MAX_THREADS = 8;
+export function availableThreads() {
+  if (isNode || typeof SharedArrayBuffer !== "function" || !globalThis.crossOriginIsolated) return 1;
+  const hc = (typeof navigator === "object" && navigator.hardwareConcurrency) || 1;
+  return Math.max(1, Math.min(hc, MAX_THREADS));
+}
+
 /* Load and instantiate the module. moduleArgs go to Emscripten (e.g. wasmBinary, locateFile).
- * In a browser, sq-core.wasm is fetched from beside this file (a module Web Worker is
+ * threads: how many threads quantization and inference may use: "auto" (the default: all
+ * of availableThreads()) or a number; anything above 1 loads the threaded module
+ * (sq-core-mt.js: the calling thread plus threads - 1 pthread Workers, started now),
+ * 1 the single-thread sq-core.js. The output bytes are the same either way.
+ * In a browser the .wasm is fetched from beside this file (a module Web Worker is
  * neither "web" nor "worker" to Emscripten 3.1.6, whose own fallback would fail there). */
-export async function loadSqCore(moduleArgs = {}) {
+export async function loadSqCore(moduleArgs = {}, { threads = "auto" } = {}) {
   const args = Object.assign({}, moduleArgs);
+  const avail = availableThreads();
+  const n = threads === "auto" ? avail : Math.max(1, Math.min(Number(threads) || 1, avail));
+  const name = n > 1 ? "sq-core-mt" : "sq-core";
+  if (n > 1) args.sqPoolSize = n - 1; // read by -sPTHREAD_POOL_SIZE (mk/web-threads.mk)
   if (!isNode && !args.wasmBinary && !args.instantiateWasm && !args.locateFile) {
-    const url = new URL("sq-core.wasm", import.meta.url);
+    const url = new URL(`${name}.wasm`, import.meta.url);
     const res = await fetch(url);
     if (!res.ok) throw new Error(`cannot load ${url}: HTTP ${res.status}`);
     args.wasmBinary = await res.arrayBuffer();
   }
+  const { default: createSqCore } = await import(n > 1 ? "./sq-core-mt.js" : "./sq-core.js");
   return new SqCore(await createSqCore(args));
 }
 
@@ -99,7 +122,15 @@ export class SqCore {
     M.sqCalls = M.sqCalls || {};
     this._nextId = 1;
     this.version = M.UTF8ToString(M._sqw_version() >>> 0);
+    this.threads = M._sqw_threads();          // 1 in the single-thread module
+    this.threaded = typeof SharedArrayBuffer === "function" && M.HEAPU8.buffer instanceof SharedArrayBuffer;
   }
+
+  /* The heap as a Uint8Array, current even after a pthread grew the memory (pre.js). */
+  heap() { return this.M.sqHeap(); }
+
+  /* The wasm memory's size in bytes now (it only grows: the peak of the module's heap). */
+  get heapBytes() { return this.M.sqHeap().length; }
 
   _register(obj) {
     const id = this._nextId++;
@@ -115,8 +146,9 @@ export class SqCore {
     const b = toBytes(v);
     const p = M._malloc(b.length + 1) >>> 0;
     if (!p) throw new SqError(SQ_EINTERNAL, "out of memory");
-    M.HEAPU8.set(b, p);
-    M.HEAPU8[p + b.length] = 0;
+    const heap = this.heap();
+    heap.set(b, p);
+    heap[p + b.length] = 0;
     return [p, b.length];
   }
 
@@ -169,9 +201,9 @@ export class SqCore {
     const [po] = this._alloc(JSON.stringify(opts));
     try {
       if (!pw || !pd) throw new SqError(SQ_EINTERNAL, "out of memory");
-      new Float32Array(M.HEAPU8.buffer, pw, rows * cols).set(w);
+      new Float32Array(this.heap().buffer, pw, rows * cols).set(w);
       const stats = JSON.parse(this._take(M._sqw_roundtrip(pw, rows, cols, po, seed, pd)));
-      const deq = new Float32Array(M.HEAPU8.buffer, pd, rows * cols).slice();
+      const deq = new Float32Array(this.heap().buffer, pd, rows * cols).slice();
       return { stats, deq };
     } finally {
       M._free(pw); M._free(pd); M._free(po);
@@ -216,7 +248,8 @@ export class SqModel {
   }
 
   /* Quantize. opts: {bits: 2|3|4|8|"f32", clusters, group: "auto"|"row"|"tensor"|N,
-   * format: "packed"|"paper", seed, skip_plain, model: report display name}.
+   * format: "packed"|"paper", seed, skip_plain, model: report display name,
+   * threads: 0 = all the module has (SqCore.threads), else at most that many}.
    * write(chunk): every output byte in order (chunk is a view into wasm memory, valid
    * only during the call). progress(p): after each tensor, p = {index, total,
    * bytes_done, bytes_total, name, layer} (layer: the report's fields, or null for a

@@ -27,8 +27,9 @@ function withText(core, text, fn) {
   const b = enc.encode(String(text));
   const p = M._malloc(b.length + 1) >>> 0;
   if (!p) throw new SqError(1, "out of memory");
-  M.HEAPU8.set(b, p);
-  M.HEAPU8[p + b.length] = 0;
+  const heap = core.heap(); // current even if a pthread grew the memory
+  heap.set(b, p);
+  heap[p + b.length] = 0;
   try {
     return fn(p, b.length);
   } finally {

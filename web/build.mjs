@@ -4,7 +4,8 @@
 //   worker.js   web/src/worker.js (imports sq-core-api.js / sq-infer-api.js at run time)
 //   index.html, style.css, sq-infer-api.js (wasm/), sw.js (with the shell list + version)
 //   examples/   the bundled models (copied from examples/, never committed twice) + index.json
-// sq-core.js, sq-core.wasm and sq-core-api.js come from `make web-module` (mk/wasm.mk).
+// sq-core.js, sq-core.wasm and sq-core-api.js come from `make web-module` (mk/wasm.mk),
+// sq-core-mt.{js,wasm,worker.js} (the threaded core) from `make web-module-mt` (mk/web-threads.mk).
 //
 //   node web/build.mjs [--out build/web]
 import crypto from "node:crypto";
@@ -24,9 +25,9 @@ const EXAMPLES = [
 ];
 const EXAMPLE_FILES = ["config.json", "model.safetensors", "tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"];
 
-for (const f of ["sq-core.js", "sq-core.wasm", "sq-core-api.js"])
+for (const f of ["sq-core.js", "sq-core.wasm", "sq-core-api.js", "sq-core-mt.js", "sq-core-mt.wasm", "sq-core-mt.worker.js"])
   if (!fs.existsSync(path.join(OUT, f))) {
-    console.error(`build.mjs: ${OUT}/${f} is missing: run make web-module first`);
+    console.error(`build.mjs: ${OUT}/${f} is missing: run make web-module web-module-mt first`);
     process.exit(2);
   }
 
@@ -65,8 +66,9 @@ for (const ex of EXAMPLES) {
 fs.writeFileSync(path.join(OUT, "examples", "index.json"), JSON.stringify(index, null, 2) + "\n");
 
 // the service worker: the shell list and a version that changes with any shell file
+// (both cores: the threaded one, with its pthread Workers' script, when isolated)
 const SHELL = ["./", "index.html", "style.css", "app.js", "worker.js", "sq-core.js", "sq-core.wasm", "sq-core-api.js",
-               "sq-infer-api.js", "examples/index.json"];
+               "sq-core-mt.js", "sq-core-mt.wasm", "sq-core-mt.worker.js", "sq-infer-api.js", "examples/index.json"];
 const hash = crypto.createHash("sha256");
 for (const f of SHELL.slice(1)) hash.update(f).update(fs.readFileSync(path.join(OUT, f)));
 const version = hash.digest("hex").slice(0, 16);

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // serve.mjs - a small static server for build/web (make serve), with the headers the page
-// wants: cross-origin isolation (COOP + COEP, so SharedArrayBuffer works for cancelling a
-// running quantization) and no caching (the service worker does the offline caching).
+// wants: cross-origin isolation (COOP + COEP, so SharedArrayBuffer works: the threaded
+// core, and cancelling a running quantization) and no caching (the service worker does the offline caching).
 //
-//   node web/serve.mjs [--root build/web] [--port 8080] [--host 127.0.0.1]
+//   node web/serve.mjs [--root build/web] [--port 8080] [--host 127.0.0.1] [--no-isolation]
+//   (--no-isolation: no COOP/COEP, so the page runs the single-thread core)
 //   (PORT / HOST from the environment work too; --port 0 picks a free port.)
 //
 // Prints "serving DIR at http://HOST:PORT/" once it listens. Only GET and HEAD; no
@@ -25,10 +26,11 @@ const TYPES = {
   ".jsonl": "text/plain; charset=utf-8", ".webmanifest": "application/manifest+json",
 };
 
-export function headers(extra = {}) {
+// isolate = false leaves out COOP/COEP: a page that is not cross-origin isolated (as on
+// a plain static host), which gets the single-thread core (tests, benchmarks).
+export function headers(extra = {}, isolate = true) {
   return {
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Cross-Origin-Embedder-Policy": "require-corp",
+    ...(isolate ? { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" } : {}),
     "Cross-Origin-Resource-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-cache",
@@ -36,32 +38,33 @@ export function headers(extra = {}) {
   };
 }
 
-export function createServer(root = ROOT) {
+export function createServer(root = ROOT, { isolate = true } = {}) {
+  const hdr = (extra) => headers(extra, isolate);
   return http.createServer((req, res) => {
     if (req.method !== "GET" && req.method !== "HEAD") {
-      res.writeHead(405, headers({ Allow: "GET, HEAD", "Content-Type": "text/plain" }));
+      res.writeHead(405, hdr({ Allow: "GET, HEAD", "Content-Type": "text/plain" }));
       return res.end("method not allowed\n");
     }
     let rel;
     try {
       rel = decodeURIComponent(new URL(req.url, "http://x").pathname);
     } catch {
-      res.writeHead(400, headers({ "Content-Type": "text/plain" }));
+      res.writeHead(400, hdr({ "Content-Type": "text/plain" }));
       return res.end("bad request\n");
     }
     if (rel.endsWith("/")) rel += "index.html";
     const file = path.join(root, path.normalize(rel));
     if (!file.startsWith(root + path.sep)) {
-      res.writeHead(403, headers({ "Content-Type": "text/plain" }));
+      res.writeHead(403, hdr({ "Content-Type": "text/plain" }));
       return res.end("forbidden\n");
     }
     fs.stat(file, (err, st) => {
       if (err || !st.isFile()) {
-        res.writeHead(404, headers({ "Content-Type": "text/plain; charset=utf-8" }));
+        res.writeHead(404, hdr({ "Content-Type": "text/plain; charset=utf-8" }));
         return res.end("not found\n");
       }
       const type = TYPES[path.extname(file).toLowerCase()] || "application/octet-stream";
-      res.writeHead(200, headers({ "Content-Type": type, "Content-Length": st.size }));
+      res.writeHead(200, hdr({ "Content-Type": type, "Content-Length": st.size }));
       if (req.method === "HEAD") return res.end();
       fs.createReadStream(file).pipe(res);
     });
@@ -73,7 +76,7 @@ if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith
     console.error(`serve: ${ROOT}/index.html is missing: run make web first`);
     process.exit(2);
   }
-  const server = createServer(ROOT);
+  const server = createServer(ROOT, { isolate: !argv.includes("--no-isolation") });
   server.on("error", (err) => {
     console.error(`serve: cannot listen on ${HOST}:${PORT}: ${err.message}`);
     process.exit(1);

@@ -356,7 +356,7 @@ static void run_tasks(const sq_quant_hooks *h, size_t n, sq_task_fn fn, void *ar
 
 /* ---- I/O in the background ----
  * With a host that has threads, the serial I/O runs beside the arithmetic: every
- * parallel section of a weight gets one extra task (index 0) that writes out what is
+ * parallel section of a weight gets one extra task (index 0: SQ_IO_TASK0 relies on it) that writes out what is
  * waiting (queued in output order: packed weights' tensors, held in output sets, and
  * the tensors copied unchanged, such as the embedding) within a byte budget that about
  * matches the section's arithmetic, and, in the quantization, first reads the next
@@ -1206,7 +1206,8 @@ int sq_quantize_model(const sq_st_file *in, const sq_quant_opts *o, const sq_mod
     uint64_t bytes_total = in->reader->size, bytes_done = in->data_start;
     rep->params = plan.params;
     rep->bytes_in = bytes_total;
-    int defer = hooks && hooks->parallel; /* I/O in the background (see bg_task) */
+    /* I/O in the background (see bg_task), unless the host wants it on this thread */
+    int defer = hooks && hooks->parallel && o->io_on_caller != SQ_IO_CALLER;
     pend.q = sq_calloc(plan.n + 1, sizeof *pend.q, e);
     if (!pend.q) { rc = e->code; goto done; }
     for (size_t i = 0; i < plan.n; i++) {

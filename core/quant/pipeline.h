@@ -21,9 +21,23 @@ typedef struct sq_quant_opts {
     int group;      /* SQ_GROUP_AUTO / SQ_GROUP_ROW / SQ_GROUP_TENSOR or a size N > 0 */
     int format;     /* SQ_FMT_PACKED or SQ_FMT_PAPER */
     uint64_t seed;  /* k-means seed; each tensor mixes in a hash of its name */
-    int threads;    /* worker threads for the heavy loops (1 = none); native only */
+    int threads;    /* worker threads for the heavy loops (1 = none) */
     int skip_plain; /* 1: don't compute mse_plain (saves time) */
+    int io_on_caller; /* with a parallel hook, where the reader and the writer may be
+                         called (SQ_IO_*, below); the output is the same for each. Here
+                         rather than in sq_quant_hooks so that positional initializers of
+                         the hooks stay complete. */
 } sq_quant_opts;
+
+/* sq_quant_opts.io_on_caller. A browser's reader and writer live in one Web Worker only
+ * (the File, the output chunks), so a host whose tasks run elsewhere keeps them there:
+ *   SQ_IO_ANY    from whichever thread runs the I/O task (default; see sq_parallel_fn)
+ *   SQ_IO_CALLER only on the thread that called sq_quantize_model, between parallel
+ *                sections: tasks only compute, and the I/O no longer overlaps them
+ *   SQ_IO_TASK0  only on the calling thread, which the parallel hook promises runs task
+ *                0 of every call itself: the pipeline's I/O task is always task 0, so it
+ *                still overlaps the arithmetic (wasm/pool.c does this) */
+enum { SQ_IO_ANY = 0, SQ_IO_CALLER = 1, SQ_IO_TASK0 = 2 };
 
 void sq_quant_opts_default(sq_quant_opts *o);
 /* Check option values; errors are SQ_EINPUT with a sentence naming the option. */
@@ -90,8 +104,9 @@ typedef struct sq_model_texts {
  * never nests calls. With a parallel hook, sq_quantize_model also does its I/O inside
  * tasks (reading the next tensor, writing the finished ones while the next is
  * quantized): the input reader and the output writer are then called from whichever
- * thread runs that task, never two calls at once. The output bytes are the same with
- * or without the hook, for any thread count. */
+ * thread runs that task (always task 0 of its call), never two calls at once;
+ * opts.io_on_caller can keep them on the calling thread. The output bytes are the same
+ * with or without the hook, for any thread count. */
 typedef void (*sq_task_fn)(void *arg, size_t index);
 typedef void (*sq_parallel_fn)(void *pool, size_t n, sq_task_fn fn, void *arg);
 

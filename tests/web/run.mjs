@@ -14,6 +14,9 @@
 // build/sq byte for byte, the report, the charts and the outlier lab, classification
 // and generation against the CLI, cancelling, plain-sentence errors, a responsive main
 // thread, no request to any other origin, and an offline reload via the service worker.
+// The page is cross-origin isolated, so it runs the threaded core (pthreads); one test
+// also loads it from a server without COOP/COEP: the single-thread core, same bytes.
+// bench/web_1b.mjs is the benchmark over a 1B model (--scale below is its test twin).
 // Screenshots go to DIR/web-test/*.png. Ends with "N passed, N failed".
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -331,6 +334,45 @@ await test("stories: defaults (INT4 k=3 packed), report equals build/sq's", asyn
   timings.stories = { page: rep.seconds, native: want.seconds };
 });
 
+// ---------------- threads: the pthreads core when isolated, the single-thread one else ----------------
+await test("threads: isolated page quantizes on the pthreads core, a plain one on one thread, both byte-identical", async () => {
+  // this page is cross-origin isolated (web/serve.mjs sends COOP/COEP): the threaded core
+  // with navigator.hardwareConcurrency threads (at most 8, see wasm/sq-core-api.js)
+  const hc = await page.evaluate(() => navigator.hardwareConcurrency || 1);
+  const want = Math.max(1, Math.min(hc, 8));
+  eq(await page.locator("#threads").getAttribute("data-threads"), String(want), "threads of the isolated page");
+  eq(await page.locator("[data-sq=done]").getAttribute("data-threads"), String(want), "threads of the last quantization");
+  if (want === 1) notes.push("threads: this machine has one core: the threaded core was not exercised");
+  const nat = path.join(OUT, "stories-native.safetensors"); // the previous test's
+  // the same page from a server without COOP/COEP, as on a plain static host
+  const plain = createServer(WEB, { isolate: false });
+  await new Promise((res) => plain.listen(0, "127.0.0.1", res));
+  const ctx = await browser.newContext({ acceptDownloads: true, serviceWorkers: "block" });
+  try {
+    const p2 = await ctx.newPage();
+    const errs = [];
+    p2.on("pageerror", (e) => errs.push(String(e)));
+    await p2.goto(`http://127.0.0.1:${plain.address().port}/`);
+    await p2.waitForFunction(() => document.querySelector("#threads")?.dataset.threads, null, { timeout: 20000 });
+    eq(await p2.evaluate(() => self.crossOriginIsolated), false, "the plain page's isolation");
+    eq(await p2.locator("#threads").getAttribute("data-threads"), "1", "threads of the plain page");
+    await p2.click("[data-sq=example-stories]");
+    await p2.waitForFunction(() => /LlamaForCausalLM/.test(document.querySelector("#model-info")?.innerText || ""), null, { timeout: 20000 });
+    await p2.click("[data-sq=start]");
+    await p2.waitForSelector("[data-sq=done]", { timeout: 60000 });
+    eq(await p2.locator("[data-sq=done]").getAttribute("data-threads"), "1", "threads of the plain page's quantization");
+    const [dl] = await Promise.all([p2.waitForEvent("download"), p2.click("a[data-sq=download]")]);
+    const f = path.join(OUT, "stories-plain-page.safetensors");
+    await dl.saveAs(f);
+    sameBytes(f, nat, "single-thread core's download vs build/sq");
+    eq((await p2.locator("#errors").innerText()).trim(), "", "the plain page's errors");
+    eq(errs.join("\n"), "", "the plain page's page errors");
+  } finally {
+    await ctx.close();
+    plain.close();
+  }
+});
+
 await test("stories: greedy generation streams the CLI's text from original and quantized", async () => {
   await page.fill("[data-sq=tokens]", "40");
   await page.selectOption("[data-sq=mode]", "greedy");
@@ -434,6 +476,34 @@ await test("errors: bad file, missing config, no weights, already quantized — 
   assert(/can be quantized and downloaded here, but not run/.test(await page.locator("#model-info").innerText()), "unsupported-type notice");
   assert(await page.locator("#run").isHidden(), "the run section shows for an unsupported model");
   await noErrors("unsupported model type");
+});
+
+// ---------------- the pthreads core on a model big enough to split ----------------
+// The bundled models' tensors are one chunk each; here every weight is split over the
+// pool's threads (and the reads and writes run beside them on the worker's own thread).
+await test("threads: a 360 MB synthetic Llama on the pthreads core, byte-identical to build/sq", async () => {
+  const dir = path.join(OUT, "synth-small-threads");
+  const g = run(path.join(BUILD, "sq-synth"), [dir, "--preset", "small"]);
+  eq(g.status, 0, `sq-synth: ${g.stderr}`);
+  const nat = path.join(OUT, "synth-small-native.safetensors");
+  const n = run(SQ, ["quantize", dir, nat, "--bits", "4", "--clusters", "3", "--format", "packed"]);
+  eq(n.status, 0, n.stderr);
+  try {
+    await page.setInputFiles("input[type=file][data-sq=files]", exampleFiles(dir));
+    await page.waitForFunction(() => /LlamaForCausalLM/.test(document.querySelector("#model-info")?.innerText || ""), null, { timeout: 30000 });
+    await setSettings();
+    await page.click("[data-sq=start]");
+    await waitDone(300000);
+    await noErrors("quantize synthetic on threads");
+    const threads = Number(await page.locator("[data-sq=done]").getAttribute("data-threads"));
+    const d = await download("a[data-sq=download]", path.join(OUT, "synth-small-page.safetensors"));
+    sameBytes(d.file, nat, `download (${threads} threads) vs build/sq`);
+    const heap = Number(await page.locator("[data-sq=done]").getAttribute("data-heap-bytes"));
+    notes.push(`synth-small (360 MB) INT4 k=3 packed in Chromium: ${Number(await page.locator("[data-sq=done]").getAttribute("data-seconds")).toFixed(1)} s on ${threads} threads, wasm heap ${(heap / 2 ** 20).toFixed(0)} MiB`);
+  } finally {
+    for (const f of [path.join(OUT, "synth-small-page.safetensors"), nat]) fs.rmSync(f, { force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 // ---------------- a bigger model: responsiveness, slices, cancel ----------------

@@ -47,7 +47,9 @@ class Client {
     this.spawn();
   }
   spawn() {
-    this.w = new Worker("worker.js", { type: "module", name: this.label });
+    // "?threads=N" on the page's URL goes on to the workers (1: the single-thread core)
+    const threads = new URLSearchParams(location.search).get("threads");
+    this.w = new Worker(threads ? `worker.js?threads=${encodeURIComponent(threads)}` : "worker.js", { type: "module", name: this.label });
     this.w.onmessage = (ev) => {
       const m = ev.data;
       const p = this.pending.get(m.id);
@@ -507,7 +509,7 @@ function layerRow(l) {
   return tr;
 }
 
-function finishRun({ report, blob, seconds, io }, wall) {
+function finishRun({ report, blob, seconds, io, threads, heapBytes }, wall) {
   state.io = io; // reads/writes of the worker (kept for debugging from the console)
   state.report = report;
   state.blob = blob;
@@ -519,7 +521,11 @@ function finishRun({ report, blob, seconds, io }, wall) {
   const wins = state.weightLayers.filter((l) => l.mse < l.mse_plain).length;
   $("#bar-text").textContent = `${report.layers.length ? "done" : "done (nothing to split)"} · ${fmtSecs(wall)}`;
   $("#status").textContent = "";
-  $("#status").append(h("p", { "data-sq": "done", class: "done" },
+  // data-threads / data-heap-bytes / data-seconds / data-io: the core's threads, its wasm
+  // memory (peak) size, the worker's time and I/O, for tests and benchmarks
+  // (tests/web/run.mjs, bench/web_1b.mjs)
+  $("#status").append(h("p", { "data-sq": "done", class: "done", "data-threads": threads, "data-heap-bytes": heapBytes,
+                               "data-seconds": seconds, "data-io": JSON.stringify(io) },
     `Done in ${fmtSecs(seconds)}: ${split} layers split and quantized to INT${report.bits} with k = ${report.clusters}; ` +
     `the split beats plain INT${report.bits} on ${wins} of ${split}. ` +
     `${fmtBytes(report.bytes_in)} → ${fmtBytes(report.bytes_out)}` +
@@ -846,6 +852,10 @@ async function runModel() {
 // ---------------- start-up ----------------
 Promise.all([quantW.call("ping"), auxW.call("ping")]).then(([p]) => {
   $("#version").textContent = p.version;
+  // threads: the pthreads core needs cross-origin isolation (COOP/COEP headers)
+  $("#threads").textContent = p.threads > 1 ? ` on ${p.threads} threads` : " on one thread";
+  $("#threads").dataset.threads = p.threads;
+  $("#threads").title = p.isolated ? "cross-origin isolated: the threaded core" : "not cross-origin isolated (no COOP/COEP headers): the single-thread core";
 }).catch((err) => showError(err.fatal ? err.message : `The quantizer could not start: ${stop(err.message)}`));
 
 function showOnline() {

@@ -1,0 +1,326 @@
+#!/usr/bin/env node
+// bench/web_1b.mjs - the browser benchmark: quantize a Llama-3.2-1B-shaped BF16 model
+// (2.47 GB, build/sq-synth --preset 1b) with the web app in headless Chromium, end to end
+// (pick the files, INT4 k=3 packed, wait for done, download), check the download is
+// byte-identical to build/sq quantize, and measure time and memory.
+//
+//   node bench/web_1b.mjs [--build DIR] [--model DIR] [--native FILE] [--modes threads,single]
+//                         [--chromium PATH] [--json FILE] [--threads N]
+//
+// --model: a model directory (default: DIR/bench/synth1b or build/bench/synth1b when one
+//   holds a model, else one is written to DIR/bench-web/synth1b by DIR/sq-synth and
+//   removed afterwards).
+// --native: build/sq quantize's output for that model with --bits 4 --clusters 3 --format
+//   packed (kept); without it build/sq runs first ("native_s").
+// --modes: "threads" serves the page cross-origin isolated (COOP/COEP): the threaded
+//   core (sq-core-mt.js) with navigator.hardwareConcurrency threads (at most 8; --threads N
+//   limits them); "single" serves it without those headers, as a plain static host
+//   would: the single-thread core. Each mode runs in a fresh browser.
+// Needs DIR/sq, DIR/web (make web) and DIR/sq-synth when no model is given; the native
+// output (without --native) is written to DIR/bench-web/ and removed at the end, as are
+// the downloads (about 1.4 GB each, one at a time).
+//
+// Prints one line per mode and, last, the JSON (also written to --json FILE):
+//   {"model", "bytes_in", "bytes_out", "native_s", "cpus",
+//    "load" (1, 5, 15-minute load averages at the end: timings on a shared machine are noisy),
+//    "runs": [{
+//     "mode", "isolated", "threads", "load_before" (1-minute load average before it),
+//     "browser_s"            the quantize call in the worker (report.seconds + the Blob),
+//     "wall_s"               click on Quantize to the done marker,
+//     "download_s"           click on the download link to the file saved,
+//     "worker_peak_heap_mb"  the wasm memory's size at the end (it only grows: its peak),
+//     "js_heap_peak_mb"      peak of the summed used JS heaps of the page and its workers
+//                            (CDP Runtime.getHeapUsage, sampled), null if not measurable,
+//     "chromium_peak_rss_mb" peak of the summed RSS of every Chromium process (sampled
+//                            from /proc every 0.5 s), and its parts:
+//     "renderer_peak_rss_mb" the page's renderer (the page, its workers, the wasm heap),
+//     "browser_peak_rss_mb"  the browser process (Blob storage: the quantized output),
+//     "start_rss_mb"         {total, renderer, browser} when Quantize was clicked,
+//     "chromium_cpu_s"       CPU seconds (user + system) of Chromium while quantizing
+//     "renderer_cpu_s"       ... of its renderer (the page, the workers, the pthreads),
+//     "identical"            the download equals build/sq's output byte for byte,
+//     "io"                   the worker's read/write counts and seconds}]}
+// Exit status 1 if a run failed or was not identical.
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+process.chdir(ROOT);
+const argv = process.argv.slice(2);
+const opt = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
+const BUILD = path.resolve(opt("--build", "build"));
+const CHROMIUM = opt("--chromium", "/usr/bin/chromium");
+const MODES = opt("--modes", "threads,single").split(",").filter(Boolean);
+const JSON_OUT = opt("--json", "");
+const THREADS = opt("--threads", "");
+const WORK = path.join(BUILD, "bench-web");
+const SQ = path.join(BUILD, "sq");
+const MB = 1 << 20;
+
+const log = (...a) => console.error("web_1b:", ...a);
+function die(msg) { log(msg); process.exit(2); }
+for (const [f, how] of [[SQ, "make"], [path.join(BUILD, "web", "index.html"), "make web"], [path.join(BUILD, "web", "sq-core-mt.js"), "make web"]])
+  if (!fs.existsSync(f)) die(`${f} is missing (${how} BUILD=${path.relative(ROOT, BUILD) || "."})`);
+if (!fs.existsSync(CHROMIUM)) die(`${CHROMIUM} is missing (apt-get install chromium)`);
+for (const m of MODES) if (m !== "threads" && m !== "single") die(`unknown mode '${m}' (threads, single)`);
+
+const { chromium } = await import("playwright-core");
+const { createServer } = await import(path.join(ROOT, "web", "serve.mjs"));
+fs.mkdirSync(WORK, { recursive: true });
+
+function run(cmd, args) {
+  const t0 = performance.now();
+  const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 1 << 26 });
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")}: exit ${r.status}: ${r.stderr}`);
+  return (performance.now() - t0) / 1000;
+}
+
+// ---------------- the model and the native reference ----------------
+let model = opt("--model", "");
+let madeModel = false;
+if (!model) {
+  const shared = [path.join(BUILD, "bench", "synth1b"), path.join("build", "bench", "synth1b")]
+    .find((d) => fs.existsSync(path.join(d, "model.safetensors")));
+  if (shared) model = shared;
+  else {
+    model = path.join(WORK, "synth1b");
+    log(`writing the synthetic 1B model to ${model}`);
+    run(path.join(BUILD, "sq-synth"), [model, "--preset", "1b"]);
+    madeModel = true;
+  }
+}
+const files = ["config.json", "model.safetensors", "tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"]
+  .map((f) => path.resolve(model, f)).filter((f) => fs.existsSync(f));
+const bytesIn = fs.statSync(path.join(model, "model.safetensors")).size;
+// the reference: --native FILE (build/sq's output for this model and these options, e.g.
+// the one bench/run.py just wrote), else build/sq runs now
+const given = opt("--native", "");
+const native = given || path.join(WORK, "native.safetensors");
+let nativeSeconds = null;
+if (!given) {
+  log(`native: ${SQ} quantize ${model} --bits 4 --clusters 3 --format packed`);
+  nativeSeconds = run(SQ, ["quantize", model, native, "--bits", "4", "--clusters", "3", "--format", "packed", "--quiet"]);
+}
+
+function sameBytes(a, b) {
+  if (fs.statSync(a).size !== fs.statSync(b).size) return false;
+  const fa = fs.openSync(a, "r"), fb = fs.openSync(b, "r");
+  const x = Buffer.alloc(1 << 24), y = Buffer.alloc(1 << 24);
+  try {
+    for (let off = 0; ; off += x.length) {
+      const n = fs.readSync(fa, x, 0, x.length, off);
+      if (n === 0) return true;
+      if (fs.readSync(fb, y, 0, n, off) !== n || x.compare(y, 0, n, 0, n) !== 0) return false;
+    }
+  } finally {
+    fs.closeSync(fa);
+    fs.closeSync(fb);
+  }
+}
+
+// ---------------- memory sampling ----------------
+// Every Chromium process is a descendant of this node process (playwright starts the
+// browser; its zygote, renderers, GPU and utility processes descend from it).
+function descendants() {
+  const kids = new Map();
+  for (const d of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (!kids.has(ppid)) kids.set(ppid, []);
+      kids.get(ppid).push(Number(d));
+    } catch { /* gone */ }
+  }
+  const out = [], todo = [process.pid];
+  while (todo.length) for (const k of kids.get(todo.pop()) || []) { out.push(k); todo.push(k); }
+  return out;
+}
+function rssOf(pid) {
+  try {
+    const m = fs.readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+) kB/);
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch { return 0; }
+}
+// CPU seconds (user + system) of a process so far (clock ticks of 1/100 s on Linux).
+function cpuOf(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch { return 0; }
+}
+function kindOf(pid) {
+  try {
+    // Chromium rewrites its children's command lines into one space-separated string
+    const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split(/[\0 ]/);
+    if (!/chrom/.test(cmd[0])) return null;
+    const t = cmd.find((a) => a.startsWith("--type="));
+    return t ? t.slice(7) : "browser";
+  } catch { return null; }
+}
+function sampler() {
+  const peak = { total: 0, renderer: 0, browser: 0, start: null }; // start: the first sample's
+  const kinds = new Map();
+  const cpu0 = new Map(), cpu1 = new Map(); // CPU seconds per process: first and last seen
+  const tick = () => {
+    let total = 0, renderer = 0, browser = 0;
+    for (const pid of descendants()) {
+      if (!kinds.has(pid)) kinds.set(pid, kindOf(pid));
+      const k = kinds.get(pid);
+      if (!k) continue;
+      const c = cpuOf(pid);
+      if (!cpu0.has(pid)) cpu0.set(pid, c);
+      cpu1.set(pid, c);
+      const r = rssOf(pid);
+      total += r;
+      if (k === "renderer") renderer = Math.max(renderer, r); // the page's (the only real one)
+      if (k === "browser") browser += r;
+    }
+    if (!peak.start) peak.start = { total, renderer, browser };
+    peak.total = Math.max(peak.total, total);
+    peak.renderer = Math.max(peak.renderer, renderer);
+    peak.browser = Math.max(peak.browser, browser);
+  };
+  tick();
+  const id = setInterval(tick, 500);
+  // CPU seconds used meanwhile, by all of Chromium and by its renderers
+  const cpu = (kind) => tick() ?? [...cpu1].reduce((a, [pid, c]) => a + (!kind || kinds.get(pid) === kind ? c - cpu0.get(pid) : 0), 0);
+  return { peak, cpu, stop() { clearInterval(id); tick(); } };
+}
+
+// The JS heaps, through the DevTools protocol: a browser-level session attaches to every
+// page and worker target (the page, its two workers, the pthread Workers) and sums their
+// Runtime.getHeapUsage, sampled. Best effort: null when the protocol does not allow it.
+async function jsHeapProbe(browser) {
+  try {
+    const cdp = await browser.newBrowserCDPSession();
+    const { targetInfos } = await cdp.send("Target.getTargets");
+    const sessions = [];
+    for (const t of targetInfos.filter((t) => t.type === "page" || t.type === "worker"))
+      sessions.push((await cdp.send("Target.attachToTarget", { targetId: t.targetId, flatten: false })).sessionId);
+    let next = 1;
+    const waiting = new Map();
+    cdp.on("Target.receivedMessageFromTarget", (ev) => {
+      const m = JSON.parse(ev.message);
+      const p = waiting.get(`${ev.sessionId}/${m.id}`);
+      if (p) { waiting.delete(`${ev.sessionId}/${m.id}`); p(m.result || null); }
+    });
+    const ask = (sessionId, method) => new Promise((res) => {
+      const id = next++, key = `${sessionId}/${id}`;
+      waiting.set(key, res);
+      cdp.send("Target.sendMessageToTarget", { sessionId, message: JSON.stringify({ id, method }) }).catch(() => res(null));
+      setTimeout(() => { if (waiting.delete(key)) res(null); }, 5000);
+    });
+    const total = async () => {
+      const r = await Promise.all(sessions.map((sid) => ask(sid, "Runtime.getHeapUsage")));
+      return r.some(Boolean) ? r.reduce((a, x) => a + (x ? x.usedSize : 0), 0) : null;
+    };
+    let peak = await total();
+    if (peak === null) return null;
+    let busy = false;
+    const id = setInterval(async () => {
+      if (busy) return;
+      busy = true;
+      const t = await total();
+      if (t > peak) peak = t;
+      busy = false;
+    }, 500);
+    return { targets: sessions.length, peak: () => peak, async stop() { clearInterval(id); const t = await total(); if (t > peak) peak = t; } };
+  } catch (err) {
+    log(`no JS heap figures: ${err.message}`);
+    return null;
+  }
+}
+
+// ---------------- one run ----------------
+async function runMode(mode) {
+  const isolate = mode === "threads";
+  const server = createServer(path.join(BUILD, "web"), { isolate });
+  await new Promise((res) => server.listen(0, "127.0.0.1", res));
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
+  });
+  const out = { mode, isolated: null, threads: null };
+  const dl = path.join(WORK, `page-${mode}.safetensors`);
+  try {
+    const context = await browser.newContext({ acceptDownloads: true });
+    const page = await context.newPage();
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(origin + "/" + (mode === "threads" && THREADS ? `?threads=${THREADS}` : ""));
+    await page.waitForFunction(() => document.querySelector("#threads")?.dataset.threads, null, { timeout: 60000 });
+    out.isolated = await page.evaluate(() => self.crossOriginIsolated);
+    await page.setInputFiles("input[type=file][data-sq=files]", files);
+    await page.waitForFunction(() => /LlamaForCausalLM/.test(document.querySelector("#model-info")?.innerText || ""), null, { timeout: 120000 });
+    await page.selectOption("[data-sq=bits]", "4");
+    await page.selectOption("[data-sq=clusters]", "3");
+    await page.selectOption("[data-sq=format]", "packed");
+    await page.selectOption("[data-sq=group]", "auto");
+    const heap = await jsHeapProbe(browser);
+    const mem = sampler();
+    const t0 = performance.now();
+    await page.click("[data-sq=start]");
+    await page.waitForSelector("[data-sq=done]", { timeout: 1800000 });
+    out.wall_s = (performance.now() - t0) / 1000;
+    const cpuQuant = { all: mem.cpu(), renderer: mem.cpu("renderer") }; // the quantization's (not the download's)
+    const done = await page.evaluate(() => { const d = document.querySelector("[data-sq=done]"); return { ...d.dataset }; });
+    if (heap) await heap.stop();
+    const t1 = performance.now();
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("a[data-sq=download]")]);
+    await download.saveAs(dl);
+    out.download_s = (performance.now() - t1) / 1000;
+    mem.stop();
+    out.threads = Number(done.threads);
+    out.browser_s = Number(done.seconds);
+    out.worker_peak_heap_mb = Math.round(Number(done.heapBytes) / MB);
+    out.js_heap_peak_mb = heap ? Math.round(heap.peak() / MB) : null;
+    out.chromium_peak_rss_mb = Math.round(mem.peak.total / MB);
+    out.renderer_peak_rss_mb = Math.round(mem.peak.renderer / MB);
+    out.browser_peak_rss_mb = Math.round(mem.peak.browser / MB);
+    out.start_rss_mb = Object.fromEntries(Object.entries(mem.peak.start).map(([k, v]) => [k, Math.round(v / MB)]));
+    out.chromium_cpu_s = Math.round(cpuQuant.all * 10) / 10;
+    out.renderer_cpu_s = Math.round(cpuQuant.renderer * 10) / 10;
+    out.bytes_out = fs.statSync(dl).size;
+    out.identical = sameBytes(dl, native);
+    out.io = done.io ? JSON.parse(done.io) : null;
+    if (errors.length) out.errors = errors;
+  } catch (err) {
+    out.error = String(err.message || err).split("\n")[0];
+    out.identical = false;
+  } finally {
+    await browser.close();
+    server.close();
+    fs.rmSync(dl, { force: true });
+  }
+  return out;
+}
+
+const result = { model: path.relative(ROOT, path.resolve(model)), bytes_in: bytesIn, bytes_out: fs.statSync(native).size,
+                 native_s: nativeSeconds === null ? null : Math.round(nativeSeconds * 100) / 100, cpus: os.cpus().length, runs: [] };
+try {
+  for (const mode of MODES) {
+    const load = os.loadavg()[0];
+    const r = await runMode(mode);
+    r.load_before = Math.round(load * 100) / 100;
+    result.runs.push(r);
+    log(r.error ? `${mode}: FAILED: ${r.error}`
+      : `${mode}: ${r.browser_s.toFixed(1)} s on ${r.threads} thread(s) (isolated: ${r.isolated}), wasm heap ${r.worker_peak_heap_mb} MiB, ` +
+        `Chromium RSS peak ${r.chromium_peak_rss_mb} MiB, identical: ${r.identical}`);
+  }
+} finally {
+  if (!given) fs.rmSync(native, { force: true });
+  if (madeModel) fs.rmSync(model, { recursive: true, force: true });
+}
+result.load = os.loadavg().map((x) => Math.round(x * 100) / 100);
+const text = JSON.stringify(result, null, 2);
+if (JSON_OUT) fs.writeFileSync(JSON_OUT, text + "\n");
+console.log(text);
+process.exit(result.runs.every((r) => r.identical && !r.error) ? 0 : 1);
