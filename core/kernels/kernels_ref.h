@@ -6,8 +6,11 @@
  *   simd128  matmul_simd128.c  wasm SIMD128, compiled when __wasm_simd128__ is defined
  *   avx2     matmul_avx2.c     x86-64 AVX2 (function-level target attribute; chosen at run
  *                              time when the CPU has it), GCC/clang on x86-64 only
- * The wasm builds select simd128 at build time; native x86-64 builds pick avx2 when the
- * CPU supports it, else ref. Every implementation gives the same bits: only the
+ *   avx512   matmul_avx2.c     the avx2 table with AVX-512F one-input kernels (`matvec`:
+ *                              the 16 lanes of a row in one register), chosen at run time
+ *                              when the CPU has AVX-512F
+ * The wasm builds select simd128 at build time; native x86-64 builds pick avx512, else
+ * avx2 when the CPU supports it, else ref. Every implementation gives the same bits: only the
  * element-wise steps (exact, or one float multiply and add without fusion) and the lane
  * accumulation below are implementation-specific, and those are defined to the bit.
  *
@@ -35,7 +38,8 @@
  * Groups and blocks: blocks of 16 start at the group's first column (at column 0 for the
  * whole-row dots). A batch Y = X W^T computes every (input, row) exactly as the single
  * matvec does, so prefill equals token-by-token decoding bit for bit, and each output
- * row is computed by one task whatever the thread count.
+ * row is computed by one task whatever the thread count. The one-input kernels
+ * (`matvec`) run several rows side by side, each with its own lanes in this order.
  */
 #ifndef SQ_KERNELS_REF_H
 #define SQ_KERNELS_REF_H
@@ -81,6 +85,13 @@ typedef struct sq_kimpl {
     int (*bf16_row)(const sq_linear *L, size_t r, const float *X, size_t nin, float *y);
     /* y[i] = dot16(int8 codes of row r, X_i) for the sym8 paper part `part` */
     int (*sym8_row)(const sq_linear *L, int part, size_t r, const float *X, size_t nin, float *y);
+    /* y[r] = row r of L times the single input x, bias not added, for r in [r0, r1):
+     * token-by-token decoding. Several rows per pass, so they share each load of x and the
+     * core has several independent accumulator chains; every row gets exactly the bits of
+     * the per-row path. gs: the group sums of x for packed k = 1 / paper affine layers.
+     * Optional (NULL, or returning 0 with nothing written for a geometry it doesn't
+     * handle). */
+    int (*matvec)(const sq_linear *L, const float *x, const float *gs, size_t r0, size_t r1, float *y);
 } sq_kimpl;
 
 extern const sq_kimpl sq_kimpl_ref;
@@ -90,7 +101,9 @@ extern const sq_kimpl sq_kimpl_simd128;
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__)) && !defined(SQ_NO_AVX2)
 #define SQ_HAVE_AVX2 1
 extern const sq_kimpl sq_kimpl_avx2;
+extern const sq_kimpl sq_kimpl_avx512; /* avx2 with AVX-512F one-input kernels (matvec) */
 int sq_cpu_has_avx2(void);
+int sq_cpu_has_avx512(void);
 #endif
 
 /* The implementation in use; sq_kernels_use("ref" | "simd128" | "avx2") switches it

@@ -5,7 +5,9 @@
  * dequantized weights or converted BF16/F16) by the implementation's element-wise
  * primitives, then accumulated into 16 lanes per input by its `lanes` primitive; the
  * reductions, group combinations and tails are done here, in scalar code shared by every
- * implementation. kernels_ref.h defines the arithmetic.
+ * implementation. kernels_ref.h defines the arithmetic. Fused kernels of the SIMD twins
+ * take over where they handle the geometry: per row (factored_row, packedk_row, ...)
+ * and, for one input (token-by-token decoding), several rows per pass (matvec).
  *
  * Threads: rows are cut into tasks run through the host's parallel-for (sq_exec); every
  * output row is computed by exactly one task with the same code, so the results do not
@@ -31,6 +33,7 @@ static const sq_kimpl *best_impl(void)
     return &sq_kimpl_simd128;
 #else
 #if defined(SQ_HAVE_AVX2)
+    if (sq_cpu_has_avx512()) return &sq_kimpl_avx512;
     if (sq_cpu_has_avx2()) return &sq_kimpl_avx2;
 #endif
     return &sq_kimpl_ref;
@@ -60,6 +63,7 @@ int sq_kernels_use(const char *name)
 #endif
 #if defined(SQ_HAVE_AVX2)
     else if (strcmp(name, "avx2") == 0 && sq_cpu_has_avx2()) k = &sq_kimpl_avx2;
+    else if (strcmp(name, "avx512") == 0 && sq_cpu_has_avx512()) k = &sq_kimpl_avx512;
 #endif
     if (!k) return -1;
     atomic_store_explicit(&g_impl, k, memory_order_relaxed);
@@ -213,6 +217,12 @@ static void factored_row(const sq_kimpl *K, const sq_linear *L, const uint8_t *c
 void sq_kernels_rows(const sq_kimpl *K, const sq_linear *L, const float *X, size_t n, float *Y, const float *gs,
                      size_t r0, size_t r1)
 {
+    /* one input (token-by-token decoding): the implementation's several-rows kernel */
+    if (n == 1 && K->matvec && (gs || !factored(L)) && K->matvec(L, X, gs, r0, r1, Y)) {
+        if (L->bias)
+            for (size_t r = r0; r < r1; r++) Y[r] = Y[r] + L->bias[r];
+        return;
+    }
     scratch sc;
     size_t rows = L->rows, cols = L->cols, gsz = group_size(L), G = (cols + gsz - 1) / gsz;
     float y[SQ_KNB], t[SQ_KNB];

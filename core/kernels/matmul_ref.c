@@ -68,5 +68,5 @@ static void ref_reduce(const float *acc, size_t nin, float *out)
 }
 
 const sq_kimpl sq_kimpl_ref = {
-    "ref", ref_unpack, ref_u8_f32, ref_i8_f32, ref_bf16_f32, ref_f16_f32, ref_dequant, ref_lanes, ref_reduce, NULL, NULL, NULL, NULL,
+    "ref", ref_unpack, ref_u8_f32, ref_i8_f32, ref_bf16_f32, ref_f16_f32, ref_dequant, ref_lanes, ref_reduce, NULL, NULL, NULL, NULL, NULL,
 };

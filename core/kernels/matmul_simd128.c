@@ -506,9 +506,176 @@ static int s_sym8_row(const sq_linear *L, int part, size_t r, const float *X, si
     return 1;
 }
 
+/* ---------------- one input, 2 rows per pass ---------------- */
+
+/* Token-by-token decoding: two rows per pass share each load of x and give the engine
+ * two independent sets of accumulators (more would spill: x86 hosts have 16 vector
+ * registers). Each row's arithmetic is exactly the single-row kernels' above. */
+
+/* y[i] = y[i] + sum over groups of (s*A + m*X) for rows r0+i (i < R) whose codes start
+ * at row0 + i*stride (packed k = 1, or one affine paper part P). */
+INLINE void factored_rows(const sq_linear *L, const uint8_t *row0, size_t stride, const sq_lin_part *P, size_t r0,
+                          const float *x, const float *gs, size_t G, float *y, const int R, const int bits)
+{
+    const size_t gsz = sq_kgroup_size(L);
+    for (size_t g = 0; g < G; g++) {
+        const size_t g0 = g * gsz;
+        v128_t a[2][4];
+        for (int i = 0; i < R; i++)
+            for (int q = 0; q < 4; q++) a[i][q] = wasm_f32x4_splat(0.0f);
+        for (size_t j = g0; j < g0 + gsz; j += 16) {
+            v128_t xv[4], c[4];
+            for (int q = 0; q < 4; q++) xv[q] = wasm_v128_load(x + j + 4 * (size_t)q);
+            for (int i = 0; i < R; i++) {
+                codes16f(row0 + (size_t)i * stride, j, bits, c);
+                for (int q = 0; q < 4; q++) a[i][q] = wasm_f32x4_add(a[i][q], wasm_f32x4_mul(c[q], xv[q]));
+            }
+        }
+        for (int i = 0; i < R; i++) {
+            size_t p = sq_kparam(L, r0 + (size_t)i, g);
+            float sc = P ? P->scale[p] : sq_kbf16(L->scale_bf16[p]), mn = P ? P->min[p] : sq_kbf16(L->min_bf16[p]);
+            y[i] = y[i] + (sc * red16(a[i]) + mn * gs[g]);
+        }
+    }
+}
+
+#define FROWS(R, bits)                                                                                               \
+    __attribute__((noinline)) static void frows_##R##_##bits(const sq_linear *L, const uint8_t *row0, size_t stride, \
+                                                             const sq_lin_part *P, size_t r0, const float *x,       \
+                                                             const float *gs, size_t G, float *y)                   \
+    {                                                                                                                \
+        factored_rows(L, row0, stride, P, r0, x, gs, G, y, R, bits);                                                 \
+    }
+FROWS(1, 2) FROWS(2, 2) FROWS(1, 4) FROWS(2, 4) FROWS(1, 8) FROWS(2, 8) FROWS(1, 3) FROWS(2, 3)
+typedef void (*frows_fn)(const sq_linear *, const uint8_t *, size_t, const sq_lin_part *, size_t, const float *,
+                         const float *, size_t, float *);
+static const frows_fn frows_fns[4][2] = {
+    {frows_1_2, frows_2_2}, {frows_1_4, frows_2_4}, {frows_1_8, frows_2_8}, {frows_1_3, frows_2_3}};
+
+/* The group's dequantization table (k <= 4 BF16 values at p) built in registers. */
+INLINE v128_t table4(const uint16_t *p, int k)
+{
+    return wasm_i32x4_make((int32_t)((uint32_t)p[0] << 16), k > 1 ? (int32_t)((uint32_t)p[1] << 16) : 0,
+                           k > 2 ? (int32_t)((uint32_t)p[2] << 16) : 0, k > 3 ? (int32_t)((uint32_t)p[3] << 16) : 0);
+}
+
+/* y[i] = dot16(dequantized row r0+i, x) of a packed k > 1 layer (k <= 4), i < R. */
+INLINE void packedk_rows(const sq_linear *L, size_t r0, const float *x, float *y, const int R, const int bits,
+                         const int ib)
+{
+    const size_t gsz = sq_kgroup_size(L), G = L->cols / gsz;
+    const int k = L->k;
+    v128_t a[2][4];
+    for (int i = 0; i < R; i++)
+        for (int q = 0; q < 4; q++) a[i][q] = wasm_f32x4_splat(0.0f);
+    for (size_t g = 0; g < G; g++) {
+        v128_t S[2], M[2];
+        for (int i = 0; i < R; i++) {
+            size_t p = sq_kparam(L, r0 + (size_t)i, g) * (size_t)k;
+            S[i] = table4(L->scale_bf16 + p, k);
+            M[i] = table4(L->min_bf16 + p, k);
+        }
+        for (size_t j = g * gsz; j < (g + 1) * gsz; j += 16) {
+            v128_t xv[4];
+            for (int q = 0; q < 4; q++) xv[q] = wasm_v128_load(x + j + 4 * (size_t)q);
+            for (int i = 0; i < R; i++) {
+                const size_t r = r0 + (size_t)i;
+                v128_t w[4], c[4];
+                codes16f(L->codes + r * L->row_bytes, j, bits, c);
+                deq16(c, ids16(L->ids + r * L->id_row_bytes, j, ib), &S[i], &M[i], 1, w);
+                for (int q = 0; q < 4; q++) a[i][q] = wasm_f32x4_add(a[i][q], wasm_f32x4_mul(w[q], xv[q]));
+            }
+        }
+    }
+    for (int i = 0; i < R; i++) y[i] = red16(a[i]);
+}
+
+#define PKROWS(R, bits, ib)                                                                                          \
+    __attribute__((noinline)) static void pkrows_##R##_##bits##_##ib(const sq_linear *L, size_t r0, const float *x, \
+                                                                     float *y)                                     \
+    {                                                                                                                \
+        packedk_rows(L, r0, x, y, R, bits, ib);                                                                      \
+    }
+#define PKROWS2(bits, ib) PKROWS(1, bits, ib) PKROWS(2, bits, ib)
+PKROWS2(2, 1) PKROWS2(2, 2) PKROWS2(4, 1) PKROWS2(4, 2) PKROWS2(8, 1) PKROWS2(8, 2) PKROWS2(3, 1) PKROWS2(3, 2)
+#define PKROW2(bits, ib) {pkrows_1_##bits##_##ib, pkrows_2_##bits##_##ib}
+static const packedk_fn pkrows_fns[4][2][2] = {
+    {PKROW2(2, 1), PKROW2(2, 2)}, {PKROW2(4, 1), PKROW2(4, 2)}, {PKROW2(8, 1), PKROW2(8, 2)}, {PKROW2(3, 1), PKROW2(3, 2)},
+};
+
+/* y[i] = dot16(BF16 row r0+i, x), i < R. */
+INLINE void bf16_rows(const sq_linear *L, size_t r0, const float *x, float *y, const int R)
+{
+    const size_t cols = L->cols;
+    v128_t a[2][4];
+    for (int i = 0; i < R; i++)
+        for (int q = 0; q < 4; q++) a[i][q] = wasm_f32x4_splat(0.0f);
+    for (size_t j = 0; j < cols; j += 16) {
+        v128_t xv[4];
+        for (int q = 0; q < 4; q++) xv[q] = wasm_v128_load(x + j + 4 * (size_t)q);
+        for (int i = 0; i < R; i++) {
+            const uint16_t *w = L->w16 + (r0 + (size_t)i) * cols + j;
+            v128_t v0 = wasm_v128_load(w), v1 = wasm_v128_load(w + 8), c[4];
+            c[0] = wasm_i32x4_shl(wasm_u32x4_extend_low_u16x8(v0), 16);
+            c[1] = wasm_i32x4_shl(wasm_u32x4_extend_high_u16x8(v0), 16);
+            c[2] = wasm_i32x4_shl(wasm_u32x4_extend_low_u16x8(v1), 16);
+            c[3] = wasm_i32x4_shl(wasm_u32x4_extend_high_u16x8(v1), 16);
+            for (int q = 0; q < 4; q++) a[i][q] = wasm_f32x4_add(a[i][q], wasm_f32x4_mul(c[q], xv[q]));
+        }
+    }
+    for (int i = 0; i < R; i++) y[i] = red16(a[i]);
+}
+
+__attribute__((noinline)) static void bf16rows_1(const sq_linear *L, size_t r0, const float *x, float *y)
+{
+    bf16_rows(L, r0, x, y, 1);
+}
+__attribute__((noinline)) static void bf16rows_2(const sq_linear *L, size_t r0, const float *x, float *y)
+{
+    bf16_rows(L, r0, x, y, 2);
+}
+
+static int s_matvec(const sq_linear *L, const float *x, const float *gs, size_t r0, size_t r1, float *y)
+{
+    const size_t cols = L->cols, gsz = sq_kgroup_size(L), G = (cols + gsz - 1) / gsz;
+    const int bi = L->bits == 2 ? 0 : L->bits == 4 ? 1 : L->bits == 8 ? 2 : L->bits == 3 ? 3 : -1;
+    float t[2];
+    if ((L->kind == SQ_LIN_PACKED && L->k == 1) || (L->kind == SQ_LIN_PAPER && !L->sym8)) {
+        if (gsz % 16 || cols % gsz || bi < 0 || !gs) return 0;
+        for (size_t r = r0; r < r1; r += 2) {
+            const size_t R = r1 - r < 2 ? r1 - r : 2;
+            const frows_fn fn = frows_fns[bi][R - 1];
+            t[0] = t[1] = 0.0f;
+            if (L->kind == SQ_LIN_PACKED) fn(L, L->codes + r * L->row_bytes, L->row_bytes, NULL, r, x, gs, G, t);
+            else /* the parts in order, as the per-row path adds them */
+                for (int c = 0; c < L->k; c++)
+                    fn(L, L->parts[c].codes + r * L->row_bytes, L->row_bytes, &L->parts[c], r, x, gs, G, t);
+            memcpy(y + r, t, R * sizeof(float));
+        }
+        return 1;
+    }
+    if (L->kind == SQ_LIN_PACKED) {
+        const int ib = sq_kid_bits(L->k);
+        if (gsz % 16 || cols % gsz || bi < 0 || !(ib == 1 || ib == 2)) return 0;
+        for (size_t r = r0; r < r1; r += 2) {
+            const size_t R = r1 - r < 2 ? r1 - r : 2;
+            pkrows_fns[bi][ib - 1][R - 1](L, r, x, t);
+            memcpy(y + r, t, R * sizeof(float));
+        }
+        return 1;
+    }
+    if (L->kind != SQ_LIN_BF16 || cols % 16) return 0; /* sym8 and the rest: the per-row path */
+    for (size_t r = r0; r < r1; r += 2) {
+        const size_t R = r1 - r < 2 ? r1 - r : 2;
+        (R == 2 ? bf16rows_2 : bf16rows_1)(L, r, x, t);
+        memcpy(y + r, t, R * sizeof(float));
+    }
+    return 1;
+}
+
 const sq_kimpl sq_kimpl_simd128 = {
     "simd128", s_unpack, s_u8_f32, s_i8_f32, s_bf16_f32, s_f16_f32, s_dequant, s_lanes, s_reduce, s_factored_row,
-    s_packedk_row, s_bf16_row, s_sym8_row,
+    s_packedk_row, s_bf16_row, s_sym8_row, s_matvec,
 };
 
 #else

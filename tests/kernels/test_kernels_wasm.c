@@ -5,9 +5,9 @@
  * tests/kernels/run.mjs:
  *   test_kernels.wasm            every case of kcases.h: simd128 vs ref bit for bit, ref
  *                                vs a double oracle; ends with "N passed, N failed"
- *   test_kernels.wasm bench      GB/s of weight bytes per kernel, scalar (ref) vs SIMD
+ *   test_kernels.wasm bench [S [KEY]]  GB/s of weight bytes per kernel, scalar (ref) vs SIMD
  *                                (simd128): one JSON object on a line starting "BENCH "
- * It builds natively too (ref vs avx2), which gives the native column of the bench.
+ * It builds natively too (ref vs avx512 or avx2), which gives the native column of the bench.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +33,7 @@ static const char *twin_name(void)
 #if defined(__wasm_simd128__)
     return "simd128";
 #elif defined(SQ_HAVE_AVX2)
-    return "avx2";
+    return sq_cpu_has_avx512() ? "avx512" : "avx2"; /* the one sq uses on this CPU */
 #else
     return NULL;
 #endif
@@ -164,7 +164,7 @@ static double bench_convert(const char *impl, int f16, double secs)
     return best;
 }
 
-static int run_bench(double secs)
+static int run_bench(double secs, const char *only)
 {
     const char *twin = twin_name();
     static const struct {
@@ -189,6 +189,7 @@ static int run_bench(double secs)
 #endif
            twin ? twin : "none", rows, cols);
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        if (only && !strstr(cases[c].key, only)) continue;
         sq_linear L;
         kc_make(&L, cases[c].kind, rows, cols, cases[c].bits, cases[c].k, cases[c].group, 0, NULL);
         double s = bench_layer("ref", &L, cases[c].n, secs), v = twin ? bench_layer(twin, &L, cases[c].n, secs) : 0;
@@ -197,7 +198,7 @@ static int run_bench(double secs)
         fflush(stdout);
         kc_free(&L);
     }
-    for (int f16 = 0; f16 < 2; f16++) {
+    for (int f16 = 0; f16 < 2 && !only; f16++) {
         const char *key = f16 ? "convert_f16" : "convert_bf16";
         double s = bench_convert("ref", f16, secs), v = twin ? bench_convert(twin, f16, secs) : 0;
         printf(", \"%s_scalar_gbs\": %.3f, \"%s_simd_gbs\": %.3f, \"%s_speedup\": %.2f", key, s, key, v, key,
@@ -209,6 +210,7 @@ static int run_bench(double secs)
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "bench") == 0) return run_bench(argc > 2 ? atof(argv[2]) : 0.6);
+    /* bench [SECS [KEY]]: KEY limits the cases to those whose name contains it */
+    if (argc > 1 && strcmp(argv[1], "bench") == 0) return run_bench(argc > 2 ? atof(argv[2]) : 0.6, argc > 3 ? argv[3] : NULL);
     return run_tests();
 }

@@ -28,6 +28,7 @@ static void run_impl(const char *name)
 
 static void test_ref(void) { run_impl("ref"); }
 static void test_avx2(void) { run_impl("avx2"); }
+static void test_avx512(void) { run_impl("avx512"); }
 
 /* ---- real threads: same bits as one thread ---- */
 
@@ -107,11 +108,18 @@ static void test_big_scales(void)
     L.scale_big = 1;
     float X[3 * 64], Yr[3 * 4], Yk[3 * 4];
     for (int i = 0; i < 3 * 64; i++) X[i] = kc_f(-1, 1);
-    sq_kernels_rows(&sq_kimpl_ref, &L, X, 3, Yr, NULL, 0, 4);
-    sq_linear_matmul(&L, X, 3, Yk);
-    size_t where = 0;
-    CHECK_MSG(kc_same(Yr, Yk, 12, &where), "%s differs from ref at %zu (%g vs %g)", sq_kernels_name(), where, Yk[where],
-              Yr[where]);
+    static const char *impls[] = {"avx2", "avx512", "best"};
+    for (size_t m = 0; m < sizeof impls / sizeof impls[0]; m++) {
+        if (sq_kernels_use(impls[m]) != 0) continue;
+        for (size_t n = 1; n <= 3; n += 2) { /* one input (the matvec kernels) and a batch */
+            sq_kernels_rows(&sq_kimpl_ref, &L, X, n, Yr, NULL, 0, 4);
+            sq_linear_matmul(&L, X, n, Yk);
+            size_t where = 0;
+            CHECK_MSG(kc_same(Yr, Yk, n * 4, &where), "%s n=%zu differs from ref at %zu (%g vs %g)", sq_kernels_name(), n,
+                      where, Yk[where], Yr[where]);
+        }
+    }
+    sq_kernels_use("best");
     kc_free(&L);
 }
 
@@ -120,6 +128,7 @@ int main(void)
     printf("     kernels in use: %s\n", sq_kernels_name());
     RUN(test_ref);
     RUN(test_avx2);
+    RUN(test_avx512);
     RUN(test_threads);
     RUN(test_big_scales);
     return test_summary();
