@@ -5,7 +5,7 @@
 // byte-identical to build/sq quantize, and measure time and memory.
 //
 //   node bench/web_1b.mjs [--build DIR] [--model DIR] [--native FILE] [--modes threads,single]
-//                         [--chromium PATH] [--json FILE] [--threads N]
+//                         [--chromium PATH] [--json FILE] [--threads N] [--output blob]
 //
 // --model: a model directory (default: DIR/bench/synth1b or build/bench/synth1b when one
 //   holds a model, else one is written to DIR/bench-web/synth1b by DIR/sq-synth and
@@ -15,7 +15,11 @@
 // --modes: "threads" serves the page cross-origin isolated (COOP/COEP): the threaded
 //   core (sq-core-mt.js) with navigator.hardwareConcurrency threads (at most 8; --threads N
 //   limits them); "single" serves it without those headers, as a plain static host
-//   would: the single-thread core. Each mode runs in a fresh browser.
+//   would: the single-thread core. Each mode runs in a fresh browser with a fresh
+//   persistent profile (a temporary directory, removed afterwards), as a real user's: the
+//   output then goes to a disk-backed OPFS file (incognito contexts keep OPFS in memory).
+// --output blob: the page with ?output=blob (the worker's fallback: the output as Blob
+//   parts, not an OPFS file), to compare the two.
 // Needs DIR/sq, DIR/web (make web) and DIR/sq-synth when no model is given; the native
 // output (without --native) is written to DIR/bench-web/ and removed at the end, as are
 // the downloads (about 1.4 GB each, one at a time).
@@ -25,7 +29,10 @@
 //    "load" (1, 5, 15-minute load averages at the end: timings on a shared machine are noisy),
 //    "runs": [{
 //     "mode", "isolated", "threads", "load_before" (1-minute load average before it),
-//     "browser_s"            the quantize call in the worker (report.seconds + the Blob),
+//     "browser_s"            the quantize call in the worker (the core + its output file),
+//     "output"               where the worker put the output: "opfs" (a file of the Origin
+//                            Private File System) or "blob" (Blob parts, the fallback),
+//     "write_s"              the worker's seconds spent writing the output (io.writeSeconds),
 //     "wall_s"               click on Quantize to the done marker,
 //     "download_s"           click on the download link to the file saved,
 //     "worker_peak_heap_mb"  the wasm memory's size at the end (it only grows: its peak),
@@ -34,7 +41,7 @@
 //     "chromium_peak_rss_mb" peak of the summed RSS of every Chromium process (sampled
 //                            from /proc every 0.5 s), and its parts:
 //     "renderer_peak_rss_mb" the page's renderer (the page, its workers, the wasm heap),
-//     "browser_peak_rss_mb"  the browser process (Blob storage: the quantized output),
+//     "browser_peak_rss_mb"  the browser process (Blob storage: the quantized output when "output" is "blob"),
 //     "start_rss_mb"         {total, renderer, browser} when Quantize was clicked,
 //     "chromium_cpu_s"       CPU seconds (user + system) of Chromium while quantizing
 //     "renderer_cpu_s"       ... of its renderer (the page, the workers, the pthreads),
@@ -56,6 +63,7 @@ const CHROMIUM = opt("--chromium", "/usr/bin/chromium");
 const MODES = opt("--modes", "threads,single").split(",").filter(Boolean);
 const JSON_OUT = opt("--json", "");
 const THREADS = opt("--threads", "");
+const OUTPUT = opt("--output", ""); // "blob": ?output=blob, the worker's Blob fallback (to compare)
 const WORK = path.join(BUILD, "bench-web");
 const SQ = path.join(BUILD, "sq");
 const MB = 1 << 20;
@@ -243,19 +251,30 @@ async function runMode(mode) {
   const server = createServer(path.join(BUILD, "web"), { isolate });
   await new Promise((res) => server.listen(0, "127.0.0.1", res));
   const origin = `http://127.0.0.1:${server.address().port}`;
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
-  });
+  // a persistent profile (a fresh one per run), as a real user has: in Playwright's default
+  // incognito-like contexts the Origin Private File System, where the worker writes the
+  // output, lives in memory and is several times slower
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "sq-web-1b-profile-"));
+  let context = null, browser = null;
   const out = { mode, isolated: null, threads: null };
   const dl = path.join(WORK, `page-${mode}.safetensors`);
   try {
-    const context = await browser.newContext({ acceptDownloads: true });
-    const page = await context.newPage();
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      acceptDownloads: true,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
+    });
+    // its Browser (playwright-core 1.65 gives one for a persistent context too; if null: no
+    // JS heap figures), for the browser-level session of the JS heap probe
+    browser = context.browser?.() ?? null;
+    const page = context.pages()[0] || await context.newPage();
     const errors = [];
     page.on("pageerror", (e) => errors.push(String(e)));
-    await page.goto(origin + "/" + (mode === "threads" && THREADS ? `?threads=${THREADS}` : ""));
+    const q = new URLSearchParams();
+    if (mode === "threads" && THREADS) q.set("threads", THREADS);
+    if (OUTPUT) q.set("output", OUTPUT);
+    await page.goto(origin + "/" + (String(q) ? `?${q}` : ""));
     await page.waitForFunction(() => document.querySelector("#threads")?.dataset.threads, null, { timeout: 60000 });
     out.isolated = await page.evaluate(() => self.crossOriginIsolated);
     await page.setInputFiles("input[type=file][data-sq=files]", files);
@@ -264,7 +283,7 @@ async function runMode(mode) {
     await page.selectOption("[data-sq=clusters]", "3");
     await page.selectOption("[data-sq=format]", "packed");
     await page.selectOption("[data-sq=group]", "auto");
-    const heap = await jsHeapProbe(browser);
+    const heap = browser ? await jsHeapProbe(browser) : null;
     const mem = sampler();
     const t0 = performance.now();
     await page.click("[data-sq=start]");
@@ -291,14 +310,17 @@ async function runMode(mode) {
     out.bytes_out = fs.statSync(dl).size;
     out.identical = sameBytes(dl, native);
     out.io = done.io ? JSON.parse(done.io) : null;
+    out.output = out.io?.output ?? null;
+    out.write_s = out.io ? Math.round(out.io.writeSeconds * 100) / 100 : null;
     if (errors.length) out.errors = errors;
   } catch (err) {
     out.error = String(err.message || err).split("\n")[0];
     out.identical = false;
   } finally {
-    await browser.close();
+    if (context) await context.close();
     server.close();
     fs.rmSync(dl, { force: true });
+    fs.rmSync(profile, { recursive: true, force: true });
   }
   return out;
 }
@@ -313,7 +335,7 @@ try {
     result.runs.push(r);
     log(r.error ? `${mode}: FAILED: ${r.error}`
       : `${mode}: ${r.browser_s.toFixed(1)} s on ${r.threads} thread(s) (isolated: ${r.isolated}), wasm heap ${r.worker_peak_heap_mb} MiB, ` +
-        `Chromium RSS peak ${r.chromium_peak_rss_mb} MiB, identical: ${r.identical}`);
+        `Chromium RSS peak ${r.chromium_peak_rss_mb} MiB, output ${r.output} (writes ${r.write_s} s), identical: ${r.identical}`);
   }
 } finally {
   if (!given) fs.rmSync(native, { force: true });

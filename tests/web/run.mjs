@@ -335,7 +335,7 @@ await test("stories: defaults (INT4 k=3 packed), report equals build/sq's", asyn
 });
 
 // ---------------- threads: the pthreads core when isolated, the single-thread one else ----------------
-await test("threads: isolated page quantizes on the pthreads core, a plain one on one thread, both byte-identical", async () => {
+await test("threads + output: isolated page (pthreads core, OPFS file), a plain one (one thread, ?output=blob: Blob parts), both byte-identical", async () => {
   // this page is cross-origin isolated (web/serve.mjs sends COOP/COEP): the threaded core
   // with navigator.hardwareConcurrency threads (at most 8, see wasm/sq-core-api.js)
   const hc = await page.evaluate(() => navigator.hardwareConcurrency || 1);
@@ -343,6 +343,16 @@ await test("threads: isolated page quantizes on the pthreads core, a plain one o
   eq(await page.locator("#threads").getAttribute("data-threads"), String(want), "threads of the isolated page");
   eq(await page.locator("[data-sq=done]").getAttribute("data-threads"), String(want), "threads of the last quantization");
   if (want === 1) notes.push("threads: this machine has one core: the threaded core was not exercised");
+  // the previous test's download came from an OPFS file (worker.js writes the output
+  // through a sync access handle); only that run's file is left in OPFS
+  const io = JSON.parse(await page.locator("[data-sq=done]").getAttribute("data-io"));
+  eq(io.output, "opfs", `output path of the isolated page (${io.outputNote || io.outputFallback || ""})`);
+  const left = await page.evaluate(async () => {
+    const names = [];
+    for await (const name of (await navigator.storage.getDirectory()).keys()) names.push(name);
+    return names;
+  });
+  eq(left.filter((n) => n.startsWith("sq-out-")).length, 1, `sq-out files in OPFS after several runs (${left.join(", ")})`);
   const nat = path.join(OUT, "stories-native.safetensors"); // the previous test's
   // the same page from a server without COOP/COEP, as on a plain static host
   const plain = createServer(WEB, { isolate: false });
@@ -352,7 +362,7 @@ await test("threads: isolated page quantizes on the pthreads core, a plain one o
     const p2 = await ctx.newPage();
     const errs = [];
     p2.on("pageerror", (e) => errs.push(String(e)));
-    await p2.goto(`http://127.0.0.1:${plain.address().port}/`);
+    await p2.goto(`http://127.0.0.1:${plain.address().port}/?output=blob`);
     await p2.waitForFunction(() => document.querySelector("#threads")?.dataset.threads, null, { timeout: 20000 });
     eq(await p2.evaluate(() => self.crossOriginIsolated), false, "the plain page's isolation");
     eq(await p2.locator("#threads").getAttribute("data-threads"), "1", "threads of the plain page");
@@ -361,6 +371,7 @@ await test("threads: isolated page quantizes on the pthreads core, a plain one o
     await p2.click("[data-sq=start]");
     await p2.waitForSelector("[data-sq=done]", { timeout: 60000 });
     eq(await p2.locator("[data-sq=done]").getAttribute("data-threads"), "1", "threads of the plain page's quantization");
+    eq(JSON.parse(await p2.locator("[data-sq=done]").getAttribute("data-io")).output, "blob", "output path with ?output=blob");
     const [dl] = await Promise.all([p2.waitForEvent("download"), p2.click("a[data-sq=download]")]);
     const f = path.join(OUT, "stories-plain-page.safetensors");
     await dl.saveAs(f);
@@ -544,6 +555,13 @@ await test("cancel: a 360 MB synthetic Llama — main thread responsive, cancel 
   await page.click("[data-sq=start]");
   await waitDone();
   await noErrors("after cancel");
+  // the cancelled run's partial output file is gone: only the new run's is left in OPFS
+  const left = await page.evaluate(async () => {
+    const names = [];
+    for await (const name of (await navigator.storage.getDirectory()).keys()) names.push(name);
+    return names;
+  });
+  eq(left.filter((n) => n.startsWith("sq-out-")).length, 1, `sq-out files in OPFS after a cancel and a run (${left.join(", ")})`);
   fs.rmSync(dir, { recursive: true, force: true });
 });
 

@@ -47,9 +47,11 @@ class Client {
     this.spawn();
   }
   spawn() {
-    // "?threads=N" on the page's URL goes on to the workers (1: the single-thread core)
-    const threads = new URLSearchParams(location.search).get("threads");
-    this.w = new Worker(threads ? `worker.js?threads=${encodeURIComponent(threads)}` : "worker.js", { type: "module", name: this.label });
+    // "?threads=N" (1: the single-thread core) and "?output=blob" (the quantized output as
+    // Blob parts, not an OPFS file) on the page's URL go on to the workers
+    const page = new URLSearchParams(location.search), pass = new URLSearchParams();
+    for (const k of ["threads", "output"]) if (page.get(k)) pass.set(k, page.get(k));
+    this.w = new Worker(String(pass) ? `worker.js?${pass}` : "worker.js", { type: "module", name: this.label });
     this.w.onmessage = (ev) => {
       const m = ev.data;
       const p = this.pending.get(m.id);
