@@ -20,7 +20,7 @@ BUILD/bench/synth1b (kept between runs, never committed):
 
 Environment: BUILD (default build), SQ_BENCH_REPEAT (default 3), SQ_BENCH_THREADS
 (default: all cores), SQ_BENCH_SKIP (comma list of: wasi, web, generate, kernels),
-SQ_BENCH_TOKENS (default 16).
+SQ_BENCH_TOKENS (default 32).
 """
 import filecmp, json, os, platform, re, shutil, statistics, subprocess, sys, threading, time
 
@@ -36,7 +36,7 @@ MODEL = os.path.join(OUT, "synth1b")
 REPEAT = max(1, int(os.environ.get("SQ_BENCH_REPEAT", "3")))
 THREADS = int(os.environ.get("SQ_BENCH_THREADS", "0")) or (os.cpu_count() or 1)
 SKIP = set(filter(None, os.environ.get("SQ_BENCH_SKIP", "").split(",")))
-TOKENS = int(os.environ.get("SQ_BENCH_TOKENS", "16"))
+TOKENS = int(os.environ.get("SQ_BENCH_TOKENS", "32"))
 T_START = time.time()
 
 
@@ -313,14 +313,19 @@ def bench_generate(res):
             else:
                 log(f"generate: quantizing {name}")
                 run_timed([SQ] + quantize_args(MODEL, qf, bits, k, fmt, THREADS))
-            log(f"generate: {name}, {TOKENS} tokens")
-            r = run_timed([SQ, "generate", qf, "--prompt", g["prompt"], "-n", str(TOKENS), "--temp", "0", "--stats",
-                           "--threads", str(THREADS)], check=True)
+            rates, r = [], None
+            for i in range(REPEAT):
+                log(f"generate: {name}, {TOKENS} tokens, {i + 1}/{REPEAT}")
+                r = run_timed([SQ, "generate", qf, "--prompt", g["prompt"], "-n", str(TOKENS), "--temp", "0", "--stats",
+                               "--threads", str(THREADS)], check=True)
+                m, _ = parse_rates(r["err"])
+                if m:
+                    rates.append(float(m.group(3)))
             if name == "int4_packed_k3" and "wasi" not in SKIP:
                 g["wasi_int4_packed_k3"] = wasi_generate(qf, g["prompt"])
             m, p = parse_rates(r["err"])
             if m and int(m.group(1)) > 0:
-                entry = {"tok_s": float(m.group(3)), "tokens": int(m.group(1)), "seconds": float(m.group(2)),
+                entry = {"tok_s": median(rates), "runs_tok_s": rates, "tokens": int(m.group(1)), "seconds": float(m.group(2)),
                          "prompt_tok_s": float(p.group(3)) if p else None, "peak_rss_mb": r["rss_mb"],
                          "file_mb": round(os.path.getsize(qf) / 1e6, 1)}
                 ok = True
