@@ -650,6 +650,15 @@ static void widen_bf16(const uint8_t *p, float *out, size_t n)
     }
 }
 
+/* Row r of a [rows, cols] weight as floats: the F32 row itself, or widened into `row`. */
+SQ_FORCE_INLINE const float *row_f32(const void *w, sq_dtype dtype, size_t r, size_t cols, float *row)
+{
+    if (dtype == SQ_DT_F32) return (const float *)w + r * cols;
+    if (dtype == SQ_DT_BF16) widen_bf16((const uint8_t *)w + 2 * r * cols, row, cols);
+    else sq_to_f32(dtype, (const uint8_t *)w + sq_dtype_size(dtype) * r * cols, row, cols);
+    return row;
+}
+
 #ifdef SQ_FUSED_VEC
 typedef uint8_t v4u8 __attribute__((vector_size(4)));
 typedef float v4f __attribute__((vector_size(16)));
@@ -736,22 +745,7 @@ static inline void sse4(v4f dq, v4f x, vacc4 *acc)
 #define VACC_ZERO {{0, 0}, {0, 0}}
 #define VACC_TO4(s) (s)
 #define VSSE(dq, x, acc) sse4(dq, x, acc)
-#include "quant_vec.h"
-#undef VW
-#undef VF
-#undef VI
-#undef VATTR
-#undef VN
-#undef VANY
-#undef VSTORE
-#undef VACC
-#undef VACC_ZERO
-#undef VACC_TO4
-#undef VSSE
-#undef VPMIN
-#undef VPMAX
-#undef VIMIN
-#undef VIMAX
+#include "quant_vec.h" /* it #undefs these parameters at its end */
 
 #if defined(__x86_64__) && defined(__SSE2__)
 /* 8 lanes where the CPU has AVX2 (chosen at run time; the same bits as 4 lanes) */
@@ -798,17 +792,6 @@ AVX2_ATTR SQ_FORCE_INLINE void sse8(v8f dq, v8f x, v4d *acc)
 #define VACC_TO4(s) ((vacc4){{(s)[0], (s)[1]}, {(s)[2], (s)[3]}})
 #define VSSE(dq, x, acc) sse8(dq, x, acc)
 #include "quant_vec.h"
-#undef VW
-#undef VF
-#undef VI
-#undef VATTR
-#undef VN
-#undef VANY
-#undef VSTORE
-#undef VACC
-#undef VACC_ZERO
-#undef VACC_TO4
-#undef VSSE
 #endif
 #endif /* SQ_FUSED_VEC */
 
@@ -825,15 +808,7 @@ SQ_FORCE_INLINE void fused_rows_scalar(const void *w, sq_dtype dtype, size_t row
     uint8_t *q = scratch + 4 * cols, *id = q + cols;
     double e = 0, ep = 0;
     for (size_t r = 0; r < rows; r++) {
-        const float *x;
-        if (dtype == SQ_DT_F32) x = (const float *)w + r * cols;
-        else if (dtype == SQ_DT_BF16) {
-            widen_bf16((const uint8_t *)w + 2 * r * cols, row, cols);
-            x = row;
-        } else {
-            sq_to_f32(dtype, (const uint8_t *)w + sq_dtype_size(dtype) * r * cols, row, cols);
-            x = row;
-        }
+        const float *x = row_f32(w, dtype, r, cols, row);
         for (size_t gi = 0; gi < G; gi++) {
             size_t a = gi * g, b = a + g < cols ? a + g : cols;
             size_t p = (r * G + gi) * (size_t)K;

@@ -227,15 +227,7 @@ VATTR SQ_FORCE_INLINE void VN(fused_rows)(const void *w, sq_dtype dtype, size_t 
     uint8_t *q = scratch + 4 * cols, *id = q + cols;
     double e = 0, ep = 0;
     for (size_t r = 0; r < rows; r++) {
-        const float *x;
-        if (dtype == SQ_DT_F32) x = (const float *)w + r * cols;
-        else if (dtype == SQ_DT_BF16) {
-            widen_bf16((const uint8_t *)w + 2 * r * cols, row, cols);
-            x = row;
-        } else {
-            sq_to_f32(dtype, (const uint8_t *)w + sq_dtype_size(dtype) * r * cols, row, cols);
-            x = row;
-        }
+        const float *x = row_f32(w, dtype, r, cols, row);
         for (size_t gi = 0; gi < G; gi++) {
             size_t a = gi * g, b = a + g < cols ? a + g : cols;
             size_t p = (r * G + gi) * (size_t)K;
@@ -270,3 +262,21 @@ VATTR static void VN(fused_rows_k)(const void *w, sq_dtype dtype, size_t rows, s
     }
 #undef FUSED_K
 }
+
+/* This width is done: free its parameters for the next inclusion. */
+#undef VW
+#undef VF
+#undef VI
+#undef VATTR
+#undef VN
+#undef VANY
+#undef VSTORE
+#undef VACC
+#undef VACC4
+#undef VACC_ZERO
+#undef VACC_TO4
+#undef VSSE
+#undef VPMIN
+#undef VPMAX
+#undef VIMIN
+#undef VIMAX
