@@ -43,6 +43,67 @@ static const char *base_name(const char *p)
 
 /* ---------------- inspect ---------------- */
 
+static double jnum(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+static const char *jstr(const cJSON *o, const char *key, const char *dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : dflt;
+}
+
+static void print_bpw(const char *label, const cJSON *v)
+{
+    if (cJSON_IsNumber(v)) printf("  %s %.3f", label, v->valuedouble);
+    else printf("  %s -", label);
+}
+
+/* The text form of sq_inspect_json's description. */
+static void print_inspect(const cJSON *root)
+{
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(root, "quantized");
+    const cJSON *layers = cJSON_GetObjectItemCaseSensitive(root, "layers");
+    printf("file          %s (%.0f bytes)\n", jstr(root, "file", ""), jnum(root, "bytes"));
+    printf("architecture  %s\n", jstr(root, "architecture", "(no config.json)"));
+    printf("tensors       %.0f, %.0f parameters\n", jnum(root, "tensors"), jnum(root, "params"));
+    if (cJSON_IsObject(q))
+        printf("quantized     sq %s format, bits %s, clusters %s, group %s (source: %.0f parameters)\n", jstr(q, "format", "?"),
+               jstr(q, "bits", "?"), jstr(q, "clusters", "?"), jstr(q, "group", "?"), jnum(q, "source_params"));
+    printf("bits/weight ");
+    print_bpw("linear layers", cJSON_GetObjectItemCaseSensitive(root, "bpw_linear"));
+    print_bpw("whole file", cJSON_GetObjectItemCaseSensitive(root, "bpw_file"));
+    printf("\n");
+    int weights = 0, biases = 0;
+    const cJSON *l;
+    cJSON_ArrayForEach(l, layers) {
+        const char *role = jstr(l, "role", "");
+        weights += strcmp(role, "split") == 0;
+        biases += strcmp(role, "split-bias") == 0;
+    }
+    double params = jnum(root, "params"), split = jnum(root, "split_params");
+    printf("to split      %d weights + %d biases (%.0f parameters, %.1f%%)\n", weights, biases, split,
+           params > 0 ? 100.0 * split / params : 0.0);
+    printf("\n%-6s %-5s %-22s %s\n", "role", "dtype", "shape", "name");
+    cJSON_ArrayForEach(l, layers) {
+        char shape[96] = "[";
+        const cJSON *d;
+        int first = 1;
+        cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(l, "shape")) {
+            char num[24];
+            snprintf(num, sizeof num, "%s%.0f", first ? "" : ", ", d->valuedouble);
+            strncat(shape, num, sizeof shape - strlen(shape) - 2);
+            first = 0;
+        }
+        strcat(shape, "]");
+        const char *role = jstr(l, "role", "");
+        printf("%-6s %-5s %-22s %s\n", strcmp(role, "split") == 0 ? "split" : strcmp(role, "split-bias") == 0 ? "bias" : "keep",
+               jstr(l, "dtype", ""), shape, jstr(l, "name", ""));
+    }
+}
+
 int cmd_inspect(int argc, char **argv)
 {
     const char *path = NULL;
@@ -57,77 +118,23 @@ int cmd_inspect(int argc, char **argv)
     sq_err e = {0};
     cli_model m;
     if (cli_model_open(&m, path, &e)) return cli_report(&e);
-    sq_plan plan;
-    if (sq_plan_make(&m.st, &plan, &e)) { cli_model_close(&m); return cli_report(&e); }
-    const char *qfmt = sq_st_meta(&m.st, "sq.format");
-    const char *arch = NULL;
-    cJSON *cfg = m.config ? cJSON_Parse(m.config) : NULL;
-    if (cfg) {
-        cJSON *a = cJSON_GetObjectItemCaseSensitive(cfg, "architectures");
-        if (cJSON_IsArray(a) && cJSON_IsString(cJSON_GetArrayItem(a, 0))) arch = cJSON_GetArrayItem(a, 0)->valuestring;
-        else {
-            cJSON *mt = cJSON_GetObjectItemCaseSensitive(cfg, "model_type");
-            if (cJSON_IsString(mt)) arch = mt->valuestring;
-        }
+    /* one description for both outputs (and for sq.wasm / the browser): the text is
+       printed from the JSON */
+    char *txt = sq_inspect_json(&m.st, m.weights_path, m.config, &e);
+    cJSON *root = txt ? cJSON_Parse(txt) : NULL;
+    if (!root) {
+        free(txt);
+        if (!e.code) sq_fail(&e, SQ_EINTERNAL, "out of memory");
+        char pre[300];
+        snprintf(pre, sizeof pre, "%.280s: ", m.weights_path);
+        sq_err_prefix(&e, pre);
+        cli_model_close(&m);
+        return cli_report(&e);
     }
-    if (json) {
-        cJSON *root = cJSON_CreateObject();
-        cJSON_AddStringToObject(root, "file", m.weights_path);
-        cJSON_AddNumberToObject(root, "bytes", (double)m.file.reader.size);
-        if (arch) cJSON_AddStringToObject(root, "architecture", arch);
-        else cJSON_AddNullToObject(root, "architecture");
-        cJSON_AddNumberToObject(root, "tensors", (double)m.st.n_tensors);
-        cJSON_AddNumberToObject(root, "params", (double)plan.params);
-        cJSON_AddNumberToObject(root, "split_params", (double)plan.split_params);
-        if (qfmt) {
-            cJSON *q = cJSON_AddObjectToObject(root, "quantized");
-            const char *keys[] = {"sq.format", "sq.bits", "sq.clusters", "sq.group", "sq.version"};
-            for (int i = 0; i < 5; i++) {
-                const char *v = sq_st_meta(&m.st, keys[i]);
-                cJSON_AddStringToObject(q, keys[i] + 3, v ? v : "");
-            }
-        } else cJSON_AddNullToObject(root, "quantized");
-        cJSON *arr = cJSON_AddArrayToObject(root, "layers");
-        for (size_t i = 0; i < plan.n; i++) {
-            const sq_plan_item *it = &plan.items[i];
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddItemToArray(arr, o);
-            cJSON_AddStringToObject(o, "name", it->t->name);
-            cJSON_AddStringToObject(o, "dtype", sq_dtype_name(it->t->dtype));
-            cJSON *sh = cJSON_AddArrayToObject(o, "shape");
-            for (int d = 0; d < it->t->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)it->t->shape[d]));
-            cJSON_AddStringToObject(o, "role", it->role == SQ_ROLE_WEIGHT ? "split" : it->role == SQ_ROLE_BIAS ? "split-bias" : "keep");
-        }
-        char *s = cJSON_Print(root);
-        puts(s);
-        free(s);
-        cJSON_Delete(root);
-    } else {
-        printf("file          %s (%llu bytes)\n", m.weights_path, (unsigned long long)m.file.reader.size);
-        printf("architecture  %s\n", arch ? arch : "(no config.json)");
-        printf("tensors       %zu, %llu parameters\n", m.st.n_tensors, (unsigned long long)plan.params);
-        if (qfmt) {
-            const char *b = sq_st_meta(&m.st, "sq.bits"), *k = sq_st_meta(&m.st, "sq.clusters"), *g = sq_st_meta(&m.st, "sq.group");
-            printf("quantized     sq %s format, bits %s, clusters %s, group %s\n", qfmt, b ? b : "?", k ? k : "?", g ? g : "?");
-        }
-        printf("to split      %zu weights + %zu biases (%llu parameters, %.1f%%)\n", plan.n_weights, plan.n_biases,
-               (unsigned long long)plan.split_params, plan.params ? 100.0 * (double)plan.split_params / (double)plan.params : 0.0);
-        printf("\n%-6s %-5s %-22s %s\n", "role", "dtype", "shape", "name");
-        for (size_t i = 0; i < plan.n; i++) {
-            const sq_plan_item *it = &plan.items[i];
-            char shape[96] = "[";
-            for (int d = 0; d < it->t->ndim; d++) {
-                char num[24];
-                snprintf(num, sizeof num, "%s%lld", d ? ", " : "", (long long)it->t->shape[d]);
-                strncat(shape, num, sizeof shape - strlen(shape) - 2);
-            }
-            strcat(shape, "]");
-            printf("%-6s %-5s %-22s %s\n", it->role == SQ_ROLE_WEIGHT ? "split" : it->role == SQ_ROLE_BIAS ? "bias" : "keep",
-                   sq_dtype_name(it->t->dtype), shape, it->t->name);
-        }
-    }
-    cJSON_Delete(cfg);
-    sq_plan_free(&plan);
+    if (json) puts(txt);
+    else print_inspect(root);
+    cJSON_Delete(root);
+    free(txt);
     cli_model_close(&m);
     return 0;
 }
@@ -255,6 +262,7 @@ int cmd_quantize(int argc, char **argv)
         fprintf(stderr, "wrote %s: %llu -> %llu bytes in %.2fs; %d layers split, quantized weights %llu -> %llu bytes",
                 out, (unsigned long long)rep.bytes_in, (unsigned long long)rep.bytes_out, secs, layers,
                 (unsigned long long)rep.quant_bytes_in, (unsigned long long)rep.quant_bytes_out);
+        fprintf(stderr, "; bits/weight %.3f linear layers, %.3f whole file", sq_report_bpw_linear(&rep), sq_report_bpw_file(&rep));
         if (o.clusters > 1 && o.bits != SQ_BITS_F32) fprintf(stderr, "; split beats plain on %d/%d", better, layers);
         fputc('\n', stderr);
     }

@@ -191,58 +191,9 @@ SQW_EXPORT char *sqw_inspect(sqw_model *m)
 {
     sq_err e = {0};
     sqw_clear_error();
-    sq_plan plan;
-    if (sq_plan_make(&m->st, &plan, &e)) return fail_null(&e);
-    const char *qfmt = sq_st_meta(&m->st, "sq.format");
-    const char *arch = NULL;
-    const char *config = sqw_model_text(m, SQW_TEXT_CONFIG);
-    cJSON *cfg = config ? cJSON_Parse(config) : NULL;
-    if (cfg) {
-        cJSON *a = cJSON_GetObjectItemCaseSensitive(cfg, "architectures");
-        if (cJSON_IsArray(a) && cJSON_IsString(cJSON_GetArrayItem(a, 0))) arch = cJSON_GetArrayItem(a, 0)->valuestring;
-        else {
-            cJSON *mt = cJSON_GetObjectItemCaseSensitive(cfg, "model_type");
-            if (cJSON_IsString(mt)) arch = mt->valuestring;
-        }
-    }
     const char *src = sqw_model_text(m, SQW_TEXT_SOURCE_NAME);
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "file", src ? src : "");
-    cJSON_AddNumberToObject(root, "bytes", (double)m->reader.size);
-    if (arch) cJSON_AddStringToObject(root, "architecture", arch);
-    else cJSON_AddNullToObject(root, "architecture");
-    cJSON_AddNumberToObject(root, "tensors", (double)m->st.n_tensors);
-    cJSON_AddNumberToObject(root, "params", (double)plan.params);
-    cJSON_AddNumberToObject(root, "split_params", (double)plan.split_params);
-    if (qfmt) {
-        cJSON *q = cJSON_AddObjectToObject(root, "quantized");
-        const char *keys[] = {"sq.format", "sq.bits", "sq.clusters", "sq.group", "sq.version"};
-        for (int i = 0; i < 5; i++) {
-            const char *v = sq_st_meta(&m->st, keys[i]);
-            cJSON_AddStringToObject(q, keys[i] + 3, v ? v : "");
-        }
-    } else cJSON_AddNullToObject(root, "quantized");
-    cJSON *arr = cJSON_AddArrayToObject(root, "layers");
-    for (size_t i = 0; i < plan.n; i++) {
-        const sq_plan_item *it = &plan.items[i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddItemToArray(arr, o);
-        cJSON_AddStringToObject(o, "name", it->t->name);
-        cJSON_AddStringToObject(o, "dtype", sq_dtype_name(it->t->dtype));
-        cJSON *sh = cJSON_AddArrayToObject(o, "shape");
-        for (int d = 0; d < it->t->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)it->t->shape[d]));
-        cJSON_AddStringToObject(o, "role",
-                                it->role == SQ_ROLE_WEIGHT ? "split" : it->role == SQ_ROLE_BIAS ? "split-bias" : "keep");
-    }
-    char *txt = cJSON_Print(root);
-    cJSON_Delete(root);
-    cJSON_Delete(cfg);
-    sq_plan_free(&plan);
-    if (!txt) {
-        sq_fail(&e, SQ_EINTERNAL, "out of memory");
-        return fail_null(&e);
-    }
-    return txt;
+    char *txt = sq_inspect_json(&m->st, src ? src : "", sqw_model_text(m, SQW_TEXT_CONFIG), &e);
+    return txt ? txt : fail_null(&e);
 }
 
 /* ---------------- options ---------------- */

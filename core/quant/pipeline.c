@@ -226,7 +226,7 @@ static int declare(sq_st_writer *w, const sq_plan_item *it, const sq_quant_opts 
     return SQ_OK;
 }
 
-static const char *group_name(int g, char *buf, size_t n)
+const char *sq_group_name(int g, char *buf, size_t n)
 {
     if (g == SQ_GROUP_AUTO) return "auto";
     if (g == SQ_GROUP_ROW) return "row";
@@ -1126,12 +1126,6 @@ static int report_push(sq_report *rep, const sq_layer_stats *st, sq_err *e)
     return SQ_OK;
 }
 
-void sq_report_free(sq_report *r)
-{
-    free(r->layers);
-    memset(r, 0, sizeof *r);
-}
-
 static int add_meta(sq_st_writer *w, const char *k, const char *v, sq_err *e)
 {
     return v ? sq_stw_meta(w, k, v, e) : SQ_OK;
@@ -1183,7 +1177,7 @@ int sq_quantize_model(const sq_st_file *in, const sq_quant_opts *o, const sq_mod
     if ((rc = sq_stw_meta(&w, "sq.bits", num, e))) goto done;
     snprintf(num, sizeof num, "%d", o->clusters);
     if ((rc = sq_stw_meta(&w, "sq.clusters", num, e))) goto done;
-    if ((rc = sq_stw_meta(&w, "sq.group", group_name(o->group, gbuf, sizeof gbuf), e))) goto done;
+    if ((rc = sq_stw_meta(&w, "sq.group", sq_group_name(o->group, gbuf, sizeof gbuf), e))) goto done;
     snprintf(num, sizeof num, "%llu", (unsigned long long)o->seed);
     if ((rc = sq_stw_meta(&w, "sq.seed", num, e))) goto done;
     if (!(tj = tensors_json(&plan, o))) { rc = sq_fail(e, SQ_EINTERNAL, "out of memory"); goto done; }
@@ -1314,67 +1308,6 @@ done:
     return rc;
 }
 
-/* ---------------- the report ---------------- */
-
-static cJSON *num_array(const double *v, int n)
-{
-    cJSON *a = cJSON_CreateArray();
-    for (int i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(isfinite(v[i]) ? v[i] : 0));
-    return a;
-}
-
-char *sq_report_json(const sq_report *r, const sq_quant_opts *o, const char *model, double seconds)
-{
-    cJSON *root = cJSON_CreateObject();
-    if (!root) return NULL;
-    cJSON_AddStringToObject(root, "model", model ? model : "");
-    if (o->bits == SQ_BITS_F32) cJSON_AddStringToObject(root, "bits", "f32");
-    else cJSON_AddNumberToObject(root, "bits", o->bits);
-    cJSON_AddNumberToObject(root, "clusters", o->clusters);
-    cJSON_AddStringToObject(root, "format", o->format == SQ_FMT_PAPER ? "paper" : "packed");
-    char gbuf[32];
-    cJSON_AddStringToObject(root, "group", group_name(o->group, gbuf, sizeof gbuf));
-    cJSON_AddNumberToObject(root, "seconds", seconds);
-    cJSON_AddNumberToObject(root, "params", (double)r->params);
-    cJSON_AddNumberToObject(root, "bytes_in", (double)r->bytes_in);
-    cJSON_AddNumberToObject(root, "bytes_out", (double)r->bytes_out);
-    cJSON_AddNumberToObject(root, "quant_bytes_in", (double)r->quant_bytes_in);
-    cJSON_AddNumberToObject(root, "quant_bytes_out", (double)r->quant_bytes_out);
-    cJSON *layers = cJSON_AddArrayToObject(root, "layers");
-    for (size_t i = 0; layers && i < r->n_layers; i++) {
-        const sq_layer_stats *s = &r->layers[i];
-        cJSON *l = cJSON_CreateObject();
-        if (!l) break;
-        cJSON_AddItemToArray(layers, l);
-        cJSON_AddStringToObject(l, "name", s->name);
-        cJSON_AddStringToObject(l, "kind", s->role == SQ_ROLE_BIAS ? "bias" : "weight");
-        cJSON *shape = cJSON_AddArrayToObject(l, "shape");
-        for (int d = 0; shape && d < s->ndim; d++) cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)s->shape[d]));
-        cJSON_AddBoolToObject(l, "split", o->clusters > 1);
-        cJSON_AddNumberToObject(l, "range", s->range);
-        double cr[SQ_KMEANS_MAX_K], counts[SQ_KMEANS_MAX_K];
-        for (int c = 0; c < s->k; c++) {
-            cr[c] = s->cluster_max[c] - s->cluster_min[c];
-            counts[c] = (double)s->counts[c];
-        }
-        cJSON_AddItemToObject(l, "cluster_ranges", num_array(cr, s->k));
-        cJSON_AddItemToObject(l, "cluster_min", num_array(s->cluster_min, s->k));
-        cJSON_AddItemToObject(l, "cluster_max", num_array(s->cluster_max, s->k));
-        cJSON_AddItemToObject(l, "centers", num_array(s->centers, s->k));
-        cJSON_AddItemToObject(l, "counts", num_array(counts, s->k));
-        cJSON_AddNumberToObject(l, "min", s->min);
-        cJSON_AddNumberToObject(l, "max", s->max);
-        cJSON_AddNumberToObject(l, "mse", s->mse);
-        if (isfinite(s->mse_plain)) cJSON_AddNumberToObject(l, "mse_plain", s->mse_plain);
-        else cJSON_AddNullToObject(l, "mse_plain");
-        cJSON_AddNumberToObject(l, "seconds", s->seconds);
-        cJSON_AddNumberToObject(l, "bytes_out", (double)s->bytes_out);
-    }
-    char *txt = cJSON_Print(root);
-    cJSON_Delete(root);
-    return txt;
-}
-
 /* ---------------- one tensor, for the outlier lab ---------------- */
 
 int sq_split_roundtrip(const float *w, size_t rows, size_t cols, const sq_quant_opts *o, uint64_t seed,
@@ -1409,6 +1342,7 @@ int sq_split_roundtrip(const float *w, size_t rows, size_t cols, const sq_quant_
     st->ndim = 2;
     st->shape[0] = (int64_t)rows;
     st->shape[1] = (int64_t)cols;
+    for (size_t d = 0; d < sw.n; d++) st->bytes_out += (size_t)sw.tensors[d].nbytes;
     workspace ws;
     memset(&ws, 0, sizeof ws);
     scan_job sj;

@@ -132,9 +132,34 @@ void sq_report_free(sq_report *r);
 int sq_quantize_model(const sq_st_file *in, const sq_quant_opts *o, const sq_model_texts *texts, sq_writer out,
                       const sq_quant_hooks *hooks, sq_report *rep, sq_err *e);
 
-/* Report as the JSON of the report contract (DESIGN.md); malloc'd string.
- * model: display name; seconds: total wall time. */
+/* Report as the JSON of the report contract (DESIGN.md, docs/FORMAT.md); malloc'd
+ * string. model: display name; seconds: total wall time. (report.c) */
 char *sq_report_json(const sq_report *r, const sq_quant_opts *o, const char *model, double seconds);
+
+/* Bits per weight as stored: 8 x bytes / elements; NAN for no elements.
+ *   layer:  all stored parts of one report layer (codes, ids, scales, offsets, parts)
+ *   linear: the same over every layer of the report (split weights and their biases)
+ *   file:   8 x bytes_out / params, the whole file (embeddings, norms, metadata too) */
+double sq_layer_bpw(const sq_layer_stats *s);
+double sq_report_bpw_linear(const sq_report *r);
+double sq_report_bpw_file(const sq_report *r);
+
+/* The same two model figures read back from any safetensors file, quantized by sq or
+ * not (an unquantized model's linear layers are what sq would split). For a file
+ * written by sq_quantize_model they equal its report's. */
+typedef struct sq_file_bpw {
+    uint64_t params;                     /* elements of the (source) float tensors */
+    uint64_t linear_elems, linear_bytes; /* split layers: source elements, stored bytes */
+    uint64_t bytes;                      /* the file */
+    double linear, file;                 /* bits per weight (NAN for no elements) */
+} sq_file_bpw;
+int sq_file_bpw_of(const sq_st_file *f, sq_file_bpw *b, sq_err *e);
+
+/* The JSON of `sq inspect --json` for both front ends. file: the name to show;
+ * config_json: the model's config.json text or NULL. malloc'd; NULL + e on failure. */
+char *sq_inspect_json(const sq_st_file *f, const char *file, const char *config_json, sq_err *e);
+/* "auto", "row", "tensor" or the number, for --group values. */
+const char *sq_group_name(int g, char *buf, size_t n);
 
 /* Dequantize a file written by sq_quantize_model back to a plain model. dtype: SQ_DT_F32,
  * F16 or BF16 for every restored float tensor, or SQ_DT_INVALID to restore each to its

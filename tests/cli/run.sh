@@ -50,6 +50,9 @@ check "paper --clusters 1 matches the reference recipe bit for bit" python3 test
 check "inspect lists split layers" bash -c "$SQ inspect $BERT | grep -q 'split .*bert.encoder.layer.0.attention.self.query.weight'"
 check "inspect --json is JSON" bash -c "$SQ inspect $BERT --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"params\"] > 4000000'"
 check "inspect a quantized file" bash -c "$SQ inspect $T/q4paper.safetensors | grep -q 'sq paper format, bits 4, clusters 3'"
+for m in $BERT $STORIES; do
+  check "bits per weight: report vs bytes written vs inspect ($(basename $m))" python3 tests/cli/check_bpw.py $SQ $m "$T"
+done
 
 # --- hostile inputs: one line on stderr, exit 2, no output file left behind
 python3 tests/cli/make_hostile.py "$T/h"
