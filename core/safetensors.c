@@ -254,6 +254,56 @@ int sq_st_read_f32(const sq_st_file *f, const sq_tensor_info *t, float *out, sq_
     return sq_st_read_f32_range(f, t, 0, t->numel, out, e);
 }
 
+static int nonfinite_at(const sq_tensor_info *t, uint64_t idx, int nan, sq_err *e)
+{
+    return sq_fail(e, SQ_EINPUT, "tensor '%s': element %llu is %s; refusing a model with non-finite values",
+                   t->name, (unsigned long long)idx, nan ? "NaN" : "infinite");
+}
+
+int sq_st_check_finite(const sq_tensor_info *t, const void *bytes, size_t len, uint64_t byte_off, sq_err *e)
+{
+    const uint8_t *p = bytes;
+    size_t es = sq_dtype_size(t->dtype), n = es ? len / es : 0;
+    uint64_t first = es ? byte_off / es : 0;
+    /* little-endian bit patterns: exponent all ones means Inf (mantissa 0) or NaN */
+    switch (t->dtype) {
+    case SQ_DT_F64:
+        for (size_t i = 0; i < n; i++) {
+            uint64_t u = 0;
+            for (int b = 7; b >= 0; b--) u = (u << 8) | p[8 * i + (size_t)b];
+            if ((u & 0x7ff0000000000000ull) == 0x7ff0000000000000ull)
+                return nonfinite_at(t, first + i, (u & 0x000fffffffffffffull) != 0, e);
+        }
+        break;
+    case SQ_DT_F32:
+        for (size_t i = 0; i < n; i++) {
+            uint32_t u = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 | (uint32_t)p[4 * i + 2] << 16 | (uint32_t)p[4 * i + 3] << 24;
+            if ((u & 0x7f800000u) == 0x7f800000u) return nonfinite_at(t, first + i, (u & 0x007fffffu) != 0, e);
+        }
+        break;
+    case SQ_DT_F16:
+    case SQ_DT_BF16: {
+        uint16_t ex = t->dtype == SQ_DT_F16 ? 0x7c00 : 0x7f80;
+        for (size_t i = 0; i < n; i++) {
+            uint16_t u = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
+            if ((u & ex) == ex) return nonfinite_at(t, first + i, (u & (uint16_t)~(ex | 0x8000)) != 0, e);
+        }
+        break;
+    }
+    case SQ_DT_F8_E5M2:
+        for (size_t i = 0; i < n; i++)
+            if ((p[i] & 0x7c) == 0x7c) return nonfinite_at(t, first + i, (p[i] & 3) != 0, e);
+        break;
+    case SQ_DT_F8_E4M3: /* no infinities; S.1111.111 is NaN */
+        for (size_t i = 0; i < n; i++)
+            if ((p[i] & 0x7f) == 0x7f) return nonfinite_at(t, first + i, 1, e);
+        break;
+    default:
+        break;
+    }
+    return SQ_OK;
+}
+
 /* ---------------- writer ---------------- */
 
 void sq_stw_init(sq_st_writer *w, sq_writer out)

@@ -64,6 +64,12 @@ int sq_st_read_f32(const sq_st_file *f, const sq_tensor_info *t, float *out, sq_
 int sq_st_read_f32_range(const sq_st_file *f, const sq_tensor_info *t, uint64_t first,
                          uint64_t count, float *out, sq_err *e);
 
+/* Refuse NaN or +-Inf among the bytes [byte_off, byte_off+len) of a float tensor t
+ * (F64/F32/F16/BF16/F8; other dtypes pass). byte_off and len are multiples of the element
+ * size. Used on tensors that are only copied (embeddings, norms): a model with a
+ * non-finite value anywhere is broken, and quantizing it would hide that. */
+int sq_st_check_finite(const sq_tensor_info *t, const void *bytes, size_t len, uint64_t byte_off, sq_err *e);
+
 /* ---- writer ----
  * Declare every tensor (name, dtype, shape) and the metadata first; sq_stw_begin writes
  * the header. Then write each tensor's bytes in declaration order with sq_stw_data

@@ -428,6 +428,7 @@ static int flush_pending(sq_st_writer *w, workspace *ws, const sq_st_file *in, c
             while (q->done < total && spent < budget) {
                 size_t m = total - q->done < COPY_CHUNK ? (size_t)(total - q->done) : COPY_CHUNK;
                 if ((rc = sq_read_at(in->reader, in->data_start + t->begin + q->done, buf, m, e))) return rc;
+                if ((rc = sq_st_check_finite(t, buf, m, q->done, e))) return rc; /* copied tensors too */
                 if ((rc = sq_stw_data(w, buf, m, e))) return rc;
                 q->done += m;
                 spent += m;

@@ -88,3 +88,11 @@ put("ok_conv", st([("conv.weight", "F32", [4, 2, 3, 3], f32([math.cos(i) for i i
 put("ok_no_linear", st([("norm.weight", "F32", [4], f32([1.0] * 4)), ("ids", "I64", [2], struct.pack("<2q", 1, 2))]))
 put("ok_empty_tensor", st([("empty.weight", "F32", [0, 8], b""), good_w]))
 put("ok_odd_group", st([w("layer.dense.weight", 3, 161, lambda r, c: math.sin(r * 161 + c))]))
+
+# non-finite values in tensors that are only copied (norms, embeddings): quantize must
+# still refuse, naming the tensor (file name: nf_<tensor name>)
+def bf16(vals):
+    return struct.pack("<%dH" % len(vals), *[struct.unpack("<I", struct.pack("<f", v))[0] >> 16 for v in vals])
+put("nf_model.norm.weight", st([good_w, ("model.norm.weight", "F32", [4], f32([1.0, float("nan"), 1.0, 1.0]))]))
+put("nf_model.embed_tokens.weight", st([("model.embed_tokens.weight", "BF16", [4, 8], bf16([0.5] * 20 + [-math.inf] + [0.5] * 11)), good_w]))
+put("nf_emb.ln.weight", st([good_w, ("emb.ln.weight", "F16", [4], struct.pack("<4H", 0x3c00, 0x3c00, 0x7c00, 0x3c00))]))

@@ -83,6 +83,13 @@ for f in "$T"/h/val_*.safetensors; do
   if msg=$(timeout 20 bash -c "$(declare -f one_line_refusal); T='$T'; one_line_refusal $SQ quantize $f $T/out.safetensors"); then ok "quantize refuses $n"; else bad "quantize refuses $n" "$msg"; fi
   grep -q "tensor 'layer.dense" "$T/err.txt" 2>/dev/null; rm -f "$T"/out.*
 done
+for f in "$T"/h/nf_*.safetensors; do
+  n=$(basename "$f" .safetensors); tn=${n#nf_}
+  if msg=$(timeout 20 bash -c "$(declare -f one_line_refusal); T='$T'; one_line_refusal $SQ quantize $f $T/out.safetensors"); then
+    check "quantize refuses non-finite copied tensor $tn, naming it" grep -q "tensor '$tn'" "$T/err.txt"
+  else bad "quantize refuses non-finite copied tensor $tn" "$msg"; fi
+  rm -f "$T"/out.*
+done
 for f in "$T"/h/ok_*.safetensors; do
   n=$(basename "$f" .safetensors)
   for opt in "--bits 4 --clusters 3 --format packed" "--bits 2 --clusters 3 --format paper" "--bits 8 --clusters 4 --format paper" "--bits f32 --clusters 3"; do
