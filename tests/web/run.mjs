@@ -3,7 +3,7 @@
 //
 //   node tests/web/run.mjs [--build DIR] [--chromium PATH] [--filter TEXT] [--headed] [--scale]
 //
-// --filter runs the tests whose names contain TEXT (they build on each other: a filter
+// --filter runs the tests whose names match the regular expression TEXT (they build on each other: a filter
 // that skips a model's load skips what its later tests need). --scale adds a run over a
 // 2.5 GB Llama-3.2-1B-shaped BF16 model from build/sq-synth (about two minutes and 5 GB of
 // disk; not part of make web-test).
@@ -116,7 +116,7 @@ async function screenshot(name, opts = {}) {
 }
 
 async function test(name, fn) {
-  if (FILTER && !name.includes(FILTER)) return;
+  if (FILTER && !new RegExp(FILTER).test(name)) return;
   const t0 = performance.now();
   try {
     await fn();

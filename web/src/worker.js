@@ -11,6 +11,7 @@
 import { loadSqCore, SqError } from "./sq-core-api.js";
 import { BertClassifier, LlamaGenerator } from "./sq-infer-api.js";
 import { readHeader, toFloat32 } from "./safetensors.js";
+import { openSink, clearOldOutputs, dropOwnOutputs } from "./sink.js";
 
 // The threaded core when the page is cross-origin isolated (self.crossOriginIsolated:
 // shared memory), else the single-thread one; loadSqCore picks (wasm/sq-core-api.js).
@@ -18,7 +19,7 @@ import { readHeader, toFloat32 } from "./safetensors.js";
 // the single-thread module.
 const THREADS = new URL(self.location.href).searchParams.get("threads") || "auto";
 // "?output=blob" on this worker's URL (the page passes its own) skips the OPFS file and
-// collects the quantized output as Blob parts (the fallback; see quantize below).
+// collects the quantized output as Blob parts (the fallback; see sink.js).
 const OUTPUT = new URL(self.location.href).searchParams.get("output") === "blob" ? "blob" : "auto";
 let corePromise = null;
 const core = () => (corePromise ||= loadSqCore({}, { threads: THREADS }).then((sq) => { warmUp(sq); return sq; }));
@@ -93,91 +94,7 @@ function fileReader(blob) {
   };
 }
 
-// ---------------- the output file (OPFS) ----------------
-// Each quantize run writes sq-out-<time>-<random>.safetensors in the Origin Private File
-// System through a FileSystemSyncAccessHandle (workers only; ~3x faster than making Blobs
-// of the blocks in Chromium, and the result is a disk-backed File). The worker that wrote a
-// file holds a Web Lock of its name for as long as the file may be in use (until its next
-// run or until it ends), so a worker clearing old files (at start-up and when a run
-// starts) never deletes one that another tab still offers for download.
-const OUT_PREFIX = "sq-out-";
-const mine = new Map(); // name -> release() of its lock: this worker's finished outputs
-let outputUnavailable = null; // why the last run could not use OPFS
-
-async function opfsRoot() {
-  if (typeof FileSystemFileHandle === "undefined" || typeof FileSystemFileHandle.prototype.createSyncAccessHandle !== "function")
-    throw new Error("no FileSystemSyncAccessHandle");
-  if (!navigator.storage?.getDirectory) throw new Error("no navigator.storage.getDirectory");
-  return navigator.storage.getDirectory();
-}
-
-// hold the lock `name` until release() (granted at once: the names are unique)
-function holdLock(name) {
-  if (!navigator.locks?.request) return Promise.resolve(() => {});
-  return new Promise((granted, failed) => {
-    navigator.locks.request(name, () => new Promise((release) => granted(release))).catch(failed);
-  });
-}
-
-// Delete the sq-out files nobody holds (those of ended workers and closed tabs).
-async function clearOldOutputs() {
-  let dir;
-  try { dir = await opfsRoot(); } catch { return; }
-  try {
-    const names = [];
-    for await (const [name, h] of dir.entries()) if (h.kind === "file" && name.startsWith(OUT_PREFIX) && !mine.has(name)) names.push(name);
-    for (const name of names) {
-      try {
-        if (navigator.locks?.request) await navigator.locks.request(name, { ifAvailable: true }, async (lock) => { if (lock) await dir.removeEntry(name); });
-        else await dir.removeEntry(name);
-      } catch { /* in use (an open access handle) or already gone */ }
-    }
-  } catch { /* best effort */ }
-}
-
-// The previous run's file: the page replaced its download and quantized model.
-async function dropOwnOutputs() {
-  if (!mine.size) return;
-  let dir = null;
-  try { dir = await opfsRoot(); } catch { /* cannot happen once a file was written */ }
-  for (const [name, release] of mine) {
-    try { if (dir) await dir.removeEntry(name); } catch { /* gone */ }
-    release();
-    mine.delete(name);
-  }
-}
-
-// A fresh output file with its sync access handle, or null (then Blob parts): no OPFS,
-// no sync access handles, too little quota for about `expect` bytes, or any error.
-async function outputFile(expect) {
-  let release = null, dir = null, name = null;
-  try {
-    dir = await opfsRoot();
-    if (navigator.storage.estimate) {
-      const { quota, usage } = await navigator.storage.estimate();
-      if (Number.isFinite(quota) && quota - (usage || 0) < expect) throw new Error(`storage quota: ${quota - (usage || 0)} bytes free`);
-    }
-    name = `${OUT_PREFIX}${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}.safetensors`;
-    release = await holdLock(name); // before the file exists: nobody can take it for an old one
-    const fileHandle = await dir.getFileHandle(name, { create: true });
-    const handle = await fileHandle.createSyncAccessHandle();
-    outputUnavailable = null;
-    return { name, dir, fileHandle, handle, release };
-  } catch (err) {
-    outputUnavailable = String((err && err.message) || err);
-    if (dir && name) dir.removeEntry(name).catch(() => {});
-    if (release) release();
-    return null;
-  }
-}
-
-// Close and delete an output file that will not be used (cancelled, failed, fell back).
-function discardOutput(out) {
-  try { out.handle?.close(); } catch { /* closed */ }
-  out.handle = null;
-  out.dir.removeEntry(out.name).catch(() => {}).finally(out.release);
-}
-
+// ---------------- the output (sink.js: an OPFS file or Blob parts) ----------------
 clearOldOutputs();
 
 function closeRunner(which) {
@@ -230,126 +147,32 @@ const handlers = {
     }
   },
 
-  /* Quantize the open model: {opts, cancel: SharedArrayBuffer|null}; events: progress. */
+  /* Quantize the open model: {opts, cancel: SharedArrayBuffer|null}; events: progress.
+   * The output goes to a sink (sink.js) chosen once: an OPFS file, or Blob parts. */
   async quantize({ opts, cancel }, id) {
     if (!current) throw new Error("no model is open");
     cancelFlag = cancel ? new Int32Array(cancel) : null;
-    // The output goes, in blocks of OUT_BLOCK bytes, to a file of the Origin Private File
-    // System through a sync access handle when there is one (outputFile below): the page
-    // then gets that file (disk-backed, no copy in memory) for the download and inference.
-    // Otherwise, and if a write fails mid-run, to Blobs of OUT_BLOCK bytes, which the
-    // browser keeps outside this worker (in its Blob storage, which may page them to disk);
-    // the final Blob only refers to the parts. Either way the worker never holds more than
-    // one block. Chunks (views of wasm memory, ~1 MiB) are gathered in one reused buffer: a
-    // fresh ArrayBuffer per chunk cost seconds of allocation on a 1B model. (A Blob cannot
-    // be made from a view of the threaded core's shared memory anyway.)
-    const OUT_BLOCK = 32 << 20;
     const t0 = performance.now();
-    let writeMs = 0;
     await dropOwnOutputs(); // the previous run's file: the page has let go of it
     await clearOldOutputs(); // and any left by ended workers (a cancel that ended one)
-    let out = OUTPUT === "blob" ? null : await outputFile(current.weights.size);
-    const outputNote = out ? null : (OUTPUT === "blob" ? "asked (?output=blob)" : outputUnavailable);
-    let fellBack = null; // why a mid-run write to the OPFS file failed (or was too slow)
-    // Chromium keeps OPFS in memory in incognito windows (and Playwright's default
-    // contexts): writes then run at ~20-50 MB/s, slower than Blobs (~90 MB/s), where a
-    // normal profile's disk-backed OPFS takes ~300 MB/s. So the first SLOW_CHECK bytes are
-    // timed, and below SLOW_MBS the run moves to Blobs (reading back what was written).
-    const SLOW_CHECK = 2 * OUT_BLOCK, SLOW_MBS = 60;
-    let opfsMs = 0, checked = false;
-    const parts = [];
-    let block = new Uint8Array(OUT_BLOCK), used = 0, written = 0;
-    // a failed OPFS write: the bytes written so far go back into Blob parts (read from the
-    // file block by block), the file is closed and deleted, and the run goes on with Blobs
-    const toBlobs = (err) => {
-      fellBack = String((err && err.message) || err);
-      try {
-        for (let at = 0; at < written;) {
-          const b = new Uint8Array(Math.min(OUT_BLOCK, written - at));
-          if (out.handle.read(b, { at }) !== b.length) throw new Error("short read of the output file");
-          parts.push(new Blob([b]));
-          at += b.length;
-        }
-      } finally {
-        discardOutput(out);
-        out = null;
-      }
-    };
-    const flush = () => {
-      if (!used) return;
-      const data = block.subarray(0, used);
-      if (out) {
-        try {
-          const tw = performance.now();
-          const n = out.handle.write(data, { at: written });
-          opfsMs += performance.now() - tw;
-          if (n !== used) throw new Error(`short write to the output file: ${n} of ${used} bytes`);
-          written += used;
-          used = 0;
-        } catch (err) {
-          toBlobs(err);
-        }
-        if (out && !checked && written >= SLOW_CHECK) {
-          checked = true;
-          const mbs = written / 1e6 / (opfsMs / 1000);
-          if (mbs < SLOW_MBS) toBlobs(`slow: ${mbs.toFixed(0)} MB/s over the first ${written >> 20} MiB`);
-        }
-        if (out || !used) return;
-      }
-      parts.push(new Blob([data]));
-      written += used;
-      used = 0;
-    };
+    const sink = await openSink({ blobOnly: OUTPUT === "blob", expect: current.weights.size });
     readStats.count = readStats.bytes = readStats.ms = 0;
     try {
       const report = current.model.quantize({ ...opts, model: current.name }, {
-        write(chunk) {
-          const tw = performance.now();
-          for (let off = 0; off < chunk.length;) {
-            const n = Math.min(chunk.length - off, OUT_BLOCK - used);
-            block.set(chunk.subarray(off, off + n), used);
-            used += n;
-            off += n;
-            if (used === OUT_BLOCK) flush();
-          }
-          writeMs += performance.now() - tw;
-        },
+        write: (chunk) => sink.write(chunk),
         progress(p) {
           postMessage({ id, event: "progress", p, t: (performance.now() - t0) / 1000 });
           return cancelled();
         },
       });
-      const tw = performance.now();
-      flush();
-      block = null;
-      let blob = null;
-      if (out) {
-        try {
-          out.handle.close();
-          out.handle = null;
-          blob = await out.fileHandle.getFile();
-          if (blob.size !== written) throw new Error(`the output file has ${blob.size} bytes, not ${written}`);
-          mine.set(out.name, out.release); // kept (and its lock held) until the next run or the worker ends
-          out = null;
-        } catch (err) {
-          // the file cannot be read back whole: nothing to recover it from, so fail the run
-          // (a closed handle cannot be read; the next run will decide up front again)
-          throw new Error(`the quantized output could not be kept: ${String((err && err.message) || err)}`);
-        }
-      } else {
-        blob = new Blob(parts, { type: "application/octet-stream" });
-      }
-      writeMs += performance.now() - tw;
+      const { blob, io: wio } = await sink.finish();
       const seconds = (performance.now() - t0) / 1000;
       const sq = await core();
-      const io = { reads: readStats.count, readBytes: readStats.bytes, readSeconds: readStats.ms / 1000,
-                   writeSeconds: writeMs / 1000, writeBytes: written, output: blob instanceof File ? "opfs" : "blob" };
-      if (fellBack) io.outputFallback = fellBack;
-      else if (outputNote) io.outputNote = outputNote;
+      const io = { reads: readStats.count, readBytes: readStats.bytes, readSeconds: readStats.ms / 1000, ...wio };
       return { report, blob, seconds, threads: sq.threads, heapBytes: sq.heapBytes, io };
     } finally {
       cancelFlag = null;
-      if (out) discardOutput(out); // cancelled or failed: the partial file goes
+      sink.discard(); // cancelled or failed: the partial file goes (a finished one is kept)
     }
   },
 
