@@ -36,7 +36,7 @@ web: web-module web-module-mt $(WEB_OUT)/.built
 serve: web
 	PORT=$(PORT) $(NODE) web/serve.mjs --root $(WEB_OUT) --port $(PORT)
 
-web-test: web $(BUILD)/sq
+web-test: web $(BUILD)/sq $(BUILD)/sq-synth
 	$(NODE) tests/web/run.mjs --build $(BUILD) --chromium $(CHROMIUM)
 
 ifeq ($(SANITIZE),)

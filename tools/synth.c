@@ -1,18 +1,22 @@
 /* synth.c - write a Llama-3.2-shaped model with realistic random weights, for scale and
  * speed measurements (real 1B weights cannot be downloaded here).
  *
- *   build/sq-synth OUTDIR [--preset 1b|small|tiny] [--seed S]
+ *   build/sq-synth OUTDIR [--preset 1b|small|tiny] [--seed S] [--tokenizer-dir DIR]
  *
  * Weights: BF16, normal with a per-row scale (log-normal spread) and ~0.1% outliers of
  * 10-50x the row's std, the heavy-tailed statistics SplitQuant is about. Norm weights
  * are around 1. The directory gets config.json, model.safetensors and the bundled
- * Llama 3 tokenizer (examples/llama3-tokenizer). Never committed: rebuilt in seconds.
+ * Llama 3 tokenizer: DIR, by default examples/llama3-tokenizer of the tree the binary was
+ * built in (found relative to the binary, build/../examples, wherever it is run from; it
+ * refuses before writing anything when the tokenizer is not there). Never committed:
+ * rebuilt in seconds.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "dtype.h"
 #include "safetensors.h"
@@ -94,31 +98,75 @@ static void emit(sq_st_writer *w, rng *r, int64_t rows, int64_t cols, int kind, 
 
 static void copy_file(const char *from, const char *to)
 {
-    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
-    if (!a || !b) { fprintf(stderr, "sq-synth: cannot copy %s to %s\n", from, to); exit(2); }
+    FILE *a = fopen(from, "rb");
+    if (!a) { fprintf(stderr, "sq-synth: cannot read %s\n", from); exit(2); }
+    FILE *b = fopen(to, "wb");
+    if (!b) { fprintf(stderr, "sq-synth: cannot write %s\n", to); exit(2); }
     char buf[1 << 16];
     size_t n;
-    while ((n = fread(buf, 1, sizeof buf, a)) > 0) fwrite(buf, 1, n, b);
+    while ((n = fread(buf, 1, sizeof buf, a)) > 0)
+        if (fwrite(buf, 1, n, b) != n) die("write failed (disk full?)");
+    if (ferror(a)) die("read failed");
     fclose(a);
     if (fclose(b)) die("write failed");
 }
 
+static int readable(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    fclose(f);
+    return 1;
+}
+
+/* The bundled tokenizer's directory: examples/llama3-tokenizer beside the build directory
+ * holding this binary (its path from /proc/self/exe, else argv[0]). */
+static void default_tokdir(const char *argv0, char *out, size_t cap)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) exe[n] = 0;
+    else snprintf(exe, sizeof exe, "%s", argv0);
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;
+    else snprintf(exe, sizeof exe, ".");
+    if (snprintf(out, cap, "%s/../examples/llama3-tokenizer", exe) >= (int)cap) die("path too long");
+}
+
+static const char usage[] = "usage: sq-synth OUTDIR [--preset 1b|small|tiny] [--seed S] [--tokenizer-dir DIR]";
+
 int main(int argc, char **argv)
 {
-    const char *out = NULL, *pname = "1b", *tokdir = "examples/llama3-tokenizer";
+    const char *out = NULL, *pname = "1b", *tokdir = NULL;
     uint64_t seed = 1;
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("%s\n", usage);
+            return 0;
+        }
         if (strcmp(argv[i], "--preset") == 0 && i + 1 < argc) pname = argv[++i];
         else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--tokenizer-dir") == 0 && i + 1 < argc) tokdir = argv[++i];
+        else if (argv[i][0] == '-') { fprintf(stderr, "sq-synth: unknown option %s\n%s\n", argv[i], usage); return 2; }
         else if (!out) out = argv[i];
-        else die("usage: sq-synth OUTDIR [--preset 1b|small|tiny] [--seed S]");
+        else die(usage);
     }
-    if (!out) die("usage: sq-synth OUTDIR [--preset 1b|small|tiny] [--seed S]");
+    if (!out) die(usage);
     const preset *p = NULL;
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
         if (strcmp(presets[i].name, pname) == 0) p = &presets[i];
     if (!p) die("unknown preset (1b, small, tiny)");
+    char tokbuf[4096], tokfile[4200];
+    if (!tokdir) {
+        default_tokdir(argv[0], tokbuf, sizeof tokbuf);
+        tokdir = tokbuf;
+    }
+    /* refuse before creating anything: a model without its tokenizer is no use */
+    if (snprintf(tokfile, sizeof tokfile, "%s/tokenizer.json", tokdir) >= (int)sizeof tokfile) die("path too long");
+    if (!readable(tokfile)) {
+        fprintf(stderr, "sq-synth: %s: cannot read the Llama 3 tokenizer (pass --tokenizer-dir DIR)\n", tokfile);
+        return 2;
+    }
     mkdir(out, 0755);
 
     char path[4096];
@@ -138,12 +186,12 @@ int main(int argc, char **argv)
             "  \"attention_bias\": false,\n  \"mlp_bias\": false,\n  \"sq_synthetic\": \"preset %s, seed %llu\"\n}\n",
             p->hidden, p->ffn, p->layers, p->heads, p->kv_heads, hd, p->vocab, p->name, (unsigned long long)seed);
     fclose(cf);
-    snprintf(path, sizeof path, "%s/tokenizer.json", tokdir);
     char dst[4096];
-    snprintf(dst, sizeof dst, "%s/tokenizer.json", out);
+    if (snprintf(path, sizeof path, "%s/tokenizer.json", tokdir) >= (int)sizeof path ||
+        snprintf(dst, sizeof dst, "%s/tokenizer.json", out) >= (int)sizeof dst) die("path too long");
     copy_file(path, dst);
-    snprintf(path, sizeof path, "%s/tokenizer_config.json", tokdir);
-    snprintf(dst, sizeof dst, "%s/tokenizer_config.json", out);
+    if (snprintf(path, sizeof path, "%s/tokenizer_config.json", tokdir) >= (int)sizeof path ||
+        snprintf(dst, sizeof dst, "%s/tokenizer_config.json", out) >= (int)sizeof dst) die("path too long");
     copy_file(path, dst);
 
     snprintf(path, sizeof path, "%s/model.safetensors", out);

@@ -11,17 +11,21 @@
 // Serves DIR/web with web/serve.mjs (COOP/COEP) on 127.0.0.1 (a free port), drives
 // Debian's chromium through npm playwright-core, and checks what a person would do:
 // pick the bundled models' files, quantize, the live layer rows, the download against
-// build/sq byte for byte, the report, the charts and the outlier lab, classification
-// and generation against the CLI, cancelling, plain-sentence errors, a responsive main
-// thread, no request to any other origin, and an offline reload via the service worker.
+// build/sq byte for byte, the report, bits per weight in every row, size against error,
+// the charts and the outlier lab (per-tensor scales ruined by outliers, rescued by the
+// split; clipping), classification and generation against the CLI in every pane (plain
+// k = 1 at the same bits and size too), cancelling, plain-sentence errors, a responsive
+// main thread, no request to any other origin, and an offline reload via the service
+// worker; checks.mjs: the complete check at load, the layout at 800 px, the details.
 // The page is cross-origin isolated, so it runs the threaded core (pthreads); one test
 // also loads it from a server without COOP/COEP: the single-thread core, same bytes.
 // bench/web_1b.mjs is the benchmark over a 1B model (--scale below is its test twin).
 // Screenshots go to DIR/web-test/*.png. Ends with "N passed, N failed".
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { assert, eq, run, sameBytes, sameReport, elements, bpwOf, paneRate, exampleFiles } from "./helpers.mjs";
+import checkTests from "./checks.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 process.chdir(ROOT);
@@ -59,52 +63,6 @@ fs.rmSync(OUT, { recursive: true, force: true });
 fs.mkdirSync(OUT, { recursive: true });
 
 // ---------------- helpers ----------------
-function assert(cond, msg) { if (!cond) throw new Error(msg); }
-function eq(a, b, what) {
-  if (a !== b) throw new Error(`${what}: ${JSON.stringify(a)?.slice(0, 300)} != ${JSON.stringify(b)?.slice(0, 300)}`);
-}
-function run(cmd, args) {
-  const t0 = performance.now();
-  const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 1 << 28 });
-  if (r.error) throw r.error;
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, seconds: (performance.now() - t0) / 1000 };
-}
-function sameBytes(a, b, what) {
-  const sa = fs.statSync(a).size, sb = fs.statSync(b).size;
-  if (sa !== sb) throw new Error(`${what}: ${sa} bytes vs ${sb} bytes`);
-  const fa = fs.openSync(a, "r"), fb = fs.openSync(b, "r");
-  const x = Buffer.alloc(1 << 24), y = Buffer.alloc(1 << 24);
-  try {
-    for (let off = 0; off < sa; off += x.length) {
-      const n = fs.readSync(fa, x, 0, x.length, off);
-      fs.readSync(fb, y, 0, n, off);
-      if (x.compare(y, 0, n, 0, n) !== 0) {
-        const i = x.subarray(0, n).findIndex((v, k) => v !== y[k]);
-        throw new Error(`${what}: differ at byte ${off + i}`);
-      }
-    }
-  } finally {
-    fs.closeSync(fa);
-    fs.closeSync(fb);
-  }
-}
-// The page's report vs the CLI's: equal but for times and the display name; mse sums
-// may differ in the last bits (threads), see tests/wasm/run.mjs.
-function sameReport(got, want, where = "report") {
-  if (typeof want === "number" && typeof got === "number" && /\.mse(_plain)?$/.test(where)) {
-    if (Math.abs(got - want) > 1e-12 * Math.max(Math.abs(want), 1e-300)) throw new Error(`${where}: ${got} != ${want}`);
-    return;
-  }
-  if (want === null || typeof want !== "object" || got === null || typeof got !== "object") {
-    if (got !== want) throw new Error(`${where}: ${JSON.stringify(got)} != ${JSON.stringify(want)}`);
-    return;
-  }
-  for (const k of new Set([...Object.keys(want), ...Object.keys(got)]))
-    if (k !== "seconds" && !(where === "report" && k === "model")) sameReport(got[k], want[k], `${where}.${k}`);
-}
-const exampleFiles = (dir) =>
-  ["config.json", "model.safetensors", "tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"]
-    .map((f) => path.join(dir, f)).filter((f) => fs.existsSync(f));
 
 let page, context, browser, server, origin;
 const foreign = [], consoleErrors = [], pageErrors = [];
@@ -246,6 +204,64 @@ await test("bert: INT4 k=3 packed — live layer rows, done, download byte-ident
   await screenshot("bert-quantized");
 });
 
+await test("bpw: every layer row holds its bits per weight and size; the summary line both figures", async () => {
+  const want = JSON.parse(fs.readFileSync(bertNativeRep, "utf8"));
+  const rows = await page.locator("[data-sq=layer]").evaluateAll((els) => els.map((e) => ({ name: e.dataset.name,
+    n: e.querySelectorAll("[data-sq=bpw]").length, bpw: Number(e.querySelector("[data-sq=bpw]")?.dataset.bpw), text: e.querySelector("[data-sq=bpw]")?.textContent })));
+  const weights = want.layers.filter((l) => l.kind === "weight");
+  eq(rows.length, weights.length, "rows");
+  for (const [i, l] of weights.entries()) {
+    eq(rows[i].n, 1, `[data-sq=bpw] elements in the row of ${l.name}`);
+    assert(Math.abs(rows[i].bpw - bpwOf(l)) < 1e-9, `${l.name}: bpw ${rows[i].bpw} vs the report's ${bpwOf(l)}`);
+    eq(rows[i].text, bpwOf(l).toFixed(2), `${l.name}: the number shown`);
+  }
+  const done = page.locator("[data-sq=done]");
+  const lin = Number(await done.getAttribute("data-bpw-linear")), file = Number(await done.getAttribute("data-bpw-file"));
+  if (Number.isFinite(want.bpw_linear)) assert(Math.abs(lin - want.bpw_linear) < 1e-9, `bpw_linear ${lin} vs ${want.bpw_linear}`);
+  assert(Math.abs(file - (8 * want.bytes_out) / want.params) < 1e-6, `bpw_file ${file}`);
+  const text = await done.innerText();
+  assert(text.includes(`${lin.toFixed(2)} bits per weight as stored`) && text.includes(`${file.toFixed(2)} bits per parameter`), `summary line: ${text}`);
+  await page.locator("#layers-caption").scrollIntoViewIfNeeded();
+  await screenshot("bpw-in-every-row");
+});
+
+await test("lab: one scale per tensor — three outliers ruin plain INT4, groups contain them, the split rescues it; clipping as the third method", async () => {
+  await page.waitForFunction(() => /MSE split/.test(document.querySelector("#lab-stats").textContent));
+  const mse = (which) => page.locator(`[data-sq=lab-mse-${which}]`).evaluate((e) => Number(e.dataset.mse));
+  const settle = async (fn) => {
+    const before = await page.locator("#lab-stats").innerText();
+    await fn();
+    await page.waitForFunction((b) => document.querySelector("#lab-stats").innerText !== b, before);
+  };
+  // INT4 k=3, as the run
+  await page.locator("[data-sq=lab-bits]").evaluate((e) => { e.value = String(2); e.dispatchEvent(new Event("input")); });
+  await page.locator("[data-sq=lab-k]").evaluate((e) => { e.value = "3"; e.dispatchEvent(new Event("input")); });
+  await page.waitForFunction(() => /MSE plain INT4/.test(document.querySelector("#lab-stats").innerText) && /k=3/.test(document.querySelector("#lab-stats").innerText));
+  await settle(() => page.selectOption("[data-sq=lab-group]", "tensor"));
+  assert(/one scale for the whole sample/.test(await page.locator("[data-sq=lab-group-note]").innerText()), "the lab states its grouping");
+  const p0 = await mse("plain"), s0 = await mse("split");
+  for (let i = 0; i < 3; i++) await settle(() => page.click("[data-sq=lab-outlier]"));
+  await page.waitForFunction(() => /3 outliers added/.test(document.querySelector("#lab-stats").innerText));
+  const p1 = await mse("plain"), s1 = await mse("split"), c1 = await mse("clip");
+  assert(p1 > 10 * p0, `per tensor: three outliers should ruin plain INT4 (MSE ${p0} -> ${p1})`);
+  assert(s1 < p1 / 5, `per tensor: the split should rescue it (plain ${p1}, split ${s1})`);
+  assert(Number.isFinite(c1) && c1 > 0, `clipped MSE shown (${c1})`);
+  // the grid strip holds plain, clipped and the three clusters, drawn for the one group
+  const strip = await page.locator("#lab-chart svg").nth(1).innerHTML();
+  for (const t of ["plain INT4", "clipped INT4", "lower INT4", "middle INT4", "upper INT4"]) assert(strip.includes(t), `lab strip lacks ${t}`);
+  await page.locator("#lab-chart").scrollIntoViewIfNeeded();
+  await screenshot("lab-per-tensor-outliers-split-rescues");
+  // one scale per row: the outliers spoil only their own rows
+  await settle(() => page.selectOption("[data-sq=lab-group]", "row"));
+  const pr = await mse("plain");
+  assert(pr < p1 / 2, `per row the damage should be contained (per tensor ${p1}, per row ${pr})`);
+  await screenshot("lab-per-row-outliers");
+  notes.push(`lab (bert layer sample, INT4 k=3): per tensor plain MSE ${p0.toExponential(2)} -> ${p1.toExponential(2)} with 3 outliers, split ${s0.toExponential(2)} -> ${s1.toExponential(2)}, clipped ${c1.toExponential(2)}; per row plain ${pr.toExponential(2)}`);
+  await page.click("[data-sq=lab-reset]");
+  await page.selectOption("[data-sq=lab-group]", "auto");
+  await noErrors("lab");
+});
+
 await test("bert: layer chart, outlier lab and summary chart", async () => {
   await page.waitForSelector("#layer-chart svg");
   await page.waitForSelector("#summary-chart svg");
@@ -289,9 +305,14 @@ await test("bert: classify with the original and the quantized model (labels as 
   };
   const q = cli(path.join(OUT, "bert-page.safetensors")), o = cli(BERT);
   eq(out.trim(), q.label, "[data-sq=output] is the quantized model's top label");
-  const verdicts = await page.locator(".verdicts").innerText();
-  assert(verdicts.includes(`original: ${o.label} (${(o.probs[o.label_id] * 100).toFixed(1)}%)`), `original verdict: ${verdicts}`);
-  assert(verdicts.includes(`quantized: ${q.label} (${(q.probs[q.label_id] * 100).toFixed(1)}%)`), `quantized verdict: ${verdicts}`);
+  const pane = (w) => page.locator(`[data-sq=${w}]`).innerText();
+  eq(await pane("gen-original"), `${o.label} (${(o.probs[o.label_id] * 100).toFixed(1)}%)`, "original pane");
+  eq(await pane("gen-quantized"), `${q.label} (${(q.probs[q.label_id] * 100).toFixed(1)}%)`, "quantized pane");
+  // the third pane: plain quantization (k = 1) at the same bits, as sq quantize --clusters 1
+  const plainFile = path.join(OUT, "bert-plain-native.safetensors");
+  eq(run(SQ, ["quantize", BERT, plainFile, "--bits", "4", "--clusters", "1"]).status, 0, "native plain quantize");
+  const pl = cli(plainFile);
+  eq(await pane("output-plain"), `${pl.label} (${(pl.probs[pl.label_id] * 100).toFixed(1)}%)`, "plain pane vs sq classify on a k = 1 file");
   const out2 = await runText("i am furious that they cancelled the show again");
   const q2 = run(SQ, ["classify", path.join(OUT, "bert-page.safetensors"), "i am furious that they cancelled the show again", "--json"]);
   eq(out2.trim(), JSON.parse(q2.stdout).results[0].label, "second text");
@@ -384,7 +405,27 @@ await test("threads + output: isolated page (pthreads core, OPFS file), a plain 
   }
 });
 
-await test("stories: greedy generation streams the CLI's text from original and quantized", async () => {
+await test("frontier: size against error for stories260K at every width and k; k = 1 sizes as sq quantize's", async () => {
+  await page.waitForSelector("[data-sq=frontier] tbody tr", { timeout: 60000 });
+  const bits = await page.evaluate(() => [...document.querySelectorAll("[data-sq=bits] option")].map((o) => Number(o.value)));
+  const pts = await page.locator("[data-sq=frontier] tbody tr").evaluateAll((els) => els.map((e) => ({ bits: Number(e.dataset.bits), k: Number(e.dataset.k), bpw: Number(e.dataset.bpw) })));
+  eq(pts.length, bits.length * 4, "points: every width x k = 1..4");
+  for (const b of [2, 8]) {
+    const rep = path.join(OUT, `stories-k1-int${b}.json`);
+    eq(run(SQ, ["quantize", STORIES, path.join(OUT, "tmp.safetensors"), "--bits", String(b), "--clusters", "1", "--report", rep]).status, 0, "native");
+    const r = JSON.parse(fs.readFileSync(rep, "utf8"));
+    const want = Number.isFinite(r.bpw_linear) ? r.bpw_linear : (8 * r.layers.reduce((a, l) => a + l.bytes_out, 0)) / r.layers.reduce((a, l) => a + elements(l.shape), 0);
+    const got = pts.find((p) => p.bits === b && p.k === 1).bpw;
+    assert(Math.abs(got - want) < 1e-9, `INT${b} k=1: ${got} bits/weight on the page, ${want} from sq quantize`);
+  }
+  const note = await page.locator("#frontier-note").innerText();
+  assert(/At the same bits, plain INT4/.test(note) && /At about the same size, plain INT\d/.test(note), `frontier note: ${note}`);
+  await page.locator("#frontier").scrollIntoViewIfNeeded();
+  await screenshot("frontier-stories");
+  notes.push(`frontier stories260K: ${note}`);
+});
+
+await test("stories: greedy generation — four panes (original, split, plain same bits, plain same size) stream the CLI's texts", async () => {
   await page.fill("[data-sq=tokens]", "40");
   await page.selectOption("[data-sq=mode]", "greedy");
   const prompt = "Once upon a time";
@@ -398,6 +439,21 @@ await test("stories: greedy generation streams the CLI's text from original and 
   eq(out, q, "[data-sq=output] vs sq generate on the quantized file");
   eq(await page.locator("[data-sq=gen-original]").innerText(), o, "original pane vs sq generate");
   eq(await page.locator("[data-sq=gen-quantized]").innerText(), q, "quantized pane");
+  // plain k = 1 at the same bits, and at the same size (the frontier's nearest k = 1 point)
+  const plainFile = path.join(OUT, "stories-plain-native.safetensors");
+  eq(run(SQ, ["quantize", STORIES, plainFile, "--bits", "4", "--clusters", "1"]).status, 0, "native plain quantize");
+  eq(await page.locator("[data-sq=output-plain]").innerText(), cli(plainFile), "plain pane vs sq generate on a k = 1 file");
+  eq(await page.locator("[data-sq=output-plain-size]").count(), 1, "the same-size pane (the frontier was measured)");
+  const title = await page.locator("[data-pane=plain-size] h3").innerText();
+  const sb = title.match(/Plain INT(\d)/)[1];
+  const sizeFile = path.join(OUT, "stories-plain-size-native.safetensors");
+  eq(run(SQ, ["quantize", STORIES, sizeFile, "--bits", sb, "--clusters", "1"]).status, 0, "native same-size quantize");
+  eq(await page.locator("[data-sq=output-plain-size]").innerText(), cli(sizeFile), `same-size pane (INT${sb}) vs sq generate`);
+  // each pane its own rate, one decimal, and its time to the first token
+  for (const w of ["original", "quantized", "plain", "plain-size"]) {
+    const m = await page.locator(`[data-sq=meta-${w}]`).innerText();
+    assert(paneRate.test(m), `the ${w} pane's figures: ${m}`);
+  }
   await page.locator("#run").scrollIntoViewIfNeeded();
   await screenshot("stories-generate");
 });
@@ -489,6 +545,8 @@ await test("errors: bad file, missing config, no weights, already quantized — 
   await noErrors("unsupported model type");
 });
 
+await checkTests({ page, test, screenshot, noErrors, waitDone, setSettings, OUT, BUILD, ROOT, BERT, STORIES, SQ });
+
 // ---------------- the pthreads core on a model big enough to split ----------------
 // The bundled models' tensors are one chunk each; here every weight is split over the
 // pool's threads (and the reads and writes run beside them on the worker's own thread).
@@ -510,6 +568,18 @@ await test("threads: a 360 MB synthetic Llama on the pthreads core, byte-identic
     const d = await download("a[data-sq=download]", path.join(OUT, "synth-small-page.safetensors"));
     sameBytes(d.file, nat, `download (${threads} threads) vs build/sq`);
     const heap = Number(await page.locator("[data-sq=done]").getAttribute("data-heap-bytes"));
+    // running it: loading the model into the worker shows its progress
+    await page.fill("[data-sq=tokens]", "3");
+    await page.fill("[data-sq=prompt]", "Once upon a time");
+    await page.click("[data-sq=run]");
+    await page.waitForFunction(() => [...document.querySelectorAll("[data-sq^=meta-]")].some((e) => /Loading the model into the worker: .* \(\d+%\)/.test(e.textContent)), null, { timeout: 60000 });
+    await page.waitForFunction(() => !document.querySelector("[data-sq=output]").hasAttribute("data-busy"), null, { timeout: 300000 });
+    await noErrors("run synthetic");
+    for (const w of ["original", "quantized", "plain"]) {
+      const m = await page.locator(`[data-sq=meta-${w}]`).textContent();
+      assert(paneRate.test(m), `synthetic ${w} pane: ${m}`);
+      notes.push(`synth-small ${w}: ${m}`);
+    }
     notes.push(`synth-small (360 MB) INT4 k=3 packed in Chromium: ${Number(await page.locator("[data-sq=done]").getAttribute("data-seconds")).toFixed(1)} s on ${threads} threads, wasm heap ${(heap / 2 ** 20).toFixed(0)} MiB`);
   } finally {
     for (const f of [path.join(OUT, "synth-small-page.safetensors"), nat]) fs.rmSync(f, { force: true });
@@ -538,6 +608,18 @@ await test("cancel: a 360 MB synthetic Llama — main thread responsive, cancel 
   assert(ticks >= 40 && gaps < 1000, `the main thread was blocked while quantizing: ${ticks} timer ticks in 2 s, worst gap ${gaps.toFixed(0)} ms`);
   await page.locator("#progress").scrollIntoViewIfNeeded();
   await screenshot("synthetic-running");
+  // dropping another model during the run asks first; "no" keeps the run going
+  let asked = "";
+  page.once("dialog", (d) => { asked = d.message(); d.dismiss(); });
+  await page.evaluate(async () => {
+    const dt = new DataTransfer();
+    for (const f of ["config.json", "model.safetensors"]) dt.items.add(new File([await (await fetch(`examples/stories260K/${f}`)).blob()], f));
+    document.querySelector("#drop").dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+  });
+  for (let i = 0; i < 50 && !asked; i++) await new Promise((r) => setTimeout(r, 20));
+  assert(/quantization is running/.test(asked), `no question before throwing the run away (${asked})`);
+  assert(!/Cancel/.test(await page.locator("#status").innerText()), "the run was thrown away after answering no");
+  assert(!/260\.0 k/.test(await page.locator("#model-info").innerText()), "the model changed to stories260K after answering no");
   const rowsAtCancel = await page.locator("[data-sq=layer]").count();
   const t0 = performance.now();
   await page.click("[data-sq=cancel]");

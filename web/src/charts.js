@@ -6,6 +6,7 @@ import * as Plot from "@observablehq/plot";
 export const CLUSTER_COLORS = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1"];
 export const PLAIN_COLOR = "#6b6b6b";
 export const OUTLIER_COLOR = "#d62728";
+export const CLIP_COLOR = "#8c564b";
 
 export function clusterNames(k) {
   if (k === 1) return ["all weights"];
@@ -68,7 +69,7 @@ export function boundaries(stats) {
 /* Histogram (log counts) coloured by cluster, k-means centres (dashed) and boundaries
  * (solid), and under it a strip with the outliers and the quantization grids.
  * hist: {x0, dx, counts}; outliers: {values, lo, hi}; stats: a report layer. */
-export function layerFigure({ hist, outliers, stats, bits, format, width = 760, note = "" }) {
+export function layerFigure({ hist, outliers, stats, bits, format, width = 760, note = "", gridRows = null, clip = null }) {
   const k = stats?.cluster_min?.length || 1;
   const names = clusterNames(k);
   const lo = Math.min(hist.x0, stats?.min ?? hist.x0), hi = Math.max(hist.x0 + hist.dx * hist.counts.length, stats?.max ?? -Infinity);
@@ -88,12 +89,13 @@ export function layerFigure({ hist, outliers, stats, bits, format, width = 760, 
     marks: [
       Plot.rectY(bins, { x1: "x1", x2: "x2", y1: 0.7, y2: "c", fill: "cluster", inset: 0,
                          title: (d) => `${d.cluster}: ${d.c.toLocaleString()} weights in [${fmt(d.x1)}, ${fmt(d.x2)})` }),
+      // centres are named by the legend, not by text on the chart (nearby ones would overlap)
       Plot.ruleX(stats?.centers || [], { stroke: "#222", strokeDasharray: "5,3", strokeWidth: 1.2 }),
-      Plot.text(stats?.centers || [], { x: (d) => d, frameAnchor: "top", dy: 4, text: () => "centre", fontSize: 10, fill: "#222" }),
       Plot.ruleX(boundaries(stats), { stroke: "#111", strokeWidth: 2 }),
+      Plot.ruleX(clip ? [clip.lo, clip.hi] : [], { stroke: CLIP_COLOR, strokeDasharray: "2,2", strokeWidth: 1.5 }),
     ],
   });
-  const rows = [{ row: "outliers (> 3σ)", color: OUTLIER_COLOR, levels: outliers?.values || [] }, ...grids(stats, bits, format)];
+  const rows = gridRows || [{ row: "outliers (> 3σ)", color: OUTLIER_COLOR, levels: outliers?.values || [] }, ...grids(stats, bits, format)];
   const ticks = rows.flatMap((r) => r.levels.map((v) => ({ row: r.row, v, color: r.color })));
   const strip = Plot.plot({
     width, height: 26 + rows.length * 22, marginLeft, marginTop: 4,
@@ -111,7 +113,8 @@ export function layerFigure({ hist, outliers, stats, bits, format, width = 760, 
   legend.innerHTML =
     names.map((n, i) => `<span><i style="background:${CLUSTER_COLORS[i]}"></i>${n} cluster</span>`).join("") +
     `<span><i class="dash"></i>k-means centre</span><span><i class="solid"></i>cluster boundary</span>` +
-    `<span><i style="background:${OUTLIER_COLOR}"></i>outlier</span><span><i style="background:${PLAIN_COLOR}"></i>grid level</span>`;
+    `<span><i style="background:${OUTLIER_COLOR}"></i>outlier</span><span><i style="background:${PLAIN_COLOR}"></i>grid level</span>` +
+    (clip ? `<span><i class="dash" style="border-color:${CLIP_COLOR}"></i>clipping range</span>` : "");
   fig.append(legend, top, strip);
   if (note) {
     const cap = document.createElement("figcaption");
@@ -156,9 +159,13 @@ export function summaryFigure(layers, width = 760) {
     reduction: l.range / Math.max(...(l.cluster_ranges?.length ? l.cluster_ranges : [l.range])),
     ratio: l.mse > 0 ? l.mse_plain / l.mse : NaN,
   }));
+  // past ~28 layers the names cannot all stand under the bars: label every n-th bar with
+  // its index (a layer's name is in its tooltip and in the table)
   const many = data.length > 28;
-  const x = { domain: data.map((d) => d.short), label: null, tickRotate: many ? 0 : -35, tickFormat: many ? () => "" : undefined };
-  const mb = many ? 12 : 90;
+  const every = Math.ceil(data.length / 28);
+  const x = { domain: data.map((d) => d.short), label: many ? "layer (in file order; every " + every + "th numbered)" : null,
+              tickRotate: many ? 0 : -35, tickFormat: many ? (d, i) => (i % every === 0 ? String(i) : "") : undefined };
+  const mb = many ? 36 : 90;
   const a = Plot.plot({
     width, height: 150 + mb, marginLeft: 56, marginBottom: mb,
     x, y: { label: "range ÷ widest cluster", grid: true, zero: true },
@@ -190,20 +197,45 @@ export function summaryFigure(layers, width = 760) {
   return fig;
 }
 
-/* Label probabilities, original vs quantized. results: {original?, quantized?}. */
+/* Label probabilities of each model that ran. results: {original?, quantized?, plain?, ...}. */
 export function probFigure(results, width = 560) {
   const data = [];
-  for (const [model, r] of Object.entries(results)) if (r) r.labels.forEach((label, i) => data.push({ label, model, p: r.probs[i] }));
-  const labels = (results.original || results.quantized).labels;
+  const models = Object.keys(results).filter((m) => results[m]);
+  for (const m of models) results[m].labels.forEach((label, i) => data.push({ label, model: m, p: results[m].probs[i] }));
+  const labels = results[models[0]].labels;
+  const colors = { original: PLAIN_COLOR, quantized: CLUSTER_COLORS[0], plain: CLUSTER_COLORS[1], "plain-size": CLUSTER_COLORS[2] };
   return Plot.plot({
-    width, height: 40 + labels.length * 44, marginLeft: 80, marginRight: 50,
+    width, height: 40 + labels.length * (14 * models.length + 16), marginLeft: 80, marginRight: 50,
     x: { domain: [0, 1], label: "probability", grid: true },
     fy: { domain: labels, label: null },
-    y: { domain: ["original", "quantized"], axis: null },
-    color: { domain: ["original", "quantized"], range: [PLAIN_COLOR, CLUSTER_COLORS[0]], legend: true },
+    y: { domain: models, axis: null },
+    color: { domain: models, range: models.map((m) => colors[m] || "#999"), legend: true },
     marks: [
       Plot.barX(data, { x: "p", y: "model", fy: "label", fill: "model", title: (d) => `${d.model}: ${d.p.toFixed(4)}` }),
       Plot.text(data, { x: "p", y: "model", fy: "label", text: (d) => d.p.toFixed(3), dx: 4, textAnchor: "start", fontSize: 10 }),
+    ],
+  });
+}
+
+/* Size against error: every (bits, k) of one model. points: [{bits, k, bpw, mse, frontier,
+ * current}]. Labels only on the frontier's points, placed above and below in turn. */
+export function frontierFigure(points, width = 760) {
+  const ks = [...new Set(points.map((p) => p.k))].sort();
+  const name = (k) => (k === 1 ? "plain (k = 1)" : `split k = ${k}`);
+  const colors = (k) => (k === 1 ? PLAIN_COLOR : CLUSTER_COLORS[(k - 2) % 4]);
+  const front = points.filter((p) => p.frontier).sort((a, b) => a.bpw - b.bpw);
+  const ok = points.filter((p) => p.mse > 0);
+  return Plot.plot({
+    width, height: 320, marginLeft: 70, marginRight: 20, marginTop: 30,
+    x: { label: "bits per weight as stored (quantized layers) →", grid: true },
+    y: { type: "log", label: "↑ mean squared error", grid: true },
+    color: { domain: ks.map(name), range: ks.map(colors), legend: true },
+    marks: [
+      Plot.line(front.filter((p) => p.mse > 0), { x: "bpw", y: "mse", stroke: "#bbb", strokeWidth: 1.5 }),
+      Plot.dot(ok, { x: "bpw", y: "mse", fill: (d) => name(d.k), r: (d) => (d.current ? 7 : 4.5), stroke: (d) => (d.current ? "#000" : "none"),
+                     title: (d) => `INT${d.bits}, k = ${d.k}: ${d.bpw.toFixed(2)} bits/weight, MSE ${d.mse.toExponential(2)}${d.frontier ? " (on the frontier)" : ""}` }),
+      ...[0, 1].map((odd) => Plot.text(front.filter((p, i) => p.mse > 0 && i % 2 === odd), { x: "bpw", y: "mse",
+        text: (d) => `INT${d.bits}${d.k > 1 ? ` k${d.k}` : ""}`, dy: odd ? 13 : -11, fontSize: 10, fill: "#333" })),
     ],
   });
 }

@@ -5,6 +5,8 @@ import { state } from "./state.js";
 import { cancelRun, clearRows } from "./progress.js";
 import { setupExplain } from "./explain.js";
 import { setupRun } from "./run.js";
+import { settingsHint } from "./options.js";
+import { checkModel, shardOf } from "./check.js";
 
 // ---------------- 1. load ----------------
 export const TEXT_SLOTS = { "config.json": "config_json", "tokenizer.json": "tokenizer_json", "vocab.txt": "vocab_txt",
@@ -20,7 +22,10 @@ export function friendlyOpenError(err, weightsName) {
 /* list: [{file, path}] (path: relative path inside the dropped folder, or the name). */
 export async function loadFiles(list, folderName) {
   clearErrors();
+  if (state.running && !confirm("A quantization is running. Stop it and load the new model?")) return;
   const seq = ++state.loadSeq;
+  state.onLoadStart?.();
+  state.onLoadStart = null;
   if (state.running) await cancelRun(true);
   auxW.call("stop").catch(() => {}); // a generation under way ends before the new model opens
   resetModel();
@@ -39,20 +44,28 @@ export async function loadFiles(list, folderName) {
     if (other) return showError(`${other.name} is not a safetensors file. sq reads weights from .safetensors files; most Hugging Face models have one beside their .bin.`);
     return showError(`None of the ${all.length} file${all.length === 1 ? "" : "s"} is a .safetensors weights file. Add the model's *.safetensors file with its config.json.`);
   }
+  let unused = [];
   if (weights.length > 1) {
-    const main = weights.find((f) => f.name === "model.safetensors");
-    if (!main) return showError(`This model's weights are split over ${weights.length} .safetensors files (${weights.slice(0, 3).map((f) => f.name).join(", ")}${weights.length > 3 ? ", …" : ""}). sq works on one weights file at a time: choose a model with a single model.safetensors.`);
-    weights = [main];
+    // never resolved silently: a folder's model.safetensors is the model (the others are
+    // named on the page); loose files or shards: the person picks one (a shard can be
+    // quantized on its own, weight by weight, but does not run)
+    const main = folderName && weights.find((f) => f.name === "model.safetensors");
+    const picked = main || (await pickWeights(weights, seq));
+    if (!picked) return;
+    unused = weights.filter((f) => f !== picked).map((f) => f.name);
+    weights = [picked];
   }
   const texts = {};
   for (const f of all) if (TEXT_SLOTS[f.name]) texts[TEXT_SLOTS[f.name]] = f;
-  const name = folderName || weights[0].name;
-  state.files = { weights: weights[0], texts, name };
+  const name = folderName || (await looseName(texts.config_json, weights[0]));
+  if (seq !== state.loadSeq) return;
+  const index = all.find((f) => /\.safetensors\.index\.json$/i.test(f.name));
+  state.files = { weights: weights[0], texts, name, shard: shardOf(weights[0].name), index: index ? index.name : null, unused };
   $("#model-info").hidden = false;
   $("#model-info").textContent = `Reading ${weights[0].name} (${fmtBytes(weights[0].size)})…`;
   let res;
   try {
-    [res] = await Promise.all([quantW.call("open", state.files), auxW.call("open", state.files)]);
+    [res] = await Promise.all([quantW.queue("open", state.files), auxW.call("open", state.files)]);
   } catch (err) {
     if (seq !== state.loadSeq) return;
     $("#model-info").hidden = true;
@@ -79,12 +92,50 @@ export async function loadFiles(list, folderName) {
   }
   state.info = res;
   state.kind = modelKind(info, config);
+  state.check = state.kind ? checkModel(state.kind, config, info.layers, texts) : null;
+  state.runnable = !!state.check?.runs;
   showModelInfo(res);
   $("#version").textContent = res.version;
   $("#start").disabled = false;
-  $("#settings-hint").textContent = "Defaults: INT4, 3 clusters, packed — the usual SplitQuant setup.";
+  settingsHint();
   setupExplain();
   setupRun();
+}
+
+/* Several .safetensors files: ask which one (resolves to the File, or null if another
+ * load started meanwhile). */
+function pickWeights(weights, seq) {
+  const box = $("#model-info");
+  box.hidden = false;
+  box.textContent = "";
+  const shards = weights.map((f) => shardOf(f.name));
+  const sharded = shards.every((s) => s && s.count === shards[0].count);
+  const count = sharded ? shards[0].count : 0;
+  return new Promise((resolve) => {
+    const sorted = [...weights].sort((a, b) => a.name.localeCompare(b.name));
+    const list = h("ul", { class: "pick-list" }, sorted.map((f) => h("li", {},
+      h("button", { type: "button", "data-sq": "pick-weights", "data-name": f.name,
+                    onclick: () => { state.onLoadStart = null; resolve(f); } }, `${f.name} (${fmtBytes(f.size)})`))));
+    state.onLoadStart = () => resolve(null); // another load replaces this question
+    box.append(h("h3", {}, "Which weights file?"),
+      h("p", { class: "notice", "data-sq": "pick-note" }, sharded
+        ? `These are ${weights.length} of the ${count} shards of one model. The page reads one weights file at a time: pick a shard to quantize its layers on their own (that part cannot run, and its download is not a whole model; \`sq quantize\` on the folder does the same).`
+        : `${weights.length} different .safetensors files were given, and the page will not guess which is the model. Pick one:`),
+      list);
+    list.querySelector("button").focus();
+  }).then((f) => (seq === state.loadSeq ? f : null));
+}
+
+/* A name for loose files: the config's _name_or_path, else the weights file's own name
+ * unless it is the generic model.safetensors, else the architecture. */
+async function looseName(configFile, weights) {
+  let cfg = null;
+  try { cfg = configFile ? JSON.parse(await configFile.text()) : null; } catch { /* reported after opening */ }
+  const fromCfg = typeof cfg?._name_or_path === "string" ? cfg._name_or_path.split(/[\\/]/).filter(Boolean).pop() : null;
+  if (fromCfg) return fromCfg;
+  const base = weights.name.replace(/\.safetensors$/i, "");
+  if (!/^model(-\d+-of-\d+)?$/i.test(base)) return base;
+  return cfg?.architectures?.[0] || cfg?.model_type || base;
 }
 
 export function modelKind(info, config) {
@@ -99,32 +150,45 @@ export function showModelInfo({ info, config, dtypes }) {
   const box = $("#model-info");
   box.textContent = "";
   const split = info.layers.filter((l) => l.role === "split");
-  const tok = state.files.texts.tokenizer_json ? "tokenizer.json" : state.files.texts.vocab_txt ? "vocab.txt" : "none";
-  const runs = state.kind === "bert" ? "yes — text classification (labels: " + Object.values(config.id2label || {}).join(", ") + ")"
-    : state.kind === "llama" ? "yes — text generation" : "no (runs BERT classifiers and Llama language models)";
+  const c = state.check;
+  const tok = c?.tokenizer || (state.files.texts.tokenizer_json ? "tokenizer.json" : state.files.texts.vocab_txt ? "vocab.txt" : "none");
+  const what = state.kind === "bert" ? `text classification (labels: ${Object.values(config.id2label || {}).join(", ")})` : "text generation";
+  const runs = !state.kind ? "no (the page runs BERT sequence classifiers and Llama causal language models)"
+    : state.runnable ? `yes — ${what}; all ${c.expected} tensors it needs are here with the shapes config.json implies`
+    : `no — ${c.sentence.replace(/^./, (x) => x.toLowerCase())}`;
   const dl = h("dl", { class: "facts" },
     h("dt", {}, "Model"), h("dd", {}, state.files.name),
     h("dt", {}, "Architecture"), h("dd", {}, info.architecture || config.model_type || "not stated in config.json"),
     h("dt", {}, "Parameters"), h("dd", {}, `${fmtCount(info.params)} (${info.params.toLocaleString("en")})`),
-    h("dt", {}, "Weights file"), h("dd", {}, `${state.files.weights.name}, ${fmtBytes(info.bytes)}, ${info.tensors} tensors`),
+    h("dt", {}, "Weights file"), h("dd", {}, `${state.files.weights.name}, ${fmtBytes(info.bytes)}, ${info.tensors} tensors` +
+      (state.files.shard ? ` — shard ${state.files.shard.index} of ${state.files.shard.count}` : "")),
     h("dt", {}, "Data types"), h("dd", {}, Object.entries(dtypes).map(([d, v]) => `${d} (${v.tensors} tensors, ${fmtBytes(v.bytes)})`).join(", ")),
     h("dt", {}, "Will be split"), h("dd", {}, `${split.length} linear layers, ${fmtCount(info.split_params)} parameters (${((100 * info.split_params) / info.params).toFixed(1)}% of the model); norms and embeddings stay as they are`),
     h("dt", {}, "Tokenizer"), h("dd", {}, tok),
-    h("dt", {}, "Runs here"), h("dd", {}, runs));
+    h("dt", {}, "Runs here"), h("dd", { "data-sq": "runs", "data-runs": state.runnable ? "yes" : "no" }, runs));
   const rows = info.layers.map((l) => h("tr", {}, h("td", { class: "mono" }, l.name), h("td", {}, l.dtype), h("td", {}, l.shape.join(" × ")),
     h("td", {}, l.role === "split" ? "split + quantize" : l.role === "split-bias" ? "bias: split, stays float" : "kept as is")));
   const det = h("details", {}, h("summary", {}, `All ${info.tensors} tensors and what happens to each`),
-    h("div", { class: "table-wrap tall" }, h("table", { class: "tensors" },
+    h("div", { class: "table-wrap tall", tabindex: "0", role: "region", "aria-label": "all tensors" }, h("table", { class: "tensors" },
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "tensor"), h("th", { scope: "col" }, "dtype"), h("th", { scope: "col" }, "shape"), h("th", { scope: "col" }, "what sq does"))),
       h("tbody", {}, rows))));
   box.append(h("h3", {}, "Loaded"), dl, det);
+  if (state.files.unused.length) box.append(h("p", { class: "hint", "data-sq": "unused-weights" },
+    `Also in the folder, not used: ${state.files.unused.join(", ")} (the model is model.safetensors; drop another file on its own to open it).`));
   if (!state.kind) box.append(h("p", { class: "notice" }, `This ${info.architecture || "model"} can be quantized and downloaded here, but not run: the page runs BERT sequence classifiers and Llama causal language models.`));
+  else if (!state.runnable) box.append(h("p", { class: "notice", "data-sq": "check-warning" },
+    `This ${info.architecture || "model"} will not run as loaded: ${c.sentence.replace(/^./, (x) => x.toLowerCase())} ` +
+    (state.files.shard ? `It is shard ${state.files.shard.index} of ${state.files.shard.count} of a sharded model: the other shards hold the rest. ` : "") +
+    "You can still quantize its weights here and download them, but the file will not run on its own."));
 }
 
 export function resetModel() {
   state.files = null;
   state.info = null;
   state.kind = null;
+  state.check = null;
+  state.runnable = false;
+  state.blobKey++; // a measurement of the previous model stops
   state.report = null;
   state.reportLayers = new Map();
   state.weightLayers = [];

@@ -5,6 +5,8 @@
 //   downloads.js (6); shared state in state.js, helpers in ui.js, workers in workers.js.
 import { $, stop, showError } from "./ui.js";
 import { quantW, auxW } from "./workers.js";
+import { state } from "./state.js";
+import "./frontier.js";
 import "./load.js";
 import "./options.js";
 import "./progress.js";
@@ -20,6 +22,13 @@ Promise.all([quantW.call("ping"), auxW.call("ping")]).then(([p]) => {
   $("#threads").textContent = p.threads > 1 ? ` on ${p.threads} threads` : " on one thread";
   $("#threads").dataset.threads = p.threads;
   $("#threads").title = p.isolated ? "cross-origin isolated: the threaded core" : "not cross-origin isolated (no COOP/COEP headers): the single-thread core";
+  // the widths the core quantizes: the settings and the frontier offer every one
+  state.bitsList = p.bits;
+  const sel = $("#bits");
+  for (const b of p.bits) if (![...sel.options].some((o) => Number(o.value) === b)) {
+    const after = [...sel.options].find((o) => Number(o.value) > b);
+    sel.insertBefore(new Option(`INT${b}`, String(b)), after || null);
+  }
 }).catch((err) => showError(err.fatal ? err.message : `The quantizer could not start: ${stop(err.message)}`));
 
 function showOnline() {

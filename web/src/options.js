@@ -17,6 +17,7 @@ $("#cancel").addEventListener("click", () => cancelRun(false));
 $("#settings-form").addEventListener("submit", (ev) => ev.preventDefault());
 for (const id of ["#bits", "#clusters", "#format", "#group"]) $(id).addEventListener("change", () => {
   if (state.running) return;
+  settingsHint();
   if (state.lab) syncLabToSettings();
   // before quantizing, the layer chart previews the chosen settings on a sample
   if (state.selected && !state.reportLayers.has(state.selected)) drawLayer(state.selected);
@@ -34,3 +35,18 @@ export function setRunning(on) {
   if (!on && (focusWas === $("#cancel") || focusWas === document.body)) $("#start").focus();
 }
 
+
+const DEFAULTS = { bits: 4, clusters: 3, format: "packed", group: "auto" };
+/* The line under the settings: what they are (the defaults, or what changed), and for a
+ * model that will not run, that only the weights are quantized. */
+export function settingsHint() {
+  if (!state.files) return;
+  const o = currentOpts();
+  const changed = Object.keys(DEFAULTS).filter((k) => o[k] !== DEFAULTS[k]);
+  let t = changed.length
+    ? `INT${o.bits}, k = ${o.clusters}${o.clusters === 1 ? " (plain quantization, no split)" : ""}, ${o.format} format, scale groups: ${o.group}` +
+      ` (changed from the defaults: ${changed.join(", ")}).`
+    : "Defaults: INT4, 3 clusters, packed, groups of 128 — the usual SplitQuant setup.";
+  if (state.kind && !state.runnable) t += " Weight-only: this model will not run as loaded (see above), so the file will not run on its own either.";
+  $("#settings-hint").textContent = t;
+}

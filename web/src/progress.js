@@ -1,7 +1,8 @@
 // progress.js - panel 3: a quantize run in the worker, its progress bar and the live
 // layer table (one row per quantized weight).
 import { CLUSTER_COLORS, clusterNames, shortName } from "./charts.js";
-import { $, h, fmtBytes, fmtSci, fmtNum, fmtSecs, widest, stop, showError, clearErrors } from "./ui.js";
+import { $, h, fmtBytes, fmtSci, fmtNum, fmtSecs, widest, stop, showError, clearErrors, layerBpw, reportBpw } from "./ui.js";
+import { setupFrontier } from "./frontier.js";
 import { quantW, auxW } from "./workers.js";
 import { state } from "./state.js";
 import { friendlyOpenError } from "./load.js";
@@ -24,8 +25,12 @@ export async function startRun() {
   document.querySelector("[data-sq=done]")?.remove();
   $("#download").hidden = true;
   $("#download-links").textContent = "";
-  $("#layer-rows").textContent = "";
-  rowQueue = [];
+  clearRows();
+  state.blobKey++; // anything measured for the previous run (frontier, comparisons) is stale
+  state.variants = {};
+  state.frontier = null;
+  $("#frontier").hidden = true;
+  for (const slot of ["plain", "plain-size"]) auxW.call("setQuantized", { blob: null, slot }).catch(() => {});
   $("#summary").hidden = false;
   $("#summary-chart").textContent = "";
   $("#summary-chart").append(h("p", { class: "hint" }, "The per-layer charts fill in as layers finish."));
@@ -41,7 +46,7 @@ export async function startRun() {
   const t0 = performance.now();
   let lastSummary = 0;
   try {
-    const res = await quantW.call("quantize", { opts, cancel: sab }, (m) => {
+    const res = await quantW.queue("quantize", { opts, cancel: sab }, (m) => {
       onProgress(m.p, (performance.now() - t0) / 1000);
       if (summaryVisible && performance.now() - lastSummary > 4000 && state.weightLayers.length > 1) {
         lastSummary = performance.now();
@@ -75,7 +80,7 @@ export async function cancelRun(quiet) {
   });
   if (!(await stopped)) {
     quantW.restart();
-    if (state.files) await quantW.call("open", state.files).catch((err) => showError(friendlyOpenError(err, state.files.weights.name)));
+    if (state.files) await quantW.queue("open", state.files).catch((err) => showError(friendlyOpenError(err, state.files.weights.name)));
   }
   while (state.running) await new Promise((r) => setTimeout(r, 20));
   if (!quiet) $("#start").focus();
@@ -140,19 +145,39 @@ export function addLayerRow(l) {
 export function layerRow(l) {
   const gain = l.mse > 0 ? l.mse_plain / l.mse : NaN;
   const w = widest(l);
+  const bpw = layerBpw(l);
+  // one Tab stop for the whole table (roving tabindex): the arrow keys move between rows
+  const first = !$("#layer-rows [data-sq=layer] button[tabindex='0']") && !rowQueue.some((r) => r.__tab);
+  if (first) l.__tab = true;
   const tr = h("tr", { "data-sq": "layer", "data-name": l.name },
-    h("th", { scope: "row" }, h("button", { type: "button", class: "link mono", title: l.name, onclick: () => selectLayer(l.name, true) }, shortName(l.name))),
+    h("th", { scope: "row" }, h("button", { type: "button", class: "link mono", title: l.name, tabindex: first ? "0" : "-1",
+                                            onclick: () => selectLayer(l.name, true) }, shortName(l.name))),
     h("td", { class: "mono" }, l.shape.join("×")),
     h("td", { class: "spark" }, rangeBar(l)),
-    h("td", { class: "num" }, fmtNum(l.range)),
-    h("td", { class: "num" }, `${fmtNum(w)} (${(l.range / w).toFixed(1)}× narrower)`),
+    h("td", { class: "num" }, `${fmtNum(l.range)} → ${fmtNum(w)}`, h("span", { class: "sub" }, ` ${(l.range / w).toFixed(1)}×`)),
     h("td", { class: "num" }, fmtSci(l.mse_plain)),
     h("td", { class: "num" }, fmtSci(l.mse)),
     h("td", { class: `num ${gain > 1 ? "good" : gain < 1 ? "bad" : ""}` }, Number.isFinite(gain) ? `${gain.toFixed(1)}×` : "–"),
+    h("td", { class: "num", "data-sq": "bpw", "data-bpw": bpw }, bpw.toFixed(2)),
+    h("td", { class: "num", "data-sq": "size" }, fmtBytes(l.bytes_out)),
     h("td", { class: "num" }, fmtSecs(l.seconds || 0)));
   if (l.name === state.selected) tr.classList.add("selected");
   return tr;
 }
+
+// arrow keys, Home and End move between the rows' buttons
+$("#layer-rows").addEventListener("keydown", (ev) => {
+  const b = ev.target.closest("button");
+  if (!b || !["ArrowDown", "ArrowUp", "Home", "End"].includes(ev.key)) return;
+  const all = [...$("#layer-rows").querySelectorAll("[data-sq=layer] th button")];
+  const i = all.indexOf(b);
+  const j = ev.key === "Home" ? 0 : ev.key === "End" ? all.length - 1 : Math.max(0, Math.min(all.length - 1, i + (ev.key === "ArrowDown" ? 1 : -1)));
+  ev.preventDefault();
+  b.tabIndex = -1;
+  all[j].tabIndex = 0;
+  all[j].focus();
+  all[j].scrollIntoView({ block: "nearest" });
+});
 
 export function finishRun({ report, blob, seconds, io, threads, heapBytes }, wall) {
   state.io = io; // reads/writes of the worker (kept for debugging from the console)
@@ -169,18 +194,21 @@ export function finishRun({ report, blob, seconds, io, threads, heapBytes }, wal
   // data-threads / data-heap-bytes / data-seconds / data-io: the core's threads, its wasm
   // memory (peak) size, the worker's time and I/O, for tests and benchmarks
   // (tests/web/run.mjs, bench/web_1b.mjs)
+  const bpw = reportBpw(report);
   $("#status").append(h("p", { "data-sq": "done", class: "done", "data-threads": threads, "data-heap-bytes": heapBytes,
-                               "data-seconds": seconds, "data-io": JSON.stringify(io) },
-    `Done in ${fmtSecs(seconds)}: ${split} layers split and quantized to INT${report.bits} with k = ${report.clusters}; ` +
-    `the split beats plain INT${report.bits} on ${wins} of ${split}. ` +
-    `${fmtBytes(report.bytes_in)} → ${fmtBytes(report.bytes_out)}` +
+                               "data-seconds": seconds, "data-io": JSON.stringify(io), "data-bpw-linear": bpw.linear, "data-bpw-file": bpw.file },
+    `Done in ${fmtSecs(seconds)}: ${split} layers split and quantized to INT${report.bits} with k = ${report.clusters}, ` +
+    `${bpw.linear.toFixed(2)} bits per weight as stored (codes${report.clusters > 1 ? ", cluster ids" : ""} and scales; the original: ${(8 * (report.quant_bytes_in || 0) / Math.max(1, report.layers.reduce((a, l) => a + l.shape.reduce((x, y) => x * y, 1), 0))).toFixed(0)}). ` +
+    `The split beats plain INT${report.bits} at the same bits on ${wins} of ${split} layers` + (report.clusters > 1 ? " (plain is smaller: see size against error below). " : ". ") +
+    `File ${fmtBytes(report.bytes_in)} → ${fmtBytes(report.bytes_out)}, ${bpw.file.toFixed(2)} bits per parameter overall` +
     (report.quant_bytes_in ? ` (the quantized layers: ${fmtBytes(report.quant_bytes_in)} → ${fmtBytes(report.quant_bytes_out)})` : "") + "."));
   drawSummary();
   showDownloads(report, blob);
   auxW.call("setQuantized", { blob, key: state.blobKey }).catch((err) => showError(`The quantized model cannot be opened for running: ${stop(err.message)}`));
   if (state.selected) drawLayer(state.selected);
   else pickDefaultLayer();
-  if (state.kind) $("#run-hint").textContent = runHint();
+  if (state.runnable) $("#run-hint").textContent = runHint();
+  setupFrontier();
 }
 
 export function clearRows() {

@@ -4,6 +4,7 @@
 //   sink.write(chunk);                                  // every output byte, in order
 //   const { blob, io } = await sink.finish();           // a File (OPFS) or a Blob
 //   sink.discard();                                     // cancelled or failed: nothing kept
+//   countSink()                                         // the same interface, keeps only the count
 //
 // Two kinds, one interface:
 //  - an OPFS file (sq-out-<time>-<random>.safetensors in the Origin Private File System)
@@ -213,5 +214,15 @@ export async function openSink({ blobOnly = false, expect = 0 } = {}) {
       out = null;
       if (!done) parts.length = 0;
     },
+  };
+}
+
+/* A sink that keeps nothing but the byte count (the size-vs-error frontier's runs). */
+export function countSink() {
+  let written = 0;
+  return {
+    write(chunk) { written += chunk.length; },
+    async finish() { return { blob: null, io: { writeSeconds: 0, writeBytes: written, output: "count" } }; },
+    discard() {},
   };
 }

@@ -18,4 +18,11 @@ export const state = {
   selected: null,
   lab: null,
   loadSeq: 0,
+  check: null,       // checkModel() of the loaded model (check.js)
+  runnable: false,   // it will run here: its architecture, every tensor, a tokenizer
+  variants: {},      // comparison models made for the Run panel: slot -> {key, report, size}
+  variantSeq: 0,
+  frontier: null,    // {key, points}: size against error (frontier.js)
+  bitsList: [2, 3, 4, 8], // the widths the core quantizes (from the worker's ping)
+  onLoadStart: null, // a question (which weights file?) that a new load answers
 };

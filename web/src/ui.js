@@ -26,12 +26,35 @@ export const widest = (l) => Math.max(...(l.cluster_ranges?.length ? l.cluster_r
 // ---------------- errors, as sentences on the page ----------------
 /* A message as the end of a sentence: exactly one final full stop. */
 export const stop = (m) => (/[.!?]$/.test(String(m).trim()) ? String(m).trim() : `${String(m).trim()}.`);
-export function showError(text) {
-  const p = h("p", { class: "error" }, h("span", { text }),
-    h("button", { type: "button", class: "dismiss", "aria-label": "Dismiss this message", onclick: () => p.remove() }, "×"));
+/* An error as a sentence at the top. Focus goes to `focus` (a selector or element) when
+ * given, else to the message itself when the keyboard would otherwise fall to the body
+ * (the control that had it may have been hidden or disabled by the failure). */
+export function showError(text, focus = null) {
+  const p = h("p", { class: "error", tabindex: "-1" }, h("span", { text }),
+    h("button", { type: "button", class: "dismiss", "aria-label": "Dismiss this message", onclick: () => {
+      p.remove();
+      if (document.activeElement === document.body || !document.activeElement) $("#load-h")?.scrollIntoView({ block: "nearest" });
+    } }, "×"));
   $("#errors").append(p);
   p.scrollIntoView({ block: "nearest" });
+  const target = typeof focus === "string" ? $(focus) : focus;
+  const a = document.activeElement;
+  if (target && !target.disabled && !target.closest("[hidden]")) target.focus();
+  else if (!a || a === document.body || a.disabled || a.closest("[hidden]")) p.focus();
 }
 export const clearErrors = () => ($("#errors").textContent = "");
 window.addEventListener("error", (ev) => showError(`Something went wrong on this page: ${ev.message}. Reloading the page should help.`));
 window.addEventListener("unhandledrejection", (ev) => showError(`Something went wrong: ${ev.reason?.message || ev.reason}.`));
+
+// ---------------- sizes: bits per weight (the report's bpw fields) ----------------
+const elements = (shape) => shape.reduce((a, b) => a * b, 1);
+/* Bits per weight of one report layer as stored: its bpw, or 8 x bytes_out / elements
+ * (the same definition, for reports from before the field existed). */
+export const layerBpw = (l) => (Number.isFinite(l.bpw) ? l.bpw : (8 * l.bytes_out) / elements(l.shape));
+/* {linear: over the quantized layers together, file: the whole file over all params}. */
+export function reportBpw(r) {
+  let bytes = 0, n = 0;
+  for (const l of r.layers) { bytes += l.bytes_out; n += elements(l.shape); }
+  return { linear: Number.isFinite(r.bpw_linear) ? r.bpw_linear : n ? (8 * bytes) / n : NaN,
+           file: Number.isFinite(r.bpw_file) ? r.bpw_file : (8 * r.bytes_out) / r.params };
+}

@@ -11,7 +11,7 @@
 import { loadSqCore, SqError } from "./sq-core-api.js";
 import { BertClassifier, LlamaGenerator } from "./sq-infer-api.js";
 import { readHeader, toFloat32 } from "./safetensors.js";
-import { openSink, clearOldOutputs, dropOwnOutputs } from "./sink.js";
+import { openSink, countSink, clearOldOutputs, dropOwnOutputs, outputsUsage } from "./sink.js";
 
 // The threaded core when the page is cross-origin isolated (self.crossOriginIsolated:
 // shared memory), else the single-thread one; loadSqCore picks (wasm/sq-core-api.js).
@@ -45,8 +45,10 @@ class Cancelled extends Error { constructor() { super("cancelled"); this.name = 
 
 // The open model: its files, the core's handle, the JS view of the header.
 let current = null;   // {weights: File, texts: {slot: Uint8Array}, name, model, header, reader}
-let quantized = null; // {blob, key, model, header}
-const runners = {};   // "original" | "quantized" -> {key, kind, runner}
+// Quantized outputs that can run, by slot: "quantized" (the page's run), "plain" (k = 1 at
+// the same bits), "plain-size" (k = 1 at about the same bits per weight).
+const outputs = {};   // slot -> {blob, key, model}
+const runners = {};   // "original" | slot -> {key, kind, runner}
 
 // Each FileReaderSync call costs a few milliseconds whatever its size (a round trip to
 // the browser), and bigger reads go faster per byte (measured on a 2.5 GB file in
@@ -57,6 +59,7 @@ const runners = {};   // "original" | "quantized" -> {key, kind, runner}
 // only slices are read, never the whole file.
 const READ_BLOCK = 16 << 20;
 const readStats = { count: 0, bytes: 0, ms: 0 };
+let onRead = null; // (bytes) => void while a model loads into a runner (its progress)
 function fileReader(blob) {
   const frs = new FileReaderSync();
   const size = blob.size;
@@ -67,6 +70,7 @@ function fileReader(blob) {
     readStats.count++;
     readStats.bytes += len;
     readStats.ms += performance.now() - t0;
+    if (onRead) onRead(len);
     if (b.length !== len) throw new Error(`short read at ${offset}: ${b.length} of ${len} bytes (did the file change?)`);
     return b;
   };
@@ -102,13 +106,17 @@ function closeRunner(which) {
   if (r) { try { r.runner.close(); } catch { /* already gone */ } delete runners[which]; }
 }
 
+function closeOutput(slot) {
+  closeRunner(slot);
+  if (outputs[slot]?.model) outputs[slot].model.close();
+  delete outputs[slot];
+}
+
 function closeAll() {
-  closeRunner("original");
-  closeRunner("quantized");
+  for (const w of Object.keys(runners)) closeRunner(w);
+  for (const slot of Object.keys(outputs)) closeOutput(slot);
   if (current?.model) current.model.close();
-  if (quantized?.model) quantized.model.close();
   current = null;
-  quantized = null;
 }
 
 function dtypeSummary(header) {
@@ -147,15 +155,20 @@ const handlers = {
     }
   },
 
-  /* Quantize the open model: {opts, cancel: SharedArrayBuffer|null}; events: progress.
-   * The output goes to a sink (sink.js) chosen once: an OPFS file, or Blob parts. */
-  async quantize({ opts, cancel }, id) {
+  /* Quantize the open model: {opts, cancel: SharedArrayBuffer|null, sink}; events: progress.
+   * The output goes to a sink (sink.js) chosen once: sink "file" (the page's run: an OPFS
+   * file, or Blob parts), "blob" (a comparison model: Blob parts) or "count" (the
+   * size-vs-error frontier: only the byte count is kept). */
+  async quantize({ opts, cancel, sink: kind = "file" }, id) {
     if (!current) throw new Error("no model is open");
     cancelFlag = cancel ? new Int32Array(cancel) : null;
     const t0 = performance.now();
-    await dropOwnOutputs(); // the previous run's file: the page has let go of it
-    await clearOldOutputs(); // and any left by ended workers (a cancel that ended one)
-    const sink = await openSink({ blobOnly: OUTPUT === "blob", expect: current.weights.size });
+    if (kind === "file") {
+      await dropOwnOutputs(); // the previous run's file: the page has let go of it
+      await clearOldOutputs(); // and any left by ended workers (a cancel that ended one)
+    }
+    const sink = kind === "count" ? countSink()
+      : await openSink({ blobOnly: OUTPUT === "blob" || kind === "blob", expect: current.weights.size });
     readStats.count = readStats.bytes = readStats.ms = 0;
     try {
       const report = current.model.quantize({ ...opts, model: current.name }, {
@@ -174,6 +187,17 @@ const handlers = {
       cancelFlag = null;
       sink.discard(); // cancelled or failed: the partial file goes (a finished one is kept)
     }
+  },
+
+  /* The sq-out files of this origin: {files, bytes}; {drop: true} first deletes this
+   * worker's kept output and every file no live worker holds. */
+  async outputs({ drop = false } = {}) {
+    if (drop) {
+      closeOutput("quantized");
+      await dropOwnOutputs();
+      await clearOldOutputs();
+    }
+    return outputsUsage();
   },
 
   /* A layer's values: exact histogram over the whole tensor (read in slices of rows),
@@ -248,38 +272,61 @@ const handlers = {
     };
   },
 
-  /* The outlier lab: quantize one small matrix. {values, rows, cols, opts, seed}. */
-  async roundtrip({ values, rows, cols, opts, seed = 0 }) {
+  /* The outlier lab: quantize one small matrix. {values, rows, cols, opts, seed, clip}.
+   * clip (a percentile, e.g. 99.9): also plain quantization after clipping every value to
+   * [-p, p] with p that percentile of |value|; its error is against the unclipped values. */
+  async roundtrip({ values, rows, cols, opts, seed = 0, clip = 0 }) {
     const sq = await core();
     const { stats, deq } = sq.roundtrip(values, rows, cols, opts, seed);
     let maxErr = 0;
     for (let i = 0; i < deq.length; i++) maxErr = Math.max(maxErr, Math.abs(deq[i] - values[i]));
-    return { stats, maxErr };
+    let c = null;
+    if (clip > 0 && clip < 100) {
+      const mags = Float32Array.from(values, Math.abs).sort();
+      const p = mags[Math.min(mags.length - 1, Math.floor((clip / 100) * mags.length))];
+      let count = 0;
+      const clipped = values.map((v) => (v > p ? (count++, p) : v < -p ? (count++, -p) : v));
+      const d = sq.roundtrip(clipped, rows, cols, { ...opts, clusters: 1, skip_plain: true }, seed).deq;
+      let se = 0, me = 0;
+      for (let i = 0; i < d.length; i++) { const e = d[i] - values[i]; se += e * e; me = Math.max(me, Math.abs(e)); }
+      c = { pct: clip, lo: -p, hi: p, count, mse: se / d.length, maxErr: me };
+    }
+    return { stats, maxErr, clip: c };
   },
 
-  /* Make the quantized output (a Blob) available for inference. {blob, key}. */
-  async setQuantized({ blob, key }) {
+  /* Make a quantized output (a Blob or File) available for inference. {blob, key, slot}. */
+  async setQuantized({ blob, key, slot = "quantized" }) {
     const sq = await core();
-    closeRunner("quantized");
-    if (quantized?.model) quantized.model.close();
-    quantized = null;
+    closeOutput(slot);
     if (!blob) return null;
     const reader = fileReader(blob);
     const model = sq.openModel({ ...reader, name: "quantized.safetensors" });
-    quantized = { blob, key, model };
+    outputs[slot] = { blob, key, model };
     return model.inspect().quantized;
   },
 
-  /* Load the runners once: which = "original" | "quantized". */
-  async load({ which, kind, ctx = 0 }) {
-    const src = which === "original" ? current : quantized;
-    if (!src) throw new Error(which === "original" ? "no model is open" : "nothing is quantized yet");
+  /* Load a runner once: which = "original" | a slot of outputs. Events: {event: "load",
+   * done, total} (bytes read so far of the model's file, at most every 100 ms). */
+  async load({ which, kind, ctx = 0 }, id) {
+    const src = which === "original" ? current : outputs[which];
+    if (!src) throw new Error(which === "original" ? "no model is open" : `the ${which} model is not there yet`);
     const key = which === "original" ? "original" : src.key;
-    if (runners[which]?.key === key && runners[which]?.kind === kind) return { cached: true };
+    if (runners[which]?.key === key && runners[which]?.kind === kind) return { cached: true, seconds: 0 };
     closeRunner(which);
     const t0 = performance.now();
-    const runner = kind === "bert" ? BertClassifier.open(src.model) : LlamaGenerator.open(src.model, { ctx });
-    runners[which] = { key, kind, runner };
+    const total = which === "original" ? current.weights.size : src.blob.size;
+    let done = 0, last = 0;
+    onRead = (n) => {
+      done += n;
+      const t = performance.now();
+      if (t - last > 100) { last = t; postMessage({ id, event: "load", done, total }); }
+    };
+    try {
+      const runner = kind === "bert" ? BertClassifier.open(src.model) : LlamaGenerator.open(src.model, { ctx });
+      runners[which] = { key, kind, runner };
+    } finally {
+      onRead = null;
+    }
     return { seconds: (performance.now() - t0) / 1000 };
   },
 
@@ -295,33 +342,34 @@ const handlers = {
     return out;
   },
 
-  /* Llama: {prompt, which: [..], maxTokens, temperature, topP, seed}; events: token.
-   * The models take turns, one token each, so both texts grow side by side. */
+  /* Llama: {prompt, which, maxTokens, temperature, topP, seed}; events: token. One model
+   * at a time, so each one's rate is its own: seconds is the wall-clock time from the
+   * prompt to the last token (prompt included), ttft the time to the first token. */
   async generate({ prompt, which, maxTokens, temperature, topP, seed }, id) {
     stopGenerate = false;
-    const live = [];
-    for (const w of which) {
-      const r = runners[w];
-      if (!r || r.kind !== "llama") throw new Error(`the ${w} model is not loaded`);
-      const n = r.runner.start(prompt, { maxTokens, temperature, topP, seed });
-      live.push({ w, r, tokens: 0, text: "", promptTokens: n, t0: performance.now(), seconds: 0 });
-    }
-    while (live.some((l) => !l.done) && !stopGenerate) {
-      for (const l of live) {
-        if (l.done) continue;
-        const t0 = performance.now();
-        const s = l.r.runner.step();
-        l.seconds += (performance.now() - t0) / 1000;
-        if (s.token >= 0 && !s.eos) l.tokens++;
-        l.text += s.piece;
-        if (s.done) l.done = true;
-        if (s.piece || s.done) postMessage({ id, event: "token", which: l.w, piece: s.piece, done: s.done });
+    const r = runners[which];
+    if (!r || r.kind !== "llama") throw new Error(`the ${which} model is not loaded`);
+    const t0 = performance.now();
+    const promptTokens = r.runner.start(prompt, { maxTokens, temperature, topP, seed });
+    let tokens = 0, text = "", ttft = null, done = false, yielded = performance.now();
+    while (!done && !stopGenerate) {
+      const s = r.runner.step();
+      if (s.token >= 0 && !s.eos) {
+        tokens++;
+        if (ttft === null) ttft = (performance.now() - t0) / 1000;
       }
-      await new Promise((r) => setTimeout(r, 0)); // let a "stop" message in
+      text += s.piece;
+      done = s.done;
+      if (s.piece || s.done) postMessage({ id, event: "token", which, piece: s.piece, done: s.done });
+      // let a "stop" message in, every 50 ms (a zero timeout per token would cost each a
+      // few milliseconds: the rate shown would not be the model's)
+      if (performance.now() - yielded > 50) {
+        await new Promise((res) => setTimeout(res, 0));
+        yielded = performance.now();
+      }
     }
-    const out = {};
-    for (const l of live) out[l.w] = { text: l.text, tokens: l.tokens, promptTokens: l.promptTokens, seconds: l.seconds, stopped: !l.done };
-    return out;
+    const seconds = (performance.now() - t0) / 1000;
+    return { text, tokens, promptTokens, seconds, ttft, stopped: !done };
   },
 
   async stop() {
@@ -336,7 +384,11 @@ const handlers = {
 
   async ping() {
     const sq = await core();
-    return { version: sq.version, isolated: self.crossOriginIsolated === true, threads: sq.threads, heapBytes: sq.heapBytes };
+    // the widths this core quantizes (a width it does not know fails as bad input)
+    const bits = [2, 3, 4, 5, 6, 7, 8].filter((b) => {
+      try { sq.roundtrip(new Float32Array([0, 1, 2, 3, 4, 5, 6, 7]), 1, 8, { bits: b, clusters: 1 }, 0); return true; } catch { return false; }
+    });
+    return { version: sq.version, isolated: self.crossOriginIsolated === true, threads: sq.threads, heapBytes: sq.heapBytes, bits };
   },
 };
 

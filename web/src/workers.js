@@ -39,7 +39,15 @@ class Client {
       this.w.postMessage({ id, type, ...args });
     });
   }
+  /* As call, but after every earlier queued request has settled: the quantizer runs one
+   * quantization at a time (the page's run, a comparison model, the frontier). */
+  queue(type, args = {}, onEvent = null) {
+    const p = (this.tail || Promise.resolve()).catch(() => {}).then(() => this.call(type, args, onEvent));
+    this.tail = p.catch(() => {});
+    return p;
+  }
   restart() {
+    this.tail = null;
     this.w.terminate();
     const err = Object.assign(new Error("cancelled"), { cancelled: true });
     for (const p of this.pending.values()) p.reject(err);
