@@ -181,7 +181,7 @@ int cmd_quantize(int argc, char **argv)
     sq_quant_opts o;
     sq_quant_opts_default(&o);
     o.threads = cli_default_threads();
-    int quiet = 0, progress = 0;
+    int quiet = 0, progress = 0, clusters_given = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -198,6 +198,7 @@ int cmd_quantize(int argc, char **argv)
             } else if (strcmp(a, "--clusters") == 0) {
                 if (!parse_int(v, 1, 8, &n)) return bad_usage("--clusters must be an integer from 1 to 8");
                 o.clusters = (int)n;
+                clusters_given = 1;
             } else if (strcmp(a, "--group") == 0) {
                 if (strcmp(v, "auto") == 0) o.group = SQ_GROUP_AUTO;
                 else if (strcmp(v, "row") == 0) o.group = SQ_GROUP_ROW;
@@ -207,7 +208,8 @@ int cmd_quantize(int argc, char **argv)
             } else if (strcmp(a, "--format") == 0) {
                 if (strcmp(v, "paper") == 0) o.format = SQ_FMT_PAPER;
                 else if (strcmp(v, "packed") == 0) o.format = SQ_FMT_PACKED;
-                else return bad_usage("--format must be paper or packed");
+                else if (strcmp(v, "codebook") == 0) o.format = SQ_FMT_CODEBOOK;
+                else return bad_usage("--format must be packed, paper or codebook");
             } else if (strcmp(a, "--report") == 0) {
                 report = v;
             } else if (strcmp(a, "--threads") == 0) {
@@ -227,6 +229,8 @@ int cmd_quantize(int argc, char **argv)
         else return bad_usage("quantize takes MODEL and OUT.safetensors");
     }
     if (!in || !out) return bad_usage("usage: sq quantize MODEL OUT.safetensors [--bits B] [--clusters K] [--format F] ...");
+    /* codebook: the 2^bits table levels are the clusters; no --clusters of its own */
+    if (o.format == SQ_FMT_CODEBOOK && !clusters_given) o.clusters = 1;
 
     sq_err e = {0};
     cli_model m;

@@ -31,6 +31,10 @@ static void decode_opts(uint8_t b0, uint8_t b1, sq_quant_opts *o)
     o->bits = bits[(b0 & 7) % 5];
     o->clusters = 1 + ((b0 >> 3) & 7);
     o->format = (b0 >> 6) & 1 ? SQ_FMT_PAPER : SQ_FMT_PACKED;
+    if ((b0 & 7) >= 5) { /* 5, 6, 7: the codebook format at 2, 3, 4 bits (no clusters) */
+        o->format = SQ_FMT_CODEBOOK;
+        o->clusters = 1;
+    }
     o->skip_plain = (b0 >> 7) & 1;
     o->group = b1 == 0 ? SQ_GROUP_AUTO : b1 == 1 ? SQ_GROUP_ROW : b1 == 2 ? SQ_GROUP_TENSOR : (int)b1 - 2;
     o->seed = 7;
@@ -104,7 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     FUZZ_ASSERT(sq_st_meta(&q, "sq.format") && sq_st_meta(&q, "sq.tensors"));
-    FUZZ_ASSERT(strcmp(sq_st_meta(&q, "sq.format"), o.format == SQ_FMT_PAPER ? "paper" : "packed") == 0);
+    FUZZ_ASSERT(strcmp(sq_st_meta(&q, "sq.format"), sq_format_name(o.format)) == 0);
 
     /* dequantize it (float tensors to F32 so values compare exactly) */
     sq_buf back = {0};

@@ -24,7 +24,7 @@
  *
  * The options JSON of sqw_quantize / sqw_roundtrip:
  *   {"bits": 2|3|4|8|"f32", "clusters": K, "group": "auto"|"row"|"tensor"|N,
- *    "format": "packed"|"paper", "seed": S, "skip_plain": bool, "model": "display name",
+ *    "format": "packed"|"paper"|"codebook", "seed": S, "skip_plain": bool, "model": "display name",
  *    "threads": N (0 = all the module has; the output is the same for any N)}
  * (every key optional; defaults as the CLI's).
  */
@@ -247,7 +247,8 @@ static int parse_opts(const char *json, sq_quant_opts *o, const char **model, cJ
         } else if (strcmp(k, "format") == 0) {
             if (strcmp(s, "paper") == 0) o->format = SQ_FMT_PAPER;
             else if (strcmp(s, "packed") == 0) o->format = SQ_FMT_PACKED;
-            else return sq_fail(e, SQ_EINPUT, "--format must be paper or packed");
+            else if (strcmp(s, "codebook") == 0) o->format = SQ_FMT_CODEBOOK;
+            else return sq_fail(e, SQ_EINPUT, "--format must be packed, paper or codebook");
         } else if (strcmp(k, "seed") == 0) {
             if (!is_int(n, 0, 0x7fffffff)) return sq_fail(e, SQ_EINPUT, "--seed must be a non-negative integer");
             o->seed = (uint64_t)n;
@@ -265,6 +266,9 @@ static int parse_opts(const char *json, sq_quant_opts *o, const char **model, cJ
             return sq_fail(e, SQ_EINPUT, "unknown option '%s'", k);
         }
     }
+    /* codebook: its 2^bits table levels are the clusters (a page's cluster setting does
+       not apply to it) */
+    if (o->format == SQ_FMT_CODEBOOK) o->clusters = 1;
     return sq_quant_opts_check(o, e);
 }
 

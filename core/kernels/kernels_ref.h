@@ -31,6 +31,8 @@
  *                     value and code has <= 8 bits, so s*code is exact and a fused
  *                     multiply-add gives the same w unless s*code overflows: the loader
  *                     flags such (hostile) layers in L->scale_big.
+ *  codebook           y_r = 0; per group g: A = dot16(t[code], x, group), y_r = y_r + s*A
+ *                     (t: the layer's int8 table as f32, exact; s: the group's BF16 scale)
  *  paper, affine      y_r = 0; per part c, per group g: y_r = y_r + (s_cg*A_cg + m_cg*X_g)
  *  paper, sym8        y_r = 0; per part c: y_r = y_r + scale_c[r]*dot16(code_c, x, cols)
  *  bias               y_r = y_r + b_r
@@ -92,6 +94,9 @@ typedef struct sq_kimpl {
      * Optional (NULL, or returning 0 with nothing written for a geometry it doesn't
      * handle). */
     int (*matvec)(const sq_linear *L, const float *x, const float *gs, size_t r0, size_t r1, float *y);
+    /* dst[i] = (float)table[code[i]], codes < 16 (a 16-entry int8 table: one byte
+     * shuffle, vpshufb / i8x16.swizzle, then an exact widening) */
+    void (*lut_f32)(const uint8_t *code, const int8_t *table, size_t n, float *dst);
 } sq_kimpl;
 
 extern const sq_kimpl sq_kimpl_ref;

@@ -166,6 +166,25 @@ static int load_packed(sq_linear *L, const sq_qfile *q, const char *name, sq_err
     return SQ_OK;
 }
 
+/* codebook: T.sq.codes [rows, row_bytes], T.sq.table I8 [2^bits], T.sq.scale BF16 [P].
+ * Any codes and table bytes are valid (a code < 2^bits always indexes the table). */
+static int load_codebook(sq_linear *L, const sq_qfile *q, const char *name, sq_err *e)
+{
+    const sq_st_file *f = q->f;
+    size_t P = param_sets(L), K = (size_t)1 << L->bits;
+    const sq_tensor_info *tc =
+        sq_qfile_part(q, name, ".sq.codes", SQ_DT_U8, 2, (int64_t)L->rows, (int64_t)L->row_bytes, e);
+    const sq_tensor_info *tt = tc ? sq_qfile_part(q, name, ".sq.table", SQ_DT_I8, 1, (int64_t)K, 0, e) : NULL;
+    const sq_tensor_info *ts = tt ? sq_qfile_part(q, name, ".sq.scale", SQ_DT_BF16, 1, (int64_t)P, 0, e) : NULL;
+    if (!ts) return e->code;
+    L->codes = sq_malloc(L->rows * L->row_bytes + 1, e);
+    L->scale_bf16 = sq_malloc(P * sizeof(uint16_t), e);
+    if (!L->codes || !L->scale_bf16) return e->code;
+    memset(L->table, 0, sizeof L->table);
+    if (sq_st_read_raw(f, tc, L->codes, e) || sq_st_read_raw(f, tt, L->table, e)) return e->code;
+    return read_u16_le(f, ts, L->scale_bf16, P, e);
+}
+
 static int load_paper(sq_linear *L, const sq_qfile *q, const char *name, sq_err *e)
 {
     const sq_st_file *f = q->f;
@@ -258,6 +277,16 @@ static int load_weight(sq_linear *L, const sq_qfile *q, const char *name, size_t
     if (d.kind == SQ_QT_SPLIT) return load_split(L, q, name, &d, e);
     if (d.kind == SQ_QT_BIAS)
         return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: kind \"bias\" for a weight", name);
+    if (d.kind == SQ_QT_CODEBOOK) {
+        if (d.group > cols) return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: group %zu larger than a row (%zu)", name, d.group, cols);
+        L->kind = SQ_LIN_CODEBOOK;
+        L->bits = d.bits;
+        L->k = 1;
+        L->group = d.group;
+        L->groups = L->group ? (cols + L->group - 1) / L->group : 1;
+        L->row_bytes = bits_bytes(cols, d.bits);
+        return load_codebook(L, q, name, e);
+    }
     if (!(d.bits == 2 || d.bits == 3 || d.bits == 4 || d.bits == 8))
         return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: %d bits not supported for a quantized weight", name, d.bits);
     if (d.k < 1 || d.k > SQ_LIN_MAX_PARTS)
@@ -336,6 +365,9 @@ size_t sq_linear_bytes(const sq_linear *L)
         break;
     case SQ_LIN_PACKED:
         n = L->rows * (L->row_bytes + L->id_row_bytes) + 2 * P * (size_t)L->k * sizeof(uint16_t);
+        break;
+    case SQ_LIN_CODEBOOK:
+        n = L->rows * L->row_bytes + P * sizeof(uint16_t) + ((size_t)1 << L->bits);
         break;
     case SQ_LIN_PAPER:
         for (int c = 0; c < L->k; c++)

@@ -7,6 +7,8 @@
  *   SQ_LIN_F16     / float16              a weight), converted exactly on use
  *   SQ_LIN_PACKED  packed format: b-bit codes + cluster ids + BF16 scale/min per
  *                  (row group, cluster); one pass over the weights
+ *   SQ_LIN_CODEBOOK codebook format: b-bit codes into a learned int8 table of 2^b levels
+ *                  per tensor, one BF16 scale per row group: w = scale * table[code]
  *   SQ_LIN_PAPER   paper format: nparts zero-padded sub-layers, each affine INTb
  *                  group-wise (F32 scale/min) or symmetric INT8 per row; summed
  *   (--bits f32 split files load as SQ_LIN_F32 after summing the parts: exact.)
@@ -24,7 +26,7 @@
 
 #define SQ_LIN_MAX_PARTS 16
 
-enum { SQ_LIN_F32 = 0, SQ_LIN_PACKED = 1, SQ_LIN_PAPER = 2, SQ_LIN_BF16 = 3, SQ_LIN_F16 = 4 };
+enum { SQ_LIN_F32 = 0, SQ_LIN_PACKED = 1, SQ_LIN_PAPER = 2, SQ_LIN_BF16 = 3, SQ_LIN_F16 = 4, SQ_LIN_CODEBOOK = 5 };
 
 typedef struct sq_lin_part {
     uint8_t *codes;   /* rows * row_bytes (affine, packed bits) or rows*cols int8 (sym8) */
@@ -35,7 +37,7 @@ typedef struct sq_lin_part {
 typedef struct sq_linear {
     int kind;
     size_t rows, cols;   /* out_features, in_features */
-    int bits;            /* 2,3,4,8 for quantized kinds */
+    int bits;            /* 2,3,4,8 for quantized kinds (2,3,4 for CODEBOOK) */
     int k;               /* clusters (packed), parts (paper) */
     size_t group;        /* group size along a row; 0 = one group for the whole tensor */
     size_t groups;       /* G = groups per row (1 when group == 0) */
@@ -44,7 +46,8 @@ typedef struct sq_linear {
     int sym8;            /* paper INT8: symmetric per row */
     float *w;            /* F32 */
     uint8_t *codes, *ids;            /* PACKED */
-    uint16_t *scale_bf16, *min_bf16; /* PACKED: [P, k] */
+    uint16_t *scale_bf16, *min_bf16; /* PACKED: [P, k]; CODEBOOK: scale_bf16 [P] */
+    int8_t table[16];    /* CODEBOOK: the 2^bits levels (unused entries 0) */
     sq_lin_part parts[SQ_LIN_MAX_PARTS]; /* PAPER */
     float *bias;         /* rows, or NULL */
     uint16_t *w16;       /* BF16 / F16: [rows, cols] */

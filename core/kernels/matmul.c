@@ -214,6 +214,43 @@ static void factored_row(const sq_kimpl *K, const sq_linear *L, const uint8_t *c
     }
 }
 
+/* y[i] = y[i] + sum over groups of s*A, A = dot16(table[code], X_i) (codebook). */
+static void codebook_row(const sq_kimpl *K, const sq_linear *L, size_t r, const float *X, size_t nb, float *y,
+                         scratch *sc)
+{
+    size_t cols = L->cols, gsz = group_size(L);
+    const uint8_t *codes_row = L->codes + r * L->row_bytes;
+    for (size_t j = 0; j < cols;) {
+        size_t e;
+        if (gsz <= SQ_KCHUNK) e = j + (SQ_KCHUNK / gsz) * gsz;
+        else {
+            size_t gend = (j / gsz + 1) * gsz;
+            e = gend < j + SQ_KCHUNK ? gend : j + SQ_KCHUNK;
+        }
+        if (e > cols) e = cols;
+        K->unpack(codes_row, j, L->bits, e - j, sc->code);
+        K->lut_f32(sc->code, L->table, e - j, sc->w);
+        for (size_t s = j; s < e;) {
+            size_t g = s / gsz, g0 = g * gsz, g1 = g0 + gsz < cols ? g0 + gsz : cols;
+            size_t t = g1 < e ? g1 : e, nfull = (t - s) / SQ_KL;
+            const float *w = sc->w + (s - j);
+            if (s == g0) memset(sc->acc, 0, nb * SQ_KL * sizeof(float));
+            K->lanes(w, X + s, cols, nb, nfull, sc->acc);
+            if (t == g1) {
+                float sc_ = sq_kbf16(L->scale_bf16[L->group ? r * L->groups + g : 0]), A[SQ_KNB];
+                K->reduce(sc->acc, nb, A);
+                for (size_t i = 0; i < nb; i++) {
+                    const float *x = X + i * cols;
+                    for (size_t u = s + nfull * SQ_KL; u < t; u++) A[i] = A[i] + w[u - s] * x[u];
+                    y[i] = y[i] + sc_ * A[i];
+                }
+            }
+            s = t;
+        }
+        j = e;
+    }
+}
+
 void sq_kernels_rows(const sq_kimpl *K, const sq_linear *L, const float *X, size_t n, float *Y, const float *gs,
                      size_t r0, size_t r1)
 {
@@ -255,6 +292,10 @@ void sq_kernels_rows(const sq_kimpl *K, const sq_linear *L, const float *X, size
                             factored_row(K, L, row, P, r, Xb, nb, gsb, G, y, &sc);
                     }
                 }
+                break;
+            case SQ_LIN_CODEBOOK:
+                for (size_t i = 0; i < nb; i++) y[i] = 0.0f;
+                codebook_row(K, L, r, Xb, nb, y, &sc);
                 break;
             case SQ_LIN_BF16:
                 if (K->bf16_row && K->bf16_row(L, r, Xb, nb, y)) break;

@@ -71,6 +71,20 @@ AVX2 static void avx2_i8_f32(const int8_t *src, size_t n, float *dst)
     for (; i < n; i++) dst[i] = (float)src[i];
 }
 
+/* The table lookup of the codebook format: 16 codes at a time through one vpshufb of the
+ * int8 table, then widened exactly to float. */
+AVX2 static void avx2_lut_f32(const uint8_t *code, const int8_t *table, size_t n, float *dst)
+{
+    const __m128i tab = _mm_loadu_si128((const __m128i *)table), lo4 = _mm_set1_epi8(15);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_shuffle_epi8(tab, _mm_and_si128(_mm_loadu_si128((const __m128i *)(code + i)), lo4));
+        _mm256_storeu_ps(dst + i, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)));
+        _mm256_storeu_ps(dst + i + 8, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(v, 8))));
+    }
+    for (; i < n; i++) dst[i] = (float)table[code[i] & 15];
+}
+
 AVX2 static void avx2_bf16_f32(const uint16_t *src, size_t n, float *dst)
 {
     size_t i = 0;
@@ -909,12 +923,12 @@ static int avx512_matvec(const sq_linear *L, const float *x, const float *gs, si
 
 const sq_kimpl sq_kimpl_avx2 = {
     "avx2", avx2_unpack, avx2_u8_f32, avx2_i8_f32, avx2_bf16_f32, avx2_f16_f32, avx2_dequant, avx2_lanes, avx2_reduce,
-    avx2_factored_row, avx2_packedk_row, avx2_bf16_row, avx2_sym8_row, avx2_matvec,
+    avx2_factored_row, avx2_packedk_row, avx2_bf16_row, avx2_sym8_row, avx2_matvec, avx2_lut_f32,
 };
 
 const sq_kimpl sq_kimpl_avx512 = {
     "avx512", avx2_unpack, avx2_u8_f32, avx2_i8_f32, avx2_bf16_f32, avx2_f16_f32, avx2_dequant, avx2_lanes, avx2_reduce,
-    avx2_factored_row, avx2_packedk_row, avx2_bf16_row, avx2_sym8_row, avx512_matvec,
+    avx2_factored_row, avx2_packedk_row, avx2_bf16_row, avx2_sym8_row, avx512_matvec, avx2_lut_f32,
 };
 
 #else

@@ -67,6 +67,12 @@ static void ref_reduce(const float *acc, size_t nin, float *out)
     for (size_t i = 0; i < nin; i++) out[i] = sq_kred16(acc + i * SQ_KL);
 }
 
+static void ref_lut_f32(const uint8_t *code, const int8_t *table, size_t n, float *dst)
+{
+    for (size_t i = 0; i < n; i++) dst[i] = (float)table[code[i] & 15];
+}
+
 const sq_kimpl sq_kimpl_ref = {
     "ref", ref_unpack, ref_u8_f32, ref_i8_f32, ref_bf16_f32, ref_f16_f32, ref_dequant, ref_lanes, ref_reduce, NULL, NULL, NULL, NULL, NULL,
+    ref_lut_f32,
 };

@@ -196,6 +196,20 @@ static void s_i8_f32(const int8_t *src, size_t n, float *dst)
     for (; i < n; i++) dst[i] = (float)src[i];
 }
 
+/* The table lookup of the codebook format: 16 codes at a time through one
+ * i8x16.swizzle of the int8 table, then widened exactly to float. */
+static void s_lut_f32(const uint8_t *code, const int8_t *table, size_t n, float *dst)
+{
+    const v128_t tab = wasm_v128_load(table), lo4 = wasm_i8x16_splat(15);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        v128_t f[4];
+        i8_to_4f(wasm_i8x16_swizzle(tab, wasm_v128_and(wasm_v128_load(code + i), lo4)), f);
+        for (int q = 0; q < 4; q++) wasm_v128_store(dst + i + 4 * q, f[q]);
+    }
+    for (; i < n; i++) dst[i] = (float)table[code[i] & 15];
+}
+
 static void s_bf16_f32(const uint16_t *src, size_t n, float *dst)
 {
     size_t i = 0;
@@ -675,7 +689,7 @@ static int s_matvec(const sq_linear *L, const float *x, const float *gs, size_t 
 
 const sq_kimpl sq_kimpl_simd128 = {
     "simd128", s_unpack, s_u8_f32, s_i8_f32, s_bf16_f32, s_f16_f32, s_dequant, s_lanes, s_reduce, s_factored_row,
-    s_packedk_row, s_bf16_row, s_sym8_row, s_matvec,
+    s_packedk_row, s_bf16_row, s_sym8_row, s_matvec, s_lut_f32,
 };
 
 #else

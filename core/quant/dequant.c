@@ -13,6 +13,7 @@
 #include "pipeline.h"
 #include "qfile.h"
 #include "quant.h"
+#include "../formats/codebook.h"
 
 int sq_qfile_open(sq_qfile *q, const sq_st_file *f, sq_err *e)
 {
@@ -22,7 +23,8 @@ int sq_qfile_open(sq_qfile *q, const sq_st_file *f, sq_err *e)
     if (!fmt) return SQ_OK; /* not quantized: q->format stays 0 (none) */
     if (strcmp(fmt, "packed") == 0) q->format = SQ_QF_PACKED;
     else if (strcmp(fmt, "paper") == 0) q->format = SQ_QF_PAPER;
-    else return sq_fail(e, SQ_EINPUT, "unknown sq.format \"%.32s\" (expected paper or packed)", fmt);
+    else if (strcmp(fmt, "codebook") == 0) q->format = SQ_QF_CODEBOOK;
+    else return sq_fail(e, SQ_EINPUT, "unknown sq.format \"%.32s\" (expected packed, paper or codebook)", fmt);
     const char *tj = sq_st_meta(f, "sq.tensors");
     if (!tj) return sq_fail(e, SQ_EINPUT, "quantized file without \"sq.tensors\" metadata");
     q->desc = sq_json_parse(tj, strlen(tj));
@@ -68,6 +70,7 @@ int sq_qfile_describe(const sq_qfile *q, const char *name, sq_qtensor *t, sq_err
     else if (strcmp(kind->valuestring, "paper") == 0) t->kind = SQ_QT_PAPER;
     else if (strcmp(kind->valuestring, "split") == 0) t->kind = SQ_QT_SPLIT;
     else if (strcmp(kind->valuestring, "bias") == 0) t->kind = SQ_QT_BIAS;
+    else if (strcmp(kind->valuestring, "codebook") == 0) t->kind = SQ_QT_CODEBOOK;
     else return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: unknown kind \"%.32s\"", name, kind->valuestring);
     t->ndim = cJSON_GetArraySize(shape);
     uint64_t numel = 1;
@@ -90,7 +93,9 @@ int sq_qfile_describe(const sq_qfile *q, const char *name, sq_qtensor *t, sq_err
     if (!get_int(d, "k", 1, 8, &k)) return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: \"k\" must be 1..8", name);
     t->bits = (int)bits;
     t->k = (int)k;
-    if (t->kind == SQ_QT_PACKED || t->kind == SQ_QT_PAPER) {
+    if (t->kind == SQ_QT_CODEBOOK && (bits > 4 || k != 1))
+        return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: a codebook tensor has bits 2, 3 or 4 and k 1", name);
+    if (t->kind == SQ_QT_PACKED || t->kind == SQ_QT_PAPER || t->kind == SQ_QT_CODEBOOK) {
         if (bits == 32) return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: quantized kind with bits 32", name);
         if (!get_int(d, "group", 0, (long)(t->cols < 0x7fffffff ? t->cols : 0x7fffffff), &group))
             return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: \"group\" must be 0..%zu", name, t->cols);
@@ -100,7 +105,8 @@ int sq_qfile_describe(const sq_qfile *q, const char *name, sq_qtensor *t, sq_err
     if (t->sym8) { t->group = t->cols; t->groups = 1; t->params = t->rows; }
     else if (t->group == 0) { t->groups = 1; t->params = 1; }
     else { t->groups = (t->cols + t->group - 1) / t->group; t->params = t->rows * t->groups; }
-    if (t->kind == SQ_QT_PACKED || t->kind == SQ_QT_PAPER) t->row_bytes = sq_packed_row_bytes(t->cols, t->bits);
+    if (t->kind == SQ_QT_PACKED || t->kind == SQ_QT_PAPER || t->kind == SQ_QT_CODEBOOK)
+        t->row_bytes = sq_packed_row_bytes(t->cols, t->bits);
     if (t->k > 1) t->id_bytes = sq_packed_row_bytes(t->cols, sq_id_bits(t->k));
     return 1;
 }
@@ -158,6 +164,12 @@ int sq_qfile_check(const sq_qfile *q, const char *name, const sq_qtensor *d, sq_
         }
         return SQ_OK;
     }
+    if (d->kind == SQ_QT_CODEBOOK) {
+        if (!sq_qfile_part(q, name, ".sq.codes", SQ_DT_U8, 2, (int64_t)d->rows, (int64_t)d->row_bytes, e)) return e->code;
+        if (!sq_qfile_part(q, name, ".sq.table", SQ_DT_I8, 1, (int64_t)1 << d->bits, 0, e)) return e->code;
+        if (!sq_qfile_part(q, name, ".sq.scale", SQ_DT_BF16, 1, (int64_t)d->params, 0, e)) return e->code;
+        return SQ_OK;
+    }
     if (d->kind == SQ_QT_PACKED) {
         if (!sq_qfile_part(q, name, ".sq.codes", SQ_DT_U8, 2, (int64_t)d->rows, (int64_t)d->row_bytes, e)) return e->code;
         if (k > 1 && !sq_qfile_part(q, name, ".sq.ids", SQ_DT_U8, 2, (int64_t)d->rows, (int64_t)d->id_bytes, e)) return e->code;
@@ -209,6 +221,22 @@ int sq_qfile_restore(const sq_qfile *q, const char *name, const sq_qtensor *d, f
         }
         free(part);
         return rc;
+    }
+    if (d->kind == SQ_QT_CODEBOOK) {
+        int8_t table[SQ_CB_MAX_ENTRIES];
+        packed = sq_malloc(d->rows * d->row_bytes + 1, e);
+        s16 = sq_malloc(d->params * sizeof(uint16_t), e);
+        if (!packed || !s16) { rc = e->code; goto done; }
+        const sq_tensor_info *tc = sq_qfile_part(q, name, ".sq.codes", SQ_DT_U8, 2, (int64_t)d->rows, (int64_t)d->row_bytes, e);
+        const sq_tensor_info *tt = tc ? sq_qfile_part(q, name, ".sq.table", SQ_DT_I8, 1, (int64_t)1 << d->bits, 0, e) : NULL;
+        const sq_tensor_info *ts = tt ? sq_qfile_part(q, name, ".sq.scale", SQ_DT_BF16, 1, (int64_t)d->params, 0, e) : NULL;
+        if (!ts || sq_st_read_raw(f, tc, packed, e) || sq_st_read_raw(f, tt, table, e) || read_u16(f, ts, s16, d->params, e)) {
+            rc = e->code;
+            goto done;
+        }
+        /* one group for the whole tensor: the codes are still packed per row */
+        sq_cb_dequant(packed, table, s16, d->rows, d->cols, d->group, d->bits, out);
+        goto done;
     }
     codes = sq_malloc(n, e);
     packed = sq_malloc(d->rows * (d->sym8 ? d->cols : d->row_bytes > d->id_bytes ? d->row_bytes : d->id_bytes) + 1, e);

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "quant.h"
+#include "../formats/codebook.h"
 
 #define COPY_CHUNK (4u << 20)
 
@@ -37,14 +38,23 @@ void sq_quant_opts_default(sq_quant_opts *o)
     o->threads = 1;
 }
 
+const char *sq_format_name(int format)
+{
+    return format == SQ_FMT_PAPER ? "paper" : format == SQ_FMT_CODEBOOK ? "codebook" : "packed";
+}
+
 int sq_quant_opts_check(const sq_quant_opts *o, sq_err *e)
 {
     if (!(o->bits == 2 || o->bits == 3 || o->bits == 4 || o->bits == 8 || o->bits == SQ_BITS_F32))
         return sq_fail(e, SQ_EINPUT, "--bits must be 2, 3, 4, 8 or f32 (got %d)", o->bits);
     if (o->clusters < 1 || o->clusters > 8)
         return sq_fail(e, SQ_EINPUT, "--clusters must be between 1 and 8 (got %d)", o->clusters);
-    if (o->format != SQ_FMT_PACKED && o->format != SQ_FMT_PAPER)
-        return sq_fail(e, SQ_EINPUT, "--format must be paper or packed");
+    if (o->format != SQ_FMT_PACKED && o->format != SQ_FMT_PAPER && o->format != SQ_FMT_CODEBOOK)
+        return sq_fail(e, SQ_EINPUT, "--format must be packed, paper or codebook");
+    if (o->format == SQ_FMT_CODEBOOK && !(o->bits >= 2 && o->bits <= 4))
+        return sq_fail(e, SQ_EINPUT, "--format codebook needs --bits 2, 3 or 4 (got %s)", o->bits == SQ_BITS_F32 ? "f32" : o->bits == 8 ? "8" : "?");
+    if (o->format == SQ_FMT_CODEBOOK && o->clusters != 1)
+        return sq_fail(e, SQ_EINPUT, "--format codebook takes no --clusters: its 2^bits table levels are its clusters");
     if (o->group == 0 || o->group < SQ_GROUP_TENSOR)
         return sq_fail(e, SQ_EINPUT, "--group must be auto, row, tensor or a positive size");
     return SQ_OK;
@@ -159,7 +169,7 @@ static layout make_layout(const sq_plan_item *it, const sq_quant_opts *o)
         L.groups = 1;
         L.params = 1;
     } else {
-        L.group = sq_group_size(o->group, L.cols);
+        L.group = o->format == SQ_FMT_CODEBOOK ? sq_cb_group_size(o->group, L.cols) : sq_group_size(o->group, L.cols);
         L.groups = (L.cols + L.group - 1) / L.group;
         L.params = L.rows * L.groups;
     }
@@ -201,6 +211,11 @@ static int declare(sq_st_writer *w, const sq_plan_item *it, const sq_quant_opts 
         return SQ_OK;
     }
     layout L = make_layout(it, o);
+    if (o->format == SQ_FMT_CODEBOOK) {
+        if (add2(w, t->name, ".sq.codes", SQ_DT_U8, (int64_t)L.rows, (int64_t)L.row_bytes, 2, e)) return e->code;
+        if (add2(w, t->name, ".sq.table", SQ_DT_I8, (int64_t)1 << o->bits, 0, 1, e)) return e->code;
+        return add2(w, t->name, ".sq.scale", SQ_DT_BF16, (int64_t)L.params, 0, 1, e);
+    }
     if (o->format == SQ_FMT_PACKED) {
         if (add2(w, t->name, ".sq.codes", SQ_DT_U8, (int64_t)L.rows, (int64_t)L.row_bytes, 2, e)) return e->code;
         if (k > 1 && add2(w, t->name, ".sq.ids", SQ_DT_U8, (int64_t)L.rows, (int64_t)L.id_bytes, 2, e)) return e->code;
@@ -250,7 +265,7 @@ static char *tensors_json(const sq_plan *p, const sq_quant_opts *o)
         cJSON_AddStringToObject(d, "dtype", sq_dtype_name(it->t->dtype));
         const char *kind = it->role == SQ_ROLE_BIAS ? "bias"
                            : o->bits == SQ_BITS_F32 ? "split"
-                           : o->format == SQ_FMT_PACKED ? "packed" : "paper";
+                           : sq_format_name(o->format);
         cJSON_AddStringToObject(d, "kind", kind);
         cJSON_AddNumberToObject(d, "bits", o->bits);
         cJSON_AddNumberToObject(d, "k", o->clusters);
@@ -983,6 +998,50 @@ static int weight_fused(sq_st_writer *w, workspace *ws, const sq_st_file *in, co
 }
 
 /* Whether a weight takes the fused path (which reads the source bytes itself). */
+/* The codebook format (formats/codebook.c): one table per tensor, so the whole tensor is
+ * quantized on this thread in one call, then written. mse_plain: the packed format's
+ * plain quantization (k = 1) with the same bits at its own default groups, the
+ * baseline this format is meant to beat at equal size. */
+static int weight_codebook(sq_st_writer *w, workspace *ws, const sq_st_file *in, const sq_plan *plan, const layout *L,
+                           const float *x, const sq_quant_opts *o, pending *po, sq_layer_stats *st, float *deq_out,
+                           sq_err *e)
+{
+    int rc;
+    if ((rc = flush_all(w, ws, in, plan, po, e))) return rc;
+    size_t K = (size_t)1 << o->bits;
+    uint8_t *packed = wbuf_get(&ws->lone.packed, L->rows * L->row_bytes + 1, e);
+    uint16_t *s16 = wbuf_get(&ws->lone.s16, L->params * sizeof(uint16_t), e);
+    void *scr = wbuf_get(&ws->scratch, sq_cb_scratch(L->rows, L->cols, L->group), e);
+    uint8_t *tmp = wbuf_get(&ws->tmp, WS_TMP, e);
+    if (!packed || !s16 || !scr || !tmp) return e->code;
+    int8_t table[SQ_CB_MAX_ENTRIES];
+    double sse = 0;
+    sq_cb_quantize(x, L->rows, L->cols, L->group, o->bits, table, s16, packed, deq_out, &sse, scr);
+    if ((rc = sq_stw_data(w, packed, L->rows * L->row_bytes, e))) return rc;
+    if ((rc = sq_stw_data(w, table, K, e))) return rc;
+    if ((rc = put_u16(w, s16, L->params, tmp, WS_TMP, e))) return rc;
+    st->mse = L->n ? sse / (double)L->n : 0;
+    if (o->skip_plain || !L->n) {
+        st->mse_plain = o->skip_plain ? NAN : 0;
+        return SQ_OK;
+    }
+    size_t g = sq_group_size(o->group, L->cols), P = g ? L->rows * ((L->cols + g - 1) / g) : 1;
+    size_t pr = g ? L->rows : 1, pc = g ? L->cols : L->n;
+    uint8_t *codes = wbuf_get(&ws->codes, L->n, e);
+    float *deq = wbuf_get(&ws->deq, L->n * sizeof(float), e);
+    uint16_t *ps = wbuf_get(&ws->scale, P * sizeof(uint16_t), e), *pm = wbuf_get(&ws->min, P * sizeof(uint16_t), e);
+    if (!codes || !deq || !ps || !pm) return e->code;
+    sq_quant_clustered(x, NULL, 1, pr, pc, g ? g : L->n, o->bits, codes, ps, pm);
+    sq_dequant_clustered(codes, NULL, 1, ps, pm, pr, pc, g ? g : L->n, deq);
+    double sp = 0;
+    for (size_t i = 0; i < L->n; i++) {
+        double d = (double)deq[i] - (double)x[i];
+        sp += d * d;
+    }
+    st->mse_plain = sp / (double)L->n;
+    return SQ_OK;
+}
+
 static int is_fused(const sq_plan_item *it, const sq_quant_opts *o)
 {
     return o->format == SQ_FMT_PACKED && o->bits != SQ_BITS_F32 && make_layout(it, o).group != 0;
@@ -1000,6 +1059,7 @@ static int process_weight(sq_st_writer *w, workspace *ws, const sq_st_file *in, 
     sq_kmeans_result km;
     memset(&km, 0, sizeof km);
     if ((rc = cluster_scanned(sj, x, L0.n, k, name_seed(o->seed, it->t->name), &km, st, e))) return rc;
+    if (o->format == SQ_FMT_CODEBOOK) return weight_codebook(w, ws, in, plan, &L0, x, o, po, st, deq_out, e);
     if (o->format == SQ_FMT_PACKED && o->bits != SQ_BITS_F32 && L0.group != 0)
         return weight_fused(w, ws, in, plan, &L0, &km, x ? (const void *)x : src, x ? SQ_DT_F32 : dtype, o, hooks,
                             bg, po, defer, st, deq_out, e);
@@ -1172,7 +1232,7 @@ int sq_quantize_model(const sq_st_file *in, const sq_quant_opts *o, const sq_mod
     for (size_t i = 0; i < in->n_meta; i++)
         if (strncmp(in->meta[i].key, "sq.", 3) != 0 && (rc = sq_stw_meta(&w, in->meta[i].key, in->meta[i].value, e))) goto done;
     if (sq_st_meta(in, "sq.format")) { rc = sq_fail(e, SQ_EINPUT, "this file is already quantized by sq (sq.format = %s); dequantize it first", sq_st_meta(in, "sq.format")); goto done; }
-    if ((rc = sq_stw_meta(&w, "sq.format", o->format == SQ_FMT_PAPER ? "paper" : "packed", e))) goto done;
+    if ((rc = sq_stw_meta(&w, "sq.format", sq_format_name(o->format), e))) goto done;
     if ((rc = sq_stw_meta(&w, "sq.version", SQ_VERSION, e))) goto done;
     if (o->bits == SQ_BITS_F32) snprintf(num, sizeof num, "f32"); else snprintf(num, sizeof num, "%d", o->bits);
     if ((rc = sq_stw_meta(&w, "sq.bits", num, e))) goto done;

@@ -8,8 +8,8 @@
 #include "../safetensors.h"
 #include "../sq.h"
 
-enum { SQ_QF_NONE = 0, SQ_QF_PACKED = 1, SQ_QF_PAPER = 2 };
-enum { SQ_QT_PACKED = 1, SQ_QT_PAPER = 2, SQ_QT_SPLIT = 3, SQ_QT_BIAS = 4 };
+enum { SQ_QF_NONE = 0, SQ_QF_PACKED = 1, SQ_QF_PAPER = 2, SQ_QF_CODEBOOK = 3 };
+enum { SQ_QT_PACKED = 1, SQ_QT_PAPER = 2, SQ_QT_SPLIT = 3, SQ_QT_BIAS = 4, SQ_QT_CODEBOOK = 5 };
 
 typedef struct sq_qfile {
     const sq_st_file *f;

@@ -73,7 +73,7 @@ char *sq_report_json(const sq_report *r, const sq_quant_opts *o, const char *mod
     if (o->bits == SQ_BITS_F32) cJSON_AddStringToObject(root, "bits", "f32");
     else cJSON_AddNumberToObject(root, "bits", o->bits);
     cJSON_AddNumberToObject(root, "clusters", o->clusters);
-    cJSON_AddStringToObject(root, "format", o->format == SQ_FMT_PAPER ? "paper" : "packed");
+    cJSON_AddStringToObject(root, "format", sq_format_name(o->format));
     char gbuf[32];
     cJSON_AddStringToObject(root, "group", sq_group_name(o->group, gbuf, sizeof gbuf));
     cJSON_AddNumberToObject(root, "seconds", seconds);

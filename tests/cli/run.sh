@@ -39,6 +39,31 @@ for bits in 2 4; do
     check "dequantized MSE matches report (INT$bits $fmt)" python3 tests/cli/compare.py mse $BERT/model.safetensors "$T/d$bits$fmt.safetensors" "$T/r$bits$fmt.json"
   done
 done
+# --- the codebook format: documented parts, nearest codes, report, determinism, inference
+for m in $BERT $STORIES; do
+  n=$(basename $m)
+  for bits in 2 3 4; do
+    check "quantize $n codebook INT$bits with report" $SQ quantize $m "$T/cb$bits$n.safetensors" --bits $bits --format codebook --report "$T/cb$bits$n.json" --quiet
+    check "dequantize $n codebook INT$bits" $SQ dequantize "$T/cb$bits$n.safetensors" "$T/cbd$bits$n.safetensors"
+  done
+  check "codebook INT3 $n: parts, nearest codes, dequantize, report mse/bytes, beats plain" python3 tests/cli/check_codebook.py $m/model.safetensors "$T/cb3$n.safetensors" "$T/cbd3$n.safetensors" "$T/cb3$n.json"
+done
+check "codebook INT4 group 32 / row / tensor round trips as documented" bash -c "for g in 32 row tensor; do $SQ quantize $STORIES $T/cbg.safetensors --bits 4 --format codebook --group \$g --quiet && $SQ dequantize $T/cbg.safetensors $T/cbgd.safetensors && python3 tests/cli/check_codebook.py $STORIES/model.safetensors $T/cbg.safetensors $T/cbgd.safetensors || exit 1; done"
+$SQ quantize $BERT "$T/cba.safetensors" --bits 4 --format codebook --threads 1 --quiet
+$SQ quantize $BERT "$T/cbb.safetensors" --bits 4 --format codebook --threads 2 --quiet
+check "deterministic output (codebook, 1 vs 2 threads)" cmp "$T/cba.safetensors" "$T/cbb.safetensors"
+check "codebook: --bits 8 is refused with exit 2" bash -c "$SQ quantize $BERT $T/x.safetensors --bits 8 --format codebook 2>/dev/null; [ \$? -eq 2 ] && [ ! -e $T/x.safetensors ]"
+check "codebook: --clusters is refused with exit 2" bash -c "$SQ quantize $BERT $T/x.safetensors --bits 4 --clusters 3 --format codebook 2>/dev/null; [ \$? -eq 2 ]"
+check "inspect a codebook file" bash -c "$SQ inspect $T/cb4bert-tiny-emotion.safetensors | grep -q 'sq codebook format, bits 4'"
+check "classify + eval a codebook INT4 file" bash -c "$SQ classify $T/cb4bert-tiny-emotion.safetensors 'i feel so happy today' | grep -q joy && $SQ eval $T/cb4bert-tiny-emotion.safetensors --data data/emotion/test.jsonl --limit 50 --json | grep -q accuracy"
+check "generate + perplexity on a codebook INT4 file" bash -c "$SQ generate $T/cb4stories260K.safetensors --prompt 'Once upon a time' -n 16 | grep -q . && $SQ perplexity $T/cb4stories260K.safetensors --text data/tinystories/tinystories-valid-first1000.jsonl --limit 3 --json | grep -q perplexity"
+check "codebook INT4 beats plain INT4 on stories260K perplexity at fewer bytes" bash -c "$SQ quantize $STORIES $T/p4.safetensors --bits 4 --clusters 1 --report $T/p4.json --quiet && python3 -c \"
+import json,subprocess,sys
+def ppl(f): return json.loads(subprocess.run(['$SQ','perplexity',f,'--text','data/tinystories/tinystories-valid-first1000.jsonl','--limit','20','--json'],capture_output=True,text=True,check=True).stdout)['perplexity']
+a,b=ppl('$T/cb4stories260K.safetensors'),ppl('$T/p4.safetensors')
+qa,qb=json.load(open('$T/cb4stories260K.json'))['quant_bytes_out'],json.load(open('$T/p4.json'))['quant_bytes_out']
+print(a,b,qa,qb); sys.exit(0 if a<b and qa<qb else 1)\""
+
 $SQ quantize $BERT "$T/q8packed.safetensors" --bits 8 --clusters 3 --format packed --quiet
 $SQ quantize $BERT "$T/q8paper.safetensors" --bits 8 --clusters 3 --format paper --quiet
 check "packed vs paper INT8 k=3: same predictions on >= 99% of 2000 rows" python3 tests/cli/agree.py $SQ "$T/q8packed.safetensors" "$T/q8paper.safetensors" data/emotion/test.jsonl 2000 0.99
@@ -92,6 +117,7 @@ for f in "$T"/h/nf_*.safetensors; do
 done
 for f in "$T"/h/ok_*.safetensors; do
   n=$(basename "$f" .safetensors)
+  check "quantize $n (codebook INT3) + round trip as documented" bash -c "$SQ quantize $f $T/ok.safetensors --bits 3 --format codebook --quiet && $SQ dequantize $T/ok.safetensors $T/ok.back.safetensors && python3 tests/cli/check_codebook.py $f $T/ok.safetensors $T/ok.back.safetensors"
   for opt in "--bits 4 --clusters 3 --format packed" "--bits 2 --clusters 3 --format paper" "--bits 8 --clusters 4 --format paper" "--bits f32 --clusters 3"; do
     check "quantize $n ($opt) + round trip within one step" bash -c "$SQ quantize $f $T/ok.safetensors $opt --quiet && $SQ dequantize $T/ok.safetensors $T/ok.back.safetensors && python3 tests/cli/compare.py step $f $T/ok.back.safetensors $T/ok.safetensors"
   done

@@ -93,7 +93,23 @@ static void kc_make(sq_linear *L, int kind, size_t rows, size_t cols, int bits, 
         size_t P = L->sym8 ? rows : L->group ? rows * L->groups : 1;
         uint8_t *c = malloc(cols), *id = malloc(cols);
         if (wref) memset(wref, 0, n * sizeof(float));
-        if (kind == SQ_LIN_PACKED) {
+        if (kind == SQ_LIN_CODEBOOK) {
+            /* a random int8 table (any bytes are valid; -128 included) */
+            L->k = 1;
+            L->codes = malloc(rows * L->row_bytes + 1);
+            L->scale_bf16 = malloc(P * 2);
+            memset(L->table, 0, sizeof L->table);
+            for (int t = 0; t < (1 << bits); t++) L->table[t] = (int8_t)(int)(kc_u32() % 256 - 128);
+            for (size_t i = 0; i < P; i++) L->scale_bf16[i] = sq_f32_to_bf16(kc_f(0.0001f, 0.01f));
+            for (size_t r = 0; r < rows; r++) {
+                for (size_t j = 0; j < cols; j++) {
+                    c[j] = (uint8_t)(kc_u32() % (1u << bits));
+                    size_t p = L->group ? r * L->groups + j / L->group : 0;
+                    if (wref) wref[r * cols + j] = sq_bf16_to_f32(L->scale_bf16[p]) * (float)L->table[c[j]];
+                }
+                kc_pack(c, cols, bits, L->codes + r * L->row_bytes);
+            }
+        } else if (kind == SQ_LIN_PACKED) {
             int ib = sq_kid_bits(k);
             L->id_row_bytes = k > 1 ? (cols * (size_t)ib + 7) / 8 : 0;
             L->codes = malloc(rows * L->row_bytes + 1);
@@ -158,6 +174,7 @@ static const char *kc_kind_name(int kind)
     case SQ_LIN_BF16: return "bf16";
     case SQ_LIN_F16: return "f16";
     case SQ_LIN_PACKED: return "packed";
+    case SQ_LIN_CODEBOOK: return "codebook";
     default: return "paper";
     }
 }
@@ -294,6 +311,14 @@ static int kc_run_layers(const sq_kimpl *K, double *worst_out)
                 for (int ki = 0; ki < 6; ki++) {
                     int bits = bitss[bi], k = ks[ki];
                     if (cols > 400 && (bi + ki + (int)gi) % 3) continue; /* fewer big ones */
+                    if (ki == 0 && bits <= 4) {
+                        kc_make(&L, SQ_LIN_CODEBOOK, rows, cols, bits, 1, group, (bi + (int)gi) % 2, wref);
+                        snprintf(what, sizeof what, "codebook bits %d group %zu [%zu x %zu]", bits, group, rows, cols);
+                        double ec = kc_check_layer(K, &L, wref, what);
+                        if (ec > worst) worst = ec;
+                        kc_free(&L);
+                        count++;
+                    }
                     kc_make(&L, SQ_LIN_PACKED, rows, cols, bits, k, group, (bi + ki) % 2, wref);
                     snprintf(what, sizeof what, "packed bits %d k %d group %zu [%zu x %zu]", bits, k, group, rows, cols);
                     double e = kc_check_layer(K, &L, wref, what);
@@ -364,6 +389,24 @@ static void kc_run_primitives(const sq_kimpl *K)
         sq_kimpl_ref.i8_f32((const int8_t *)bytes, n, fr);
         K->i8_f32((const int8_t *)bytes, n, fk);
         KC_CHECK(kc_same(fr, fk, n, &where), "%s i8->f32 n %zu", K->name, n);
+    }
+    /* table lookup (codebook): every code 0..15 against every int8 value */
+    {
+        int8_t tab[16];
+        uint8_t code[300];
+        for (int round = 0; round < 16; round++) {
+            for (int t = 0; t < 16; t++) tab[t] = (int8_t)(int)((t * 16 + round * 7) % 256 - 128);
+            for (int i = 0; i < 300; i++) code[i] = (uint8_t)(kc_u32() % 16);
+            for (size_t n = 0; n < 300; n += 11) {
+                sq_kimpl_ref.lut_f32(code, tab, n, fr);
+                K->lut_f32(code, tab, n, fk);
+                KC_CHECK(kc_same(fr, fk, n, &where), "%s lut_f32 n %zu", K->name, n);
+            }
+            int ok = 1;
+            sq_kimpl_ref.lut_f32(code, tab, 298, fr);
+            for (size_t i = 0; i < 298; i++) ok &= fr[i] == (float)tab[code[i]];
+            KC_CHECK(ok, "ref lut_f32 is not table[code]");
+        }
     }
     /* dequant */
     for (int k = 1; k <= SQ_KTAB; k++) {

@@ -128,6 +128,8 @@ const OPTION_SETS = [
   ["--bits", "3", "--clusters", "2", "--group", "row", "--format", "paper"],
   ["--bits", "8", "--clusters", "1"],
   ["--bits", "f32"],
+  ["--bits", "4", "--format", "codebook"],
+  ["--bits", "3", "--format", "codebook", "--group", "32"],
 ];
 
 for (const f of [NATIVE, WASM, path.join(WEB, "sq-core.js"), path.join(WEB, "sq-core.wasm")])
@@ -217,6 +219,15 @@ await test("wasi: greedy generate matches native", () => {
   sameRun(n, w, "generate");
 });
 
+await test("wasi: greedy generate on a codebook INT4 file matches native (simd128 table lookups)", () => {
+  const f = T("stories-bits4-formatcodebook.native.safetensors");
+  for (const args of [["generate", f, "--prompt", "Once upon a time", "-n", "40", "--temp", "0"]]) {
+    const { n, w } = both(args);
+    eq(n.status, 0, `native ${args[0]}: ${n.stderr}`);
+    sameRun(n, w, args[0]);
+  }
+});
+
 // Hostile/bad inputs: same exit status (2 = bad input) and the same one-line message.
 const src = fs.readFileSync("examples/stories260K/model.safetensors");
 const BAD = {
@@ -293,6 +304,7 @@ const MODULE_CASES = [
   { m: MODELS[0], os: ["--bits", "2", "--clusters", "1", "--group", "row"], opts: { bits: 2, clusters: 1, group: "row" } },
   { m: MODELS[1], os: ["--bits", "f32"], opts: { bits: "f32" } },
   { m: MODELS[1], os: ["--bits", "3", "--format", "packed", "--group", "32"], opts: { bits: 3, format: "packed", group: 32 } },
+  { m: MODELS[1], os: ["--bits", "4", "--format", "codebook"], opts: { bits: 4, clusters: 3, format: "codebook" } },
 ];
 for (const c of MODULE_CASES) {
   await test(`module: quantize ${c.m.name} ${c.os.join(" ")} via JS reader/writer is byte-identical to native`, () => {
@@ -418,7 +430,7 @@ await test("module: exceptions of the callbacks propagate", () => {
 await test("module: bad options and bad files are SqError code 2 with the CLI's message", () => {
   const model = openModel("examples/stories260K/model.safetensors");
   for (const [o, msg] of [[{ bits: 5 }, "--bits must be 2, 3, 4, 8 or f32"], [{ clusters: 0 }, "--clusters must be an integer from 1 to 8"],
-                          [{ format: "zip" }, "--format must be paper or packed"], [{ group: "x" }, "--group must be auto, row, tensor or a positive number"],
+                          [{ format: "zip" }, "--format must be packed, paper or codebook"], [{ format: "codebook", bits: 8 }, "--format codebook needs --bits 2, 3 or 4 (got 8)"], [{ group: "x" }, "--group must be auto, row, tensor or a positive number"],
                           [{ bitz: 4 }, "unknown option 'bitz'"]]) {
     try { model.quantize(o, { write() {} }); throw new Error("accepted " + JSON.stringify(o)); } catch (err) {
       eq(err.code, 2, `code for ${JSON.stringify(o)}`);
