@@ -1,18 +1,19 @@
-/* kernels_ref.h - internal to core/kernels: the canonical arithmetic of y = W x + b, and
- * the table of primitives each kernel implementation provides.
+/* kernels_ref.h - internal to core/kernels: the canonical arithmetic of y = W x + b, the
+ * primitive list every kernel implementation provides, and the table they are chosen from.
  *
- * Implementations (one table each):
- *   ref      matmul_ref.c      scalar C, the ground truth, every build
- *   simd128  matmul_simd128.c  wasm SIMD128, compiled when __wasm_simd128__ is defined
- *   avx2     matmul_avx2.c     x86-64 AVX2 (function-level target attribute; chosen at run
- *                              time when the CPU has it), GCC/clang on x86-64 only
- *   avx512   matmul_avx2.c     the avx2 table with AVX-512F one-input kernels (`matvec`:
- *                              the 16 lanes of a row in one register), chosen at run time
- *                              when the CPU has AVX-512F
- * The wasm builds select simd128 at build time; native x86-64 builds pick avx512, else
- * avx2 when the CPU supports it, else ref. Every implementation gives the same bits: only the
- * element-wise steps (exact, or one float multiply and add without fusion) and the lane
- * accumulation below are implementation-specific, and those are defined to the bit.
+ * One file per implementation, each filling one sq_kimpl with named fields:
+ *   ref      ref.c      scalar C, the ground truth, every build
+ *   simd128  simd128.c  wasm SIMD128, compiled when __wasm_simd128__ is defined
+ *   avx2     avx2.c     x86-64 AVX2 + FMA (function-level target attribute), GCC/clang
+ *   avx512   avx512.c   AVX-512F one-input row kernels (`matvec`: the 16 lanes of a row in
+ *                       one register); its other primitives are avx2's (x86.h)
+ * dispatch.c lists them (sq_kernels_at) in order of preference; the last one available
+ * on this build and CPU is used: simd128 in wasm builds, avx512 / avx2 / ref natively.
+ * Every implementation gives the same bits: only the element-wise steps (exact, or one
+ * float multiply and add without fusion) and the lane accumulation below are
+ * implementation-specific, and those are defined to the bit. The kernel tests
+ * (tests/kernels/kcases.h) run every entry of the list against ref, so a new ISA or a new
+ * width in a row-kernel table is tested without new test code.
  *
  * Canonical arithmetic (all float32, no fused multiply-add: -ffp-contract=off):
  *
@@ -56,8 +57,42 @@
 #define SQ_KNB 16      /* inputs handled per pass over a weight row */
 #define SQ_KTAB 16     /* entries of a dequantization table (k <= 16) */
 
+/* One-input row kernels (token-by-token decoding), R rows per pass: several rows share
+ * each load of x and give the core several independent accumulator chains; every row
+ * gets exactly the bits of the per-row path. Each writes (or adds to) y[0..3] (4 entries
+ * always: the AVX kernels store a whole register) for rows r0..r0+R-1. */
+/* y[i] = y[i] + sum over groups g of (s*A + m*gs[g]) for the rows whose codes start at
+ * row0 + i*stride: packed k = 1 (P == NULL: the BF16 params of L) or affine paper part P */
+typedef void (*sq_kfrows_fn)(const sq_linear *L, const uint8_t *row0, size_t stride, const sq_lin_part *P, size_t r0,
+                             const float *x, const float *gs, size_t G, float *y);
+/* y[i] = dot16(dequantized row r0+i, x) of a packed k > 1 layer */
+typedef void (*sq_kpkrows_fn)(const sq_linear *L, size_t r0, const float *x, float *y);
+/* y[i] = dot16(row r0+i, x) of a BF16 layer, or of the int8 codes of sym8 paper part `part` */
+typedef void (*sq_kwrows_fn)(const sq_linear *L, int part, size_t r0, const float *x, float *y);
+
+#define SQ_KMAX_BITS 8 /* code widths 1..8 */
+#define SQ_KMAX_R 4    /* rows per pass at most */
+
+/* An implementation's one-input kernels, by layout and code width. An entry is used only
+ * when it is filled for every R = 1..rows (matmul.c checks); a NULL entry means "the
+ * per-row path", never a different result. The layer must have groups that are whole
+ * multiples of 16 columns and divide the row (checked by matmul.c too). */
+typedef struct sq_krows {
+    int rows; /* rows per pass, 1..SQ_KMAX_R */
+    int fma;  /* packedk fuses s*code + m (exact unless s*code overflows): layers with
+                 scale_big take the per-row path */
+    sq_kfrows_fn factored[SQ_KMAX_BITS + 1][SQ_KMAX_R];     /* [bits][R - 1] */
+    sq_kpkrows_fn packedk[SQ_KMAX_BITS + 1][2][SQ_KMAX_R]; /* [bits][id bits - 1][R - 1], k <= 4 */
+    sq_kwrows_fn bf16[SQ_KMAX_R], sym8[SQ_KMAX_R];          /* [R - 1] */
+} sq_krows;
+
+/* The primitive list of one implementation. Element-wise primitives are required; the
+ * fused ones are optional (NULL, or returning 0 for a geometry they don't handle: the
+ * generic decode + lanes path of matmul.c runs instead, with the same bits). */
 typedef struct sq_kimpl {
     const char *name;
+    /* 1 when this CPU can run it (NULL: always) */
+    int (*available)(void);
     /* dst[i] = field j+i of the LSB-first b-bit stream starting at row (b = 1..8) */
     void (*unpack)(const uint8_t *row, size_t j, int bits, size_t n, uint8_t *dst);
     void (*u8_f32)(const uint8_t *src, size_t n, float *dst);
@@ -68,14 +103,15 @@ typedef struct sq_kimpl {
      * SQ_KTAB entries, unused ones 0) */
     void (*dequant)(const uint8_t *code, const uint8_t *id, const float *ts, const float *tm, int k, size_t n,
                     float *dst);
+    /* dst[i] = (float)table[code[i]], codes < 16 (a 16-entry int8 table: one byte
+     * shuffle, vpshufb / i8x16.swizzle, then an exact widening) */
+    void (*lut_f32)(const uint8_t *code, const int8_t *table, size_t n, float *dst);
     /* acc[i*16 + l] = acc[i*16 + l] + w[16b + l] * X[i*ldx + 16b + l] for blocks b < nblk
      * in order, inputs i < nin (nin <= SQ_KNB) */
     void (*lanes)(const float *w, const float *X, size_t ldx, size_t nin, size_t nblk, float *acc);
     /* out[i] = sq_kred16(acc + 16*i) for i < nin */
     void (*reduce)(const float *acc, size_t nin, float *out);
-    /* Optional fused row kernels (NULL, or returning 0 for a geometry they don't handle:
-     * the generic decode + lanes path runs instead). Same bits as the generic path.
-     * nin <= SQ_KNB inputs X[i*cols ...]. */
+    /* Fused per-row kernels, nin <= SQ_KNB inputs X[i*cols ...]: */
     /* y[i] = y[i] + sum over groups g of (s*A + m*X_g): codes_row holds one row of a
      * packed k = 1 layer (P == NULL: BF16 params of L) or of the affine paper part P;
      * gs: group sums [nin, groups] */
@@ -87,16 +123,8 @@ typedef struct sq_kimpl {
     int (*bf16_row)(const sq_linear *L, size_t r, const float *X, size_t nin, float *y);
     /* y[i] = dot16(int8 codes of row r, X_i) for the sym8 paper part `part` */
     int (*sym8_row)(const sq_linear *L, int part, size_t r, const float *X, size_t nin, float *y);
-    /* y[r] = row r of L times the single input x, bias not added, for r in [r0, r1):
-     * token-by-token decoding. Several rows per pass, so they share each load of x and the
-     * core has several independent accumulator chains; every row gets exactly the bits of
-     * the per-row path. gs: the group sums of x for packed k = 1 / paper affine layers.
-     * Optional (NULL, or returning 0 with nothing written for a geometry it doesn't
-     * handle). */
-    int (*matvec)(const sq_linear *L, const float *x, const float *gs, size_t r0, size_t r1, float *y);
-    /* dst[i] = (float)table[code[i]], codes < 16 (a 16-entry int8 table: one byte
-     * shuffle, vpshufb / i8x16.swizzle, then an exact widening) */
-    void (*lut_f32)(const uint8_t *code, const int8_t *table, size_t n, float *dst);
+    /* one-input row kernels (NULL: one input takes the per-row path) */
+    const sq_krows *matvec;
 } sq_kimpl;
 
 extern const sq_kimpl sq_kimpl_ref;
@@ -106,14 +134,19 @@ extern const sq_kimpl sq_kimpl_simd128;
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__)) && !defined(SQ_NO_AVX2)
 #define SQ_HAVE_AVX2 1
 extern const sq_kimpl sq_kimpl_avx2;
-extern const sq_kimpl sq_kimpl_avx512; /* avx2 with AVX-512F one-input kernels (matvec) */
-int sq_cpu_has_avx2(void);
-int sq_cpu_has_avx512(void);
+extern const sq_kimpl sq_kimpl_avx512;
 #endif
 
-/* The implementation in use; sq_kernels_use("ref" | "simd128" | "avx2") switches it
- * (for tests and benchmarks; not while kernels run). Returns 0, or -1 when that one is
- * not available in this build / on this CPU. sq_kernels_name(): the current one. */
+/* The implementations of this build, in order of preference (0: ref); i >= count: NULL.
+ * sq_kernels_available(K): K can run on this CPU. */
+size_t sq_kernels_count(void);
+const sq_kimpl *sq_kernels_at(size_t i);
+int sq_kernels_available(const sq_kimpl *K);
+
+/* The implementation in use (the last available one unless switched);
+ * sq_kernels_use(name) switches it ("best": back to the default; for tests and
+ * benchmarks, not while kernels run). Returns 0, or -1 when that one is not available in
+ * this build / on this CPU. sq_kernels_name(): the current one. */
 const sq_kimpl *sq_kernels_get(void);
 int sq_kernels_use(const char *name);
 const char *sq_kernels_name(void);

@@ -7,7 +7,7 @@
  * < k so the kernels can index parameters without further checks.
  *
  * The kernels live in matmul.c (the row pipeline, threads) over the primitives of
- * matmul_ref.c (scalar reference), matmul_simd128.c (wasm) and matmul_avx2.c (x86-64).
+ * ref.c (scalar reference), simd128.c (wasm), avx2.c and avx512.c (x86-64).
  */
 #include "linear.h"
 

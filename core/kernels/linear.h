@@ -12,8 +12,8 @@
  *   SQ_LIN_PAPER   paper format: nparts zero-padded sub-layers, each affine INTb
  *                  group-wise (F32 scale/min) or symmetric INT8 per row; summed
  *   (--bits f32 split files load as SQ_LIN_F32 after summing the parts: exact.)
- * Every kernel has a scalar reference (matmul_ref.c) and SIMD twins (matmul_simd128.c in
- * wasm builds, matmul_avx2.c on x86-64) that give the same bits; kernels_ref.h defines
+ * Every kernel has a scalar reference (ref.c) and SIMD twins (simd128.c in wasm builds,
+ * avx2.c / avx512.c on x86-64) that give the same bits; kernels_ref.h defines
  * the arithmetic. Results never depend on the thread count.
  */
 #ifndef SQ_LINEAR_H

@@ -7,68 +7,21 @@
  * reductions, group combinations and tails are done here, in scalar code shared by every
  * implementation. kernels_ref.h defines the arithmetic. Fused kernels of the SIMD twins
  * take over where they handle the geometry: per row (factored_row, packedk_row, ...)
- * and, for one input (token-by-token decoding), several rows per pass (matvec).
+ * and, for one input (token-by-token decoding), several rows per pass through the
+ * implementation's row-kernel table (matvec_rows: one helper for every ISA). Which
+ * implementation runs is dispatch.c's choice.
  *
  * Threads: rows are cut into tasks run through the host's parallel-for (sq_exec); every
  * output row is computed by exactly one task with the same code, so the results do not
  * depend on the number of threads or tasks. No allocation happens per row: scratch lives
  * on the stack (a few KiB, fine for the 64 KiB Emscripten stack).
  */
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../dtype.h"
 #include "kernels_ref.h"
 #include "linear.h"
-
-/* ---------------- implementation choice ---------------- */
-
-/* Chosen on first use; atomic because hosts may call kernels from several threads. */
-static _Atomic(const sq_kimpl *) g_impl;
-
-static const sq_kimpl *best_impl(void)
-{
-#if defined(__wasm_simd128__)
-    return &sq_kimpl_simd128;
-#else
-#if defined(SQ_HAVE_AVX2)
-    if (sq_cpu_has_avx512()) return &sq_kimpl_avx512;
-    if (sq_cpu_has_avx2()) return &sq_kimpl_avx2;
-#endif
-    return &sq_kimpl_ref;
-#endif
-}
-
-const sq_kimpl *sq_kernels_get(void)
-{
-    const sq_kimpl *k = atomic_load_explicit(&g_impl, memory_order_relaxed);
-    if (!k) {
-        k = best_impl();
-        atomic_store_explicit(&g_impl, k, memory_order_relaxed);
-    }
-    return k;
-}
-
-const char *sq_kernels_name(void) { return sq_kernels_get()->name; }
-const char *sq_linear_kernels(void) { return sq_kernels_get()->name; }
-
-int sq_kernels_use(const char *name)
-{
-    const sq_kimpl *k = NULL;
-    if (!name || strcmp(name, "best") == 0) k = best_impl();
-    else if (strcmp(name, "ref") == 0) k = &sq_kimpl_ref;
-#if defined(__wasm_simd128__)
-    else if (strcmp(name, "simd128") == 0) k = &sq_kimpl_simd128;
-#endif
-#if defined(SQ_HAVE_AVX2)
-    else if (strcmp(name, "avx2") == 0 && sq_cpu_has_avx2()) k = &sq_kimpl_avx2;
-    else if (strcmp(name, "avx512") == 0 && sq_cpu_has_avx512()) k = &sq_kimpl_avx512;
-#endif
-    if (!k) return -1;
-    atomic_store_explicit(&g_impl, k, memory_order_relaxed);
-    return 0;
-}
 
 /* ---------------- canonical pieces ---------------- */
 
@@ -251,11 +204,74 @@ static void codebook_row(const sq_kimpl *K, const sq_linear *L, size_t r, const 
     }
 }
 
+/* ---------------- one input: the implementation's row kernels ---------------- */
+
+/* Rows [r0, r1) of L times the single input x through the row-kernel table F, R = F->rows
+ * rows per pass (bias not added). Returns 0 with nothing written when F has no kernel
+ * for this layout and width or the geometry isn't one they handle (groups of whole
+ * blocks of 16 that divide the row): the per-row path runs instead. */
+static int matvec_rows(const sq_krows *F, const sq_linear *L, const float *x, const float *gs, size_t r0, size_t r1,
+                       float *y)
+{
+    const size_t cols = L->cols, gsz = group_size(L), G = (cols + gsz - 1) / gsz, RM = (size_t)F->rows;
+    const int bits = L->bits >= 1 && L->bits <= SQ_KMAX_BITS ? L->bits : 0;
+    float t[SQ_KMAX_R];
+    if (factored(L)) {
+        const sq_kfrows_fn *fns = F->factored[bits];
+        for (size_t R = 0; R < RM; R++)
+            if (!fns[R]) return 0;
+        if (!bits || gsz % 16 || cols % gsz || !gs) return 0;
+        for (size_t r = r0; r < r1; r += RM) {
+            const size_t R = r1 - r < RM ? r1 - r : RM;
+            memset(t, 0, sizeof t);
+            if (L->kind == SQ_LIN_PACKED) fns[R - 1](L, L->codes + r * L->row_bytes, L->row_bytes, NULL, r, x, gs, G, t);
+            else /* the parts in order, as the per-row path adds them */
+                for (int c = 0; c < L->k; c++)
+                    fns[R - 1](L, L->parts[c].codes + r * L->row_bytes, L->row_bytes, &L->parts[c], r, x, gs, G, t);
+            memcpy(y + r, t, R * sizeof(float));
+        }
+        return 1;
+    }
+    if (L->kind == SQ_LIN_PACKED) {
+        const int ib = sq_kid_bits(L->k);
+        if (!bits || gsz % 16 || cols % gsz || !(ib == 1 || ib == 2) || (F->fma && L->scale_big)) return 0;
+        const sq_kpkrows_fn *fns = F->packedk[bits][ib - 1];
+        for (size_t R = 0; R < RM; R++)
+            if (!fns[R]) return 0;
+        for (size_t r = r0; r < r1; r += RM) {
+            const size_t R = r1 - r < RM ? r1 - r : RM;
+            fns[R - 1](L, r, x, t);
+            memcpy(y + r, t, R * sizeof(float));
+        }
+        return 1;
+    }
+    const int sym8 = L->kind == SQ_LIN_PAPER && L->sym8;
+    if (cols % 16 || !(L->kind == SQ_LIN_BF16 || sym8)) return 0;
+    const sq_kwrows_fn *fns = sym8 ? F->sym8 : F->bf16;
+    for (size_t R = 0; R < RM; R++)
+        if (!fns[R]) return 0;
+    for (size_t r = r0; r < r1; r += RM) {
+        const size_t R = r1 - r < RM ? r1 - r : RM;
+        if (!sym8) {
+            fns[R - 1](L, 0, r, x, t);
+            memcpy(y + r, t, R * sizeof(float));
+        } else { /* y = sum over parts of scale * dot, in part order */
+            float u[SQ_KMAX_R] = {0};
+            for (int c = 0; c < L->k; c++) {
+                fns[R - 1](L, c, r, x, t);
+                for (size_t i = 0; i < R; i++) u[i] = u[i] + L->parts[c].scale[r + i] * t[i];
+            }
+            memcpy(y + r, u, R * sizeof(float));
+        }
+    }
+    return 1;
+}
+
 void sq_kernels_rows(const sq_kimpl *K, const sq_linear *L, const float *X, size_t n, float *Y, const float *gs,
                      size_t r0, size_t r1)
 {
     /* one input (token-by-token decoding): the implementation's several-rows kernel */
-    if (n == 1 && K->matvec && (gs || !factored(L)) && K->matvec(L, X, gs, r0, r1, Y)) {
+    if (n == 1 && K->matvec && (gs || !factored(L)) && matvec_rows(K->matvec, L, X, gs, r0, r1, Y)) {
         if (L->bias)
             for (size_t r = r0; r < r1; r++) Y[r] = Y[r] + L->bias[r];
         return;

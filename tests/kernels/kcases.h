@@ -1,5 +1,8 @@
 /* kcases.h - kernel test cases shared by the native unit test (tests/unit/test_kernels.c:
- * ref vs avx2) and the wasm one (tests/kernels/test_kernels_wasm.c: ref vs simd128).
+ * ref vs avx2 and avx512) and the wasm one (tests/kernels/test_kernels_wasm.c: ref vs
+ * simd128). kc_run_all walks the build's list of implementations (dispatch.c), so a new
+ * ISA is tested here without new test code, and the layers cover every code width 2..8,
+ * so a width added to an implementation's row-kernel table is tested too.
  *
  * Every implementation must give the reference's bits (kernels_ref.h): layers of every
  * layout and many geometries (bits, k, group sizes that do and don't divide the row,
@@ -8,8 +11,9 @@
  * against a double-precision oracle, matmul against matvec, and the result against the
  * thread count (a fake parallel-for that runs tasks backwards).
  *
- * The includer defines KC_CHECK(cond, fmt, ...) (count a failure, print it) before
- * including this file, and links core/kernels/matmul*.c and core/dtype.c.
+ * The includer defines KC_CHECK(cond, fmt, ...) (count a failure, print it) and KC_FAILS
+ * (the count, an int lvalue) before including this file, and links every core/kernels/ file
+ * but linear.c, and core/dtype.c.
  */
 #ifndef SQ_KCASES_H
 #define SQ_KCASES_H
@@ -305,13 +309,13 @@ static int kc_run_layers(const sq_kimpl *K, double *worst_out)
         for (size_t gi = 0; gi < sizeof groups / sizeof groups[0]; gi++) {
             size_t group = groups[gi] == 9999 ? cols : groups[gi];
             if (group > cols) continue;
-            static const int bitss[] = {2, 3, 4, 8};
+            static const int bitss[] = {2, 3, 4, 5, 6, 7, 8}; /* every code width */
             static const int ks[] = {1, 2, 3, 4, 5, 9};
-            for (int bi = 0; bi < 4; bi++)
+            for (int bi = 0; bi < (int)(sizeof bitss / sizeof bitss[0]); bi++)
                 for (int ki = 0; ki < 6; ki++) {
                     int bits = bitss[bi], k = ks[ki];
                     if (cols > 400 && (bi + ki + (int)gi) % 3) continue; /* fewer big ones */
-                    if (ki == 0 && bits <= 4) {
+                    if (ki == 0 && bits <= 4) { /* a 16-entry table: up to 4 bits */
                         kc_make(&L, SQ_LIN_CODEBOOK, rows, cols, bits, 1, group, (bi + (int)gi) % 2, wref);
                         snprintf(what, sizeof what, "codebook bits %d group %zu [%zu x %zu]", bits, group, rows, cols);
                         double ec = kc_check_layer(K, &L, wref, what);
@@ -429,6 +433,61 @@ static void kc_run_primitives(const sq_kimpl *K)
     free(h);
     free(fr);
     free(fk);
+}
+
+/* Scales so large that scale * code overflows (hostile files; the loader sets
+ * scale_big): K still gives the reference's bits, for one input (the matvec kernels) and
+ * a batch. */
+static void kc_check_big_scales(const sq_kimpl *K)
+{
+    sq_linear L;
+    kc_make(&L, SQ_LIN_PACKED, 4, 64, 8, 3, 32, 0, NULL);
+    for (size_t i = 0; i < 4 * 2 * 3; i++) {
+        L.scale_bf16[i] = sq_f32_to_bf16(i % 2 ? 2e36f : 1e-3f);
+        L.min_bf16[i] = sq_f32_to_bf16(i % 3 ? -3e38f : 0.5f);
+    }
+    L.scale_big = 1;
+    float X[3 * 64], Yr[3 * 4], Yk[3 * 4];
+    for (int i = 0; i < 3 * 64; i++) X[i] = kc_f(-1, 1);
+    const char *prev = sq_kernels_name();
+    sq_kernels_use(K->name);
+    for (size_t n = 1; n <= 3; n += 2) {
+        sq_kernels_rows(&sq_kimpl_ref, &L, X, n, Yr, NULL, 0, 4);
+        sq_linear_matmul(&L, X, n, Yk);
+        size_t where = 0;
+        KC_CHECK(kc_same(Yr, Yk, n * 4, &where), "%s scale_big n=%zu differs from ref at %zu (%g vs %g)", K->name, n,
+                 where, Yk[where], Yr[where]);
+    }
+    sq_kernels_use(prev);
+    kc_free(&L);
+}
+
+/* Every implementation of this build (sq_kernels_at) against ref: the primitives, every
+ * layer, huge scales. report(what, failed) is called per group of checks with the number
+ * of failed checks (-1: not available on this CPU, skipped). */
+static void kc_run_all(void (*report)(const char *what, int failed))
+{
+    char what[160];
+    for (size_t i = 0; i < sq_kernels_count(); i++) {
+        const sq_kimpl *K = sq_kernels_at(i);
+        if (!sq_kernels_available(K)) {
+            snprintf(what, sizeof what, "%s: not available on this CPU (skipped)", K->name);
+            report(what, -1);
+            continue;
+        }
+        int before = KC_FAILS;
+        kc_run_primitives(K);
+        snprintf(what, sizeof what, "%s primitives (unpack, bf16/f16/u8/i8 -> f32, lut, dequant) equal ref", K->name);
+        report(what, KC_FAILS - before);
+        before = KC_FAILS;
+        double worst = 0;
+        int n = kc_run_layers(K, &worst);
+        KC_CHECK(worst <= 1e-5, "ref vs double oracle: %g", worst);
+        kc_check_big_scales(K);
+        snprintf(what, sizeof what, "%s: %d layers + huge scales bit-identical to ref (ref vs oracle %.2g)", K->name, n,
+                 worst);
+        report(what, KC_FAILS - before);
+    }
 }
 
 #endif

@@ -98,7 +98,7 @@ for (const [k, v] of Object.entries(wasm)) if (/_(scalar_gbs|simd_gbs|speedup)$/
 const report = {
   ...flat,
   units: "GB/s of weight bytes (matvec: one input; matmul8: 8 inputs per pass over the weights); convert_*: GB/s of 16-bit input",
-  note: "scalar = core/kernels/matmul_ref.c compiled -O3 -msimd128 -fno-vectorize -fno-slp-vectorize; simd = matmul_simd128.c; both give the same bits",
+  note: "scalar = core/kernels/ref.c compiled -O3 -msimd128 -fno-vectorize -fno-slp-vectorize; simd = simd128.c; both give the same bits",
   ...result,
   seconds: +((performance.now() - t0) / 1000).toFixed(1),
 };

@@ -1,19 +1,14 @@
-/* matmul_avx2.c - the kernels' primitives for x86-64 with AVX2 + FMA (kernels_ref.h),
- * the native twin of matmul_simd128.c. Each function carries target("avx2,fma") so the
- * rest of the build stays baseline x86-64; matmul.c uses this table only when the CPU has
- * both. Same bits as matmul_ref.c: element-wise steps are exact or one multiply then one
- * add (FMA only where the product is exact: the BF16 scale times a code), and the 16
- * canonical lanes are two 8-float registers per input.
+/* avx2.c - the kernels' primitives for x86-64 with AVX2 + FMA (kernels_ref.h), the
+ * native twin of simd128.c. Each function carries target("avx2,fma") so the rest of the
+ * build stays baseline x86-64; dispatch.c uses this table only when the CPU has both.
+ * Same bits as ref.c: element-wise steps are exact or one multiply then one add (FMA only
+ * where the product is exact: the BF16 scale times a code), and the 16 canonical lanes
+ * are two 8-float registers per input.
  */
-#include "kernels_ref.h"
+#include "x86.h"
 
 #if defined(SQ_HAVE_AVX2)
-#include <immintrin.h>
-#include <string.h>
-
 #include "../dtype.h"
-
-#define AVX2 __attribute__((target("avx2,fma")))
 
 int sq_cpu_has_avx2(void)
 {
@@ -21,7 +16,7 @@ int sq_cpu_has_avx2(void)
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
 }
 
-AVX2 static void avx2_unpack(const uint8_t *row, size_t j, int bits, size_t n, uint8_t *dst)
+AVX2 void sq_avx2_unpack(const uint8_t *row, size_t j, int bits, size_t n, uint8_t *dst)
 {
     size_t i = 0;
     if (bits == 8) {
@@ -55,7 +50,7 @@ AVX2 static void avx2_unpack(const uint8_t *row, size_t j, int bits, size_t n, u
     sq_kunpack_any(row, j + i, bits, n - i, dst + i);
 }
 
-AVX2 static void avx2_u8_f32(const uint8_t *src, size_t n, float *dst)
+AVX2 void sq_avx2_u8_f32(const uint8_t *src, size_t n, float *dst)
 {
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -63,7 +58,7 @@ AVX2 static void avx2_u8_f32(const uint8_t *src, size_t n, float *dst)
     for (; i < n; i++) dst[i] = (float)src[i];
 }
 
-AVX2 static void avx2_i8_f32(const int8_t *src, size_t n, float *dst)
+AVX2 void sq_avx2_i8_f32(const int8_t *src, size_t n, float *dst)
 {
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -73,7 +68,7 @@ AVX2 static void avx2_i8_f32(const int8_t *src, size_t n, float *dst)
 
 /* The table lookup of the codebook format: 16 codes at a time through one vpshufb of the
  * int8 table, then widened exactly to float. */
-AVX2 static void avx2_lut_f32(const uint8_t *code, const int8_t *table, size_t n, float *dst)
+AVX2 void sq_avx2_lut_f32(const uint8_t *code, const int8_t *table, size_t n, float *dst)
 {
     const __m128i tab = _mm_loadu_si128((const __m128i *)table), lo4 = _mm_set1_epi8(15);
     size_t i = 0;
@@ -85,7 +80,7 @@ AVX2 static void avx2_lut_f32(const uint8_t *code, const int8_t *table, size_t n
     for (; i < n; i++) dst[i] = (float)table[code[i] & 15];
 }
 
-AVX2 static void avx2_bf16_f32(const uint16_t *src, size_t n, float *dst)
+AVX2 void sq_avx2_bf16_f32(const uint16_t *src, size_t n, float *dst)
 {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -97,7 +92,7 @@ AVX2 static void avx2_bf16_f32(const uint16_t *src, size_t n, float *dst)
 
 /* Exact f16 -> f32: magnitude bits moved into place and scaled by 2^112 (exact for normal
  * and subnormal values), inf/NaN rebuilt, sign put back. */
-AVX2 static void avx2_f16_f32(const uint16_t *src, size_t n, float *dst)
+AVX2 void sq_avx2_f16_f32(const uint16_t *src, size_t n, float *dst)
 {
     size_t i = 0;
     const __m256i mag = _mm256_set1_epi32(0x7fff), expm = _mm256_set1_epi32(0x7c00), inf = _mm256_set1_epi32(0x7f800000);
@@ -115,7 +110,7 @@ AVX2 static void avx2_f16_f32(const uint16_t *src, size_t n, float *dst)
     for (; i < n; i++) dst[i] = sq_f16_to_f32(src[i]);
 }
 
-AVX2 static void avx2_dequant(const uint8_t *code, const uint8_t *id, const float *ts, const float *tm, int k, size_t n,
+AVX2 void sq_avx2_dequant(const uint8_t *code, const uint8_t *id, const float *ts, const float *tm, int k, size_t n,
                               float *dst)
 {
     size_t i = 0;
@@ -131,7 +126,7 @@ AVX2 static void avx2_dequant(const uint8_t *code, const uint8_t *id, const floa
     for (; i < n; i++) dst[i] = ts[id[i]] * (float)code[i] + tm[id[i]];
 }
 
-AVX2 static void avx2_lanes(const float *w, const float *X, size_t ldx, size_t nin, size_t nblk, float *acc)
+AVX2 void sq_avx2_lanes(const float *w, const float *X, size_t ldx, size_t nin, size_t nblk, float *acc)
 {
     size_t i = 0;
     for (; i + 4 <= nin; i += 4) {
@@ -175,7 +170,7 @@ AVX2 static void avx2_lanes(const float *w, const float *X, size_t ldx, size_t n
 /* out[i] = red16 of acc[16i..16i+15], two inputs per register: [A0 A1] [A2 A3] of inputs
  * x and y regrouped as [A0x|A0y] [A1x|A1y] ..., v = (A0+A1) + (A2+A3), then
  * (v0+v2) + (v1+v3) in each half. */
-AVX2 static void avx2_reduce(const float *acc, size_t nin, float *out)
+AVX2 void sq_avx2_reduce(const float *acc, size_t nin, float *out)
 {
     size_t i = 0;
     for (; i + 2 <= nin; i += 2) {
@@ -193,20 +188,6 @@ AVX2 static void avx2_reduce(const float *acc, size_t nin, float *out)
 }
 
 /* ---------------- fused row kernels ---------------- */
-
-#define INLINE static inline __attribute__((always_inline))
-
-static inline uint32_t rd32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
-static inline uint32_t rd24(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16;
-}
 
 /* 16 b-bit fields (b = 2, 3, 4, 8) starting at field j (j a multiple of 16) as two
  * 8-int vectors: lanes 0..7 and 8..15 of the block. */
@@ -244,7 +225,6 @@ AVX2 INLINE float red16(__m256 a, __m256 b)
 /* The fused kernels are written once with nb (inputs, 1..4), bits and ib as parameters
  * and instantiated with constants (noinline wrappers below), so the input loops unroll,
  * the accumulators stay in registers and the decoders are branch-free. */
-#define UNROLL _Pragma("GCC unroll 4")
 
 AVX2 INLINE void factored_nb(const sq_linear *L, const uint8_t *row, const sq_lin_part *P, size_t r, const float *X,
                              const size_t nb, const float *gs, size_t G, float *y, const int bits)
@@ -302,7 +282,7 @@ static const factored_fn factored_fns[4][4] = {
     {factored_1_3, factored_2_3, factored_3_3, factored_4_3},
 };
 
-AVX2 static int avx2_factored_row(const sq_linear *L, const uint8_t *row, const sq_lin_part *P, size_t r,
+AVX2 int sq_avx2_factored_row(const sq_linear *L, const uint8_t *row, const sq_lin_part *P, size_t r,
                                   const float *X, size_t nin, const float *gs, float *y)
 {
     const size_t cols = L->cols, gsz = sq_kgroup_size(L), G = (cols + gsz - 1) / gsz;
@@ -312,24 +292,6 @@ AVX2 static int avx2_factored_row(const sq_linear *L, const uint8_t *row, const 
         factored_fns[bi][(nin - i < 4 ? nin - i : 4) - 1](L, row, P, r, X + i * cols, gs + i * G, G, y + i);
     return 1;
 }
-
-/* The dequantization table of a group: k <= 4 (ib 1 or 2) BF16 values at p, widened to
- * floats in registers (no trip through memory) and repeated to fill 8 lanes: vpermps
- * reads the low 3 bits of an index, so ids need no masking (the bits above an id are the
- * next ids', which the repetition ignores). Reads exactly k values. */
-AVX2 INLINE __m256 table8(const uint16_t *p, int k, int ib)
-{
-    __m128i v;
-    if (k == 4) v = _mm_loadl_epi64((const __m128i *)p);
-    else {
-        v = _mm_cvtsi32_si128(k >= 2 ? (int)rd32((const uint8_t *)p) : (int)p[0]);
-        if (k == 3) v = _mm_insert_epi16(v, p[2], 2);
-    }
-    __m128 q = _mm_castsi128_ps(_mm_slli_epi32(_mm_cvtepu16_epi32(v), 16));
-    if (ib == 1) q = _mm_movelh_ps(q, q); /* t0 t1 t0 t1 */
-    return _mm256_set_m128(q, q);
-}
-
 /* 16 ids of ib (1 or 2) bits at field j, unmasked (see table8). */
 AVX2 INLINE void ids16(const uint8_t *row, size_t j, int ib, __m256i *lo, __m256i *hi)
 {
@@ -391,7 +353,7 @@ static const packedk_fn packedk_fns[4][2][4] = {
     {ROW4(2, 1), ROW4(2, 2)}, {ROW4(4, 1), ROW4(4, 2)}, {ROW4(8, 1), ROW4(8, 2)}, {ROW4(3, 1), ROW4(3, 2)},
 };
 
-AVX2 static int avx2_packedk_row(const sq_linear *L, size_t r, const float *X, size_t nin, float *y)
+AVX2 int sq_avx2_packedk_row(const sq_linear *L, size_t r, const float *X, size_t nin, float *y)
 {
     const size_t cols = L->cols, gsz = sq_kgroup_size(L);
     const int ib = sq_kid_bits(L->k), bi = L->bits == 2 ? 0 : L->bits == 4 ? 1 : L->bits == 8 ? 2 : L->bits == 3 ? 3 : -1;
@@ -427,7 +389,7 @@ AVX2 INLINE void bf16_nb(const sq_linear *L, size_t r, const float *X, const siz
 BF16ROW(1) BF16ROW(2) BF16ROW(3) BF16ROW(4)
 static const packedk_fn bf16_fns[4] = {bf16_1, bf16_2, bf16_3, bf16_4};
 
-AVX2 static int avx2_bf16_row(const sq_linear *L, size_t r, const float *X, size_t nin, float *y)
+AVX2 int sq_avx2_bf16_row(const sq_linear *L, size_t r, const float *X, size_t nin, float *y)
 {
     if (nin > 4 || L->cols % 16) return 0;
     bf16_fns[nin - 1](L, r, X, y);
@@ -463,7 +425,7 @@ SYM8ROW(1) SYM8ROW(2) SYM8ROW(3) SYM8ROW(4)
 typedef void (*sym8_fn)(const sq_linear *, int, size_t, const float *, float *);
 static const sym8_fn sym8_fns[4] = {sym8_1, sym8_2, sym8_3, sym8_4};
 
-AVX2 static int avx2_sym8_row(const sq_linear *L, int part, size_t r, const float *X, size_t nin, float *y)
+AVX2 int sq_avx2_sym8_row(const sq_linear *L, int part, size_t r, const float *X, size_t nin, float *y)
 {
     if (nin > 4 || L->cols % 16) return 0;
     sym8_fns[nin - 1](L, part, r, X, y);
@@ -476,37 +438,6 @@ AVX2 static int avx2_sym8_row(const sq_linear *L, int part, size_t r, const floa
  * two accumulator chains busy (its 16 lanes), so the loop waits on the latency of the
  * adds; R rows per pass give 2R independent chains and share each load of x. Every row's
  * arithmetic is exactly the single-row kernels' above. */
-
-/* The canonical reductions of 4 rows' lanes at once: [red16(a[0]) .. red16(a[3])]. Rows
- * 0/1 and 2/3 share registers: v = (L[i] + L[4+i]) + (L[8+i] + L[12+i]) per row, then
- * (v0 + v2) + (v1 + v3). */
-AVX2 INLINE __m128 red16x4(__m256 a[4][2])
-{
-    __m256 v01 = _mm256_add_ps(_mm256_add_ps(_mm256_permute2f128_ps(a[0][0], a[1][0], 0x20),
-                                             _mm256_permute2f128_ps(a[0][0], a[1][0], 0x31)),
-                               _mm256_add_ps(_mm256_permute2f128_ps(a[0][1], a[1][1], 0x20),
-                                             _mm256_permute2f128_ps(a[0][1], a[1][1], 0x31)));
-    __m256 v23 = _mm256_add_ps(_mm256_add_ps(_mm256_permute2f128_ps(a[2][0], a[3][0], 0x20),
-                                             _mm256_permute2f128_ps(a[2][0], a[3][0], 0x31)),
-                               _mm256_add_ps(_mm256_permute2f128_ps(a[2][1], a[3][1], 0x20),
-                                             _mm256_permute2f128_ps(a[2][1], a[3][1], 0x31)));
-    /* [r0: v0+v2, v1+v3, r2: v0+v2, v1+v3 | r1: .., r3: ..] */
-    __m256 s = _mm256_add_ps(_mm256_shuffle_ps(v01, v23, 0x44), _mm256_shuffle_ps(v01, v23, 0xee));
-    /* [R0, R2, R0, R2 | R1, R3, R1, R3] */
-    __m256 t = _mm256_add_ps(_mm256_shuffle_ps(s, s, 0x88), _mm256_shuffle_ps(s, s, 0xdd));
-    return _mm_unpacklo_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
-}
-
-/* R rows side by side are R short streams (a row of a 2048-column INT4 layer is 1 KiB),
- * too short for the hardware prefetchers to lock on, so the kernels ask for the next R
- * rows themselves: at step j (16 columns, `step` bytes of each row) the matching slice of
- * the R*stride bytes that follow this block. A prefetch past the end of the weights is
- * harmless (a hint, never a fault); the address is formed as an integer for that reason. */
-AVX2 INLINE void prefetch_next(const void *row0, size_t stride, int R, size_t j, size_t step)
-{
-    uintptr_t a = (uintptr_t)row0 + (size_t)R * stride + j / 16 * (size_t)R * step;
-    for (size_t b = 0; b < (size_t)R * step; b += 64) _mm_prefetch((const char *)(a + b), _MM_HINT_T0);
-}
 
 /* y[i] = y[i] + sum over groups of (s*A + m*X) for rows r0+i (i < R) whose codes start at
  * row0 + i*stride (packed k = 1, or one affine paper part P). y has 4 entries. */
@@ -553,14 +484,6 @@ FROWS(1, 2) FROWS(2, 2) FROWS(3, 2) FROWS(4, 2)
 FROWS(1, 4) FROWS(2, 4) FROWS(3, 4) FROWS(4, 4)
 FROWS(1, 8) FROWS(2, 8) FROWS(3, 8) FROWS(4, 8)
 FROWS(1, 3) FROWS(2, 3) FROWS(3, 3) FROWS(4, 3)
-typedef void (*frows_fn)(const sq_linear *, const uint8_t *, size_t, const sq_lin_part *, size_t, const float *,
-                         const float *, size_t, float *);
-static const frows_fn frows_fns[4][4] = {
-    {frows_1_2, frows_2_2, frows_3_2, frows_4_2},
-    {frows_1_4, frows_2_4, frows_3_4, frows_4_4},
-    {frows_1_8, frows_2_8, frows_3_8, frows_4_8},
-    {frows_1_3, frows_2_3, frows_3_3, frows_4_3},
-};
 
 /* y[i] = dot16(dequantized row r0+i, x) of a packed k > 1 layer, i < R. The rows' tables
  * live in memory (8 of them do not fit in registers beside the accumulators): vpermps
@@ -610,9 +533,6 @@ AVX2 INLINE void packedk_rows(const sq_linear *L, size_t r0, const float *x, flo
 #define PKROWS4(bits, ib) PKROWS(1, bits, ib) PKROWS(2, bits, ib) PKROWS(3, bits, ib) PKROWS(4, bits, ib)
 PKROWS4(2, 1) PKROWS4(2, 2) PKROWS4(4, 1) PKROWS4(4, 2) PKROWS4(8, 1) PKROWS4(8, 2) PKROWS4(3, 1) PKROWS4(3, 2)
 #define PKROW4(bits, ib) {pkrows_1_##bits##_##ib, pkrows_2_##bits##_##ib, pkrows_3_##bits##_##ib, pkrows_4_##bits##_##ib}
-static const packedk_fn pkrows_fns[4][2][4] = {
-    {PKROW4(2, 1), PKROW4(2, 2)}, {PKROW4(4, 1), PKROW4(4, 2)}, {PKROW4(8, 1), PKROW4(8, 2)}, {PKROW4(3, 1), PKROW4(3, 2)},
-};
 
 /* y[i] = dot16(row r0+i, x) of a BF16 layer, or of the int8 codes of sym8 paper part
  * `part` (sym8 = 1), i < R. */
@@ -657,280 +577,29 @@ AVX2 INLINE void wide_rows(const sq_linear *L, int part, size_t r0, const float 
         wide_rows(L, part, r0, x, y, R, 1);                                                                          \
     }
 WROWS(1) WROWS(2) WROWS(3) WROWS(4)
-static const sym8_fn bf16rows_fns[4] = {bf16rows_1, bf16rows_2, bf16rows_3, bf16rows_4};
-static const sym8_fn sym8rows_fns[4] = {sym8rows_1, sym8rows_2, sym8rows_3, sym8rows_4};
 
-/* ---------------- AVX-512: the one-input kernels with one register per 16 lanes -------- */
-
-/* On CPUs with AVX-512F the 16 canonical lanes of a row are one 512-bit register, so each
- * step of the one-input kernels (decode, convert, multiply, add) is one instruction per
- * 16 weights instead of two. Only `matvec` differs from the AVX2 table (sq_kimpl_avx512
- * below); the arithmetic is the same, element by element, as everywhere else. */
-#define AVX512 __attribute__((target("avx512f,avx2,fma")))
-
-int sq_cpu_has_avx512(void)
-{
-    __builtin_cpu_init();
-    return sq_cpu_has_avx2() && __builtin_cpu_supports("avx512f") ? 1 : 0;
-}
-
-/* 16 b-bit fields (b = 2, 3, 4, 8) starting at field j (a multiple of 16), one per lane. */
-AVX512 INLINE __m512i zdecode16(const uint8_t *row, size_t j, int bits)
-{
-    const __m512i halves = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-    if (bits == 4) { /* dword 0 -> lanes 0..7, dword 1 -> lanes 8..15, then shifted */
-        __m512i v = _mm512_castsi128_si512(_mm_loadl_epi64((const __m128i *)(row + j / 2)));
-        v = _mm512_permutexvar_epi32(halves, v);
-        return _mm512_and_si512(
-            _mm512_srlv_epi32(v, _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28)),
-            _mm512_set1_epi32(15));
-    }
-    if (bits == 3) {
-        const uint8_t *p = row + j / 8 * 3;
-        __m512i v = _mm512_castsi128_si512(_mm_setr_epi32((int)rd24(p), (int)rd24(p + 3), 0, 0));
-        v = _mm512_permutexvar_epi32(halves, v);
-        return _mm512_and_si512(
-            _mm512_srlv_epi32(v, _mm512_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21, 0, 3, 6, 9, 12, 15, 18, 21)),
-            _mm512_set1_epi32(7));
-    }
-    if (bits == 2) {
-        const __m512i v = _mm512_set1_epi32((int)rd32(row + j / 4));
-        return _mm512_and_si512(
-            _mm512_srlv_epi32(v, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)),
-            _mm512_set1_epi32(3));
-    }
-    return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(row + j))); /* 8 */
-}
-
-/* red16x4 of four 16-lane registers (lanes 0..7 = the low half). */
-AVX512 INLINE __m128 zred16x4(const __m512 *a)
-{
-    __m256 h[4][2];
-    for (int i = 0; i < 4; i++) {
-        h[i][0] = _mm512_castps512_ps256(a[i]);
-        h[i][1] = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a[i]), 1));
-    }
-    return red16x4(h);
-}
-
-/* factored_rows with 16-lane registers. */
-AVX512 INLINE void zfactored_rows(const sq_linear *L, const uint8_t *row0, size_t stride, const sq_lin_part *P,
-                                  size_t r0, const float *x, const float *gs, size_t G, float *y, const int R,
-                                  const int bits)
-{
-    const size_t gsz = sq_kgroup_size(L);
-    __m128 yv = _mm_loadu_ps(y);
-    for (size_t g = 0; g < G; g++) {
-        const size_t g0 = g * gsz;
-        __m512 a[4];
-        UNROLL for (int i = 0; i < 4; i++) a[i] = _mm512_setzero_ps();
-        _Pragma("GCC unroll 2") for (size_t j = g0; j < g0 + gsz; j += 16) {
-            const __m512 xv = _mm512_loadu_ps(x + j);
-            prefetch_next(row0, stride, R, j, 2 * (size_t)bits);
-            UNROLL for (int i = 0; i < R; i++)
-                a[i] = _mm512_add_ps(a[i], _mm512_mul_ps(_mm512_cvtepi32_ps(zdecode16(row0 + (size_t)i * stride, j, bits)), xv));
-        }
-        float s[4] = {0, 0, 0, 0}, m[4] = {0, 0, 0, 0};
-        UNROLL for (int i = 0; i < R; i++) {
-            size_t p = sq_kparam(L, r0 + (size_t)i, g);
-            s[i] = P ? P->scale[p] : sq_kbf16(L->scale_bf16[p]);
-            m[i] = P ? P->min[p] : sq_kbf16(L->min_bf16[p]);
-        }
-        const __m128 A = zred16x4(a), S = _mm_setr_ps(s[0], s[1], s[2], s[3]), M = _mm_setr_ps(m[0], m[1], m[2], m[3]);
-        yv = _mm_add_ps(yv, _mm_add_ps(_mm_mul_ps(S, A), _mm_mul_ps(M, _mm_set1_ps(gs[g]))));
-    }
-    _mm_storeu_ps(y, yv);
-}
-
-#define ZFROWS(R, bits)                                                                                              \
-    AVX512 __attribute__((noinline)) static void zfrows_##R##_##bits(const sq_linear *L, const uint8_t *row0,     \
-                                                                     size_t stride, const sq_lin_part *P,          \
-                                                                     size_t r0, const float *x, const float *gs,   \
-                                                                     size_t G, float *y)                           \
-    {                                                                                                                \
-        zfactored_rows(L, row0, stride, P, r0, x, gs, G, y, R, bits);                                                \
-    }
-ZFROWS(1, 2) ZFROWS(2, 2) ZFROWS(3, 2) ZFROWS(4, 2)
-ZFROWS(1, 4) ZFROWS(2, 4) ZFROWS(3, 4) ZFROWS(4, 4)
-ZFROWS(1, 8) ZFROWS(2, 8) ZFROWS(3, 8) ZFROWS(4, 8)
-ZFROWS(1, 3) ZFROWS(2, 3) ZFROWS(3, 3) ZFROWS(4, 3)
-static const frows_fn zfrows_fns[4][4] = {
-    {zfrows_1_2, zfrows_2_2, zfrows_3_2, zfrows_4_2},
-    {zfrows_1_4, zfrows_2_4, zfrows_3_4, zfrows_4_4},
-    {zfrows_1_8, zfrows_2_8, zfrows_3_8, zfrows_4_8},
-    {zfrows_1_3, zfrows_2_3, zfrows_3_3, zfrows_4_3},
+static const sq_krows avx2_rows = {
+    .rows = 4,
+    .fma = 1,
+    .factored = {[2] = {frows_1_2, frows_2_2, frows_3_2, frows_4_2},
+                 [3] = {frows_1_3, frows_2_3, frows_3_3, frows_4_3},
+                 [4] = {frows_1_4, frows_2_4, frows_3_4, frows_4_4},
+                 [8] = {frows_1_8, frows_2_8, frows_3_8, frows_4_8}},
+    .packedk = {[2] = {PKROW4(2, 1), PKROW4(2, 2)},
+                [3] = {PKROW4(3, 1), PKROW4(3, 2)},
+                [4] = {PKROW4(4, 1), PKROW4(4, 2)},
+                [8] = {PKROW4(8, 1), PKROW4(8, 2)}},
+    .bf16 = {bf16rows_1, bf16rows_2, bf16rows_3, bf16rows_4},
+    .sym8 = {sym8rows_1, sym8rows_2, sym8rows_3, sym8rows_4},
 };
-
-/* packedk_rows with 16-lane registers: vpermps over 16 entries reads the low 4 bits of
- * an index, so the k <= 4 table is repeated 4 times (ib = 2) or the 2-entry one 8 times
- * (ib = 1) and the ids need no masking, as in table8. */
-AVX512 INLINE void zpackedk_rows(const sq_linear *L, size_t r0, const float *x, float *y, const int R, const int bits,
-                                 const int ib)
-{
-    const size_t gsz = sq_kgroup_size(L), G = L->cols / gsz;
-    const int k = L->k;
-    const __m512i ish = ib == 2 ? _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
-                                : _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    __m512 a[4];
-    UNROLL for (int i = 0; i < 4; i++) a[i] = _mm512_setzero_ps();
-    for (size_t g = 0; g < G; g++) {
-        __m512 S[4], M[4];
-        UNROLL for (int i = 0; i < R; i++) {
-            size_t p = sq_kparam(L, r0 + (size_t)i, g) * (size_t)k;
-            S[i] = _mm512_broadcast_f32x4(_mm256_castps256_ps128(table8(L->scale_bf16 + p, k, ib)));
-            M[i] = _mm512_broadcast_f32x4(_mm256_castps256_ps128(table8(L->min_bf16 + p, k, ib)));
-        }
-        _Pragma("GCC unroll 2") for (size_t j = g * gsz; j < (g + 1) * gsz; j += 16) {
-            const __m512 xv = _mm512_loadu_ps(x + j);
-            prefetch_next(L->codes + r0 * L->row_bytes, L->row_bytes, R, j, 2 * (size_t)bits);
-            prefetch_next(L->ids + r0 * L->id_row_bytes, L->id_row_bytes, R, j, 2 * (size_t)ib);
-            UNROLL for (int i = 0; i < R; i++) {
-                const size_t r = r0 + (size_t)i;
-                const uint8_t *irow = L->ids + r * L->id_row_bytes;
-                const __m512i id = _mm512_srlv_epi32(
-                    _mm512_set1_epi32(ib == 2 ? (int)rd32(irow + j / 4) : (int)(irow[j / 8] | (uint32_t)irow[j / 8 + 1] << 8)),
-                    ish);
-                const __m512 c = _mm512_cvtepi32_ps(zdecode16(L->codes + r * L->row_bytes, j, bits));
-                /* exact s*code, so fused with + m (see packedk_nb) */
-                const __m512 w = _mm512_fmadd_ps(_mm512_permutexvar_ps(id, S[i]), c, _mm512_permutexvar_ps(id, M[i]));
-                a[i] = _mm512_add_ps(a[i], _mm512_mul_ps(w, xv));
-            }
-        }
-    }
-    _mm_storeu_ps(y, zred16x4(a));
-}
-
-#define ZPKROWS(R, bits, ib)                                                                                         \
-    AVX512 __attribute__((noinline)) static void zpkrows_##R##_##bits##_##ib(const sq_linear *L, size_t r0,      \
-                                                                             const float *x, float *y)           \
-    {                                                                                                                \
-        zpackedk_rows(L, r0, x, y, R, bits, ib);                                                                     \
-    }
-#define ZPKROWS4(bits, ib) ZPKROWS(1, bits, ib) ZPKROWS(2, bits, ib) ZPKROWS(3, bits, ib) ZPKROWS(4, bits, ib)
-ZPKROWS4(2, 1) ZPKROWS4(2, 2) ZPKROWS4(4, 1) ZPKROWS4(4, 2) ZPKROWS4(8, 1) ZPKROWS4(8, 2) ZPKROWS4(3, 1) ZPKROWS4(3, 2)
-#define ZPKROW4(bits, ib) {zpkrows_1_##bits##_##ib, zpkrows_2_##bits##_##ib, zpkrows_3_##bits##_##ib, zpkrows_4_##bits##_##ib}
-static const packedk_fn zpkrows_fns[4][2][4] = {
-    {ZPKROW4(2, 1), ZPKROW4(2, 2)}, {ZPKROW4(4, 1), ZPKROW4(4, 2)}, {ZPKROW4(8, 1), ZPKROW4(8, 2)}, {ZPKROW4(3, 1), ZPKROW4(3, 2)},
-};
-
-/* wide_rows (BF16, sym8 int8) with 16-lane registers. */
-AVX512 INLINE void zwide_rows(const sq_linear *L, int part, size_t r0, const float *x, float *y, const int R,
-                              const int sym8)
-{
-    const size_t cols = L->cols;
-    __m512 a[4];
-    UNROLL for (int i = 0; i < 4; i++) a[i] = _mm512_setzero_ps();
-    _Pragma("GCC unroll 2") for (size_t j = 0; j < cols; j += 16) {
-        const __m512 xv = _mm512_loadu_ps(x + j);
-        if (sym8) prefetch_next(L->parts[part].codes + r0 * cols, cols, R, j, 16);
-        else prefetch_next(L->w16 + r0 * cols, 2 * cols, R, j, 32);
-        UNROLL for (int i = 0; i < R; i++) {
-            const size_t r = r0 + (size_t)i;
-            __m512 w;
-            if (sym8)
-                w = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
-                    _mm_loadu_si128((const __m128i *)((const int8_t *)L->parts[part].codes + r * cols + j))));
-            else
-                w = _mm512_castsi512_ps(_mm512_slli_epi32(
-                    _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(L->w16 + r * cols + j))), 16));
-            a[i] = _mm512_add_ps(a[i], _mm512_mul_ps(w, xv));
-        }
-    }
-    _mm_storeu_ps(y, zred16x4(a));
-}
-
-#define ZWROWS(R)                                                                                                    \
-    AVX512 __attribute__((noinline)) static void zbf16rows_##R(const sq_linear *L, int part, size_t r0,            \
-                                                               const float *x, float *y)                           \
-    {                                                                                                                \
-        zwide_rows(L, part, r0, x, y, R, 0);                                                                         \
-    }                                                                                                                \
-    AVX512 __attribute__((noinline)) static void zsym8rows_##R(const sq_linear *L, int part, size_t r0,            \
-                                                               const float *x, float *y)                           \
-    {                                                                                                                \
-        zwide_rows(L, part, r0, x, y, R, 1);                                                                         \
-    }
-ZWROWS(1) ZWROWS(2) ZWROWS(3) ZWROWS(4)
-static const sym8_fn zbf16rows_fns[4] = {zbf16rows_1, zbf16rows_2, zbf16rows_3, zbf16rows_4};
-static const sym8_fn zsym8rows_fns[4] = {zsym8rows_1, zsym8rows_2, zsym8rows_3, zsym8rows_4};
-
-/* The row kernels of one implementation's matvec. */
-typedef struct rows_fns {
-    const frows_fn (*factored)[4];
-    const packedk_fn (*packedk)[2][4];
-    const sym8_fn *bf16, *sym8;
-} rows_fns;
-
-static int matvec_with(const rows_fns *F, const sq_linear *L, const float *x, const float *gs, size_t r0, size_t r1,
-                       float *y)
-{
-    const size_t cols = L->cols, gsz = sq_kgroup_size(L), G = (cols + gsz - 1) / gsz;
-    const int bi = L->bits == 2 ? 0 : L->bits == 4 ? 1 : L->bits == 8 ? 2 : L->bits == 3 ? 3 : -1;
-    float t[4];
-    if ((L->kind == SQ_LIN_PACKED && L->k == 1) || (L->kind == SQ_LIN_PAPER && !L->sym8)) {
-        if (gsz % 16 || cols % gsz || bi < 0 || !gs) return 0;
-        for (size_t r = r0; r < r1; r += 4) {
-            const size_t R = r1 - r < 4 ? r1 - r : 4;
-            const frows_fn fn = F->factored[bi][R - 1];
-            t[0] = t[1] = t[2] = t[3] = 0.0f;
-            if (L->kind == SQ_LIN_PACKED) fn(L, L->codes + r * L->row_bytes, L->row_bytes, NULL, r, x, gs, G, t);
-            else /* the parts in order, as the per-row path adds them */
-                for (int c = 0; c < L->k; c++)
-                    fn(L, L->parts[c].codes + r * L->row_bytes, L->row_bytes, &L->parts[c], r, x, gs, G, t);
-            memcpy(y + r, t, R * sizeof(float));
-        }
-        return 1;
-    }
-    if (L->kind == SQ_LIN_PACKED) {
-        const int ib = sq_kid_bits(L->k);
-        if (gsz % 16 || cols % gsz || bi < 0 || !(ib == 1 || ib == 2) || L->scale_big) return 0;
-        for (size_t r = r0; r < r1; r += 4) {
-            const size_t R = r1 - r < 4 ? r1 - r : 4;
-            F->packedk[bi][ib - 1][R - 1](L, r, x, t);
-            memcpy(y + r, t, R * sizeof(float));
-        }
-        return 1;
-    }
-    if (cols % 16 || !(L->kind == SQ_LIN_BF16 || (L->kind == SQ_LIN_PAPER && L->sym8))) return 0;
-    for (size_t r = r0; r < r1; r += 4) {
-        const size_t R = r1 - r < 4 ? r1 - r : 4;
-        if (L->kind == SQ_LIN_BF16) {
-            F->bf16[R - 1](L, 0, r, x, t);
-            memcpy(y + r, t, R * sizeof(float));
-        } else { /* sym8: y = sum over parts of scale * dot, in part order */
-            float u[4] = {0, 0, 0, 0};
-            for (int c = 0; c < L->k; c++) {
-                F->sym8[R - 1](L, c, r, x, t);
-                for (size_t i = 0; i < R; i++) u[i] = u[i] + L->parts[c].scale[r + i] * t[i];
-            }
-            memcpy(y + r, u, R * sizeof(float));
-        }
-    }
-    return 1;
-}
-
-static int avx2_matvec(const sq_linear *L, const float *x, const float *gs, size_t r0, size_t r1, float *y)
-{
-    static const rows_fns F = {frows_fns, pkrows_fns, bf16rows_fns, sym8rows_fns};
-    return matvec_with(&F, L, x, gs, r0, r1, y);
-}
-
-static int avx512_matvec(const sq_linear *L, const float *x, const float *gs, size_t r0, size_t r1, float *y)
-{
-    static const rows_fns F = {zfrows_fns, zpkrows_fns, zbf16rows_fns, zsym8rows_fns};
-    return matvec_with(&F, L, x, gs, r0, r1, y);
-}
 
 const sq_kimpl sq_kimpl_avx2 = {
-    "avx2", avx2_unpack, avx2_u8_f32, avx2_i8_f32, avx2_bf16_f32, avx2_f16_f32, avx2_dequant, avx2_lanes, avx2_reduce,
-    avx2_factored_row, avx2_packedk_row, avx2_bf16_row, avx2_sym8_row, avx2_matvec, avx2_lut_f32,
-};
-
-const sq_kimpl sq_kimpl_avx512 = {
-    "avx512", avx2_unpack, avx2_u8_f32, avx2_i8_f32, avx2_bf16_f32, avx2_f16_f32, avx2_dequant, avx2_lanes, avx2_reduce,
-    avx2_factored_row, avx2_packedk_row, avx2_bf16_row, avx2_sym8_row, avx512_matvec, avx2_lut_f32,
+    .name = "avx2",
+    .available = sq_cpu_has_avx2,
+    SQ_AVX2_PRIMITIVES,
+    .matvec = &avx2_rows,
 };
 
 #else
-typedef int sq_matmul_avx2_unused; /* not x86-64 with GCC/clang: nothing here */
+typedef int sq_kernels_avx2_unused; /* not x86-64 with GCC/clang: nothing here */
 #endif

@@ -1,5 +1,5 @@
-/* matmul_simd128.c - the kernels' primitives in WebAssembly SIMD128 (kernels_ref.h), the
- * twin of matmul_ref.c selected at build time in wasm builds (-msimd128). Same bits as
+/* simd128.c - the kernels' primitives in WebAssembly SIMD128 (kernels_ref.h), the twin
+ * of ref.c selected at build time in wasm builds (-msimd128). Same bits as
  * the reference: element-wise steps are exact or one multiply then one add (wasm has no
  * fused multiply-add), and the 16 canonical lanes are four f32x4 accumulators per input.
  * Compiled to nothing elsewhere.
@@ -221,7 +221,7 @@ static void s_bf16_f32(const uint16_t *src, size_t n, float *dst)
     for (; i < n; i++) dst[i] = sq_kbf16(src[i]);
 }
 
-/* Exact f16 -> f32 of four u32 lanes holding f16 bits (see matmul_avx2.c). */
+/* Exact f16 -> f32 of four u32 lanes holding f16 bits (see avx2.c). */
 INLINE v128_t h2f(v128_t h)
 {
     v128_t u = wasm_i32x4_shl(wasm_v128_and(h, wasm_i32x4_const_splat(0x7fff)), 13);
@@ -561,10 +561,6 @@ INLINE void factored_rows(const sq_linear *L, const uint8_t *row0, size_t stride
         factored_rows(L, row0, stride, P, r0, x, gs, G, y, R, bits);                                                 \
     }
 FROWS(1, 2) FROWS(2, 2) FROWS(1, 4) FROWS(2, 4) FROWS(1, 8) FROWS(2, 8) FROWS(1, 3) FROWS(2, 3)
-typedef void (*frows_fn)(const sq_linear *, const uint8_t *, size_t, const sq_lin_part *, size_t, const float *,
-                         const float *, size_t, float *);
-static const frows_fn frows_fns[4][2] = {
-    {frows_1_2, frows_2_2}, {frows_1_4, frows_2_4}, {frows_1_8, frows_2_8}, {frows_1_3, frows_2_3}};
 
 /* The group's dequantization table (k <= 4 BF16 values at p) built in registers. */
 INLINE v128_t table4(const uint16_t *p, int k)
@@ -613,9 +609,6 @@ INLINE void packedk_rows(const sq_linear *L, size_t r0, const float *x, float *y
 #define PKROWS2(bits, ib) PKROWS(1, bits, ib) PKROWS(2, bits, ib)
 PKROWS2(2, 1) PKROWS2(2, 2) PKROWS2(4, 1) PKROWS2(4, 2) PKROWS2(8, 1) PKROWS2(8, 2) PKROWS2(3, 1) PKROWS2(3, 2)
 #define PKROW2(bits, ib) {pkrows_1_##bits##_##ib, pkrows_2_##bits##_##ib}
-static const packedk_fn pkrows_fns[4][2][2] = {
-    {PKROW2(2, 1), PKROW2(2, 2)}, {PKROW2(4, 1), PKROW2(4, 2)}, {PKROW2(8, 1), PKROW2(8, 2)}, {PKROW2(3, 1), PKROW2(3, 2)},
-};
 
 /* y[i] = dot16(BF16 row r0+i, x), i < R. */
 INLINE void bf16_rows(const sq_linear *L, size_t r0, const float *x, float *y, const int R)
@@ -640,58 +633,51 @@ INLINE void bf16_rows(const sq_linear *L, size_t r0, const float *x, float *y, c
     for (int i = 0; i < R; i++) y[i] = red16(a[i]);
 }
 
-__attribute__((noinline)) static void bf16rows_1(const sq_linear *L, size_t r0, const float *x, float *y)
+/* (part: unused, the sq_kwrows_fn signature shared with the sym8 kernels) */
+__attribute__((noinline)) static void bf16rows_1(const sq_linear *L, int part, size_t r0, const float *x, float *y)
 {
+    (void)part;
     bf16_rows(L, r0, x, y, 1);
 }
-__attribute__((noinline)) static void bf16rows_2(const sq_linear *L, size_t r0, const float *x, float *y)
+__attribute__((noinline)) static void bf16rows_2(const sq_linear *L, int part, size_t r0, const float *x, float *y)
 {
+    (void)part;
     bf16_rows(L, r0, x, y, 2);
 }
 
-static int s_matvec(const sq_linear *L, const float *x, const float *gs, size_t r0, size_t r1, float *y)
-{
-    const size_t cols = L->cols, gsz = sq_kgroup_size(L), G = (cols + gsz - 1) / gsz;
-    const int bi = L->bits == 2 ? 0 : L->bits == 4 ? 1 : L->bits == 8 ? 2 : L->bits == 3 ? 3 : -1;
-    float t[2];
-    if ((L->kind == SQ_LIN_PACKED && L->k == 1) || (L->kind == SQ_LIN_PAPER && !L->sym8)) {
-        if (gsz % 16 || cols % gsz || bi < 0 || !gs) return 0;
-        for (size_t r = r0; r < r1; r += 2) {
-            const size_t R = r1 - r < 2 ? r1 - r : 2;
-            const frows_fn fn = frows_fns[bi][R - 1];
-            t[0] = t[1] = 0.0f;
-            if (L->kind == SQ_LIN_PACKED) fn(L, L->codes + r * L->row_bytes, L->row_bytes, NULL, r, x, gs, G, t);
-            else /* the parts in order, as the per-row path adds them */
-                for (int c = 0; c < L->k; c++)
-                    fn(L, L->parts[c].codes + r * L->row_bytes, L->row_bytes, &L->parts[c], r, x, gs, G, t);
-            memcpy(y + r, t, R * sizeof(float));
-        }
-        return 1;
-    }
-    if (L->kind == SQ_LIN_PACKED) {
-        const int ib = sq_kid_bits(L->k);
-        if (gsz % 16 || cols % gsz || bi < 0 || !(ib == 1 || ib == 2)) return 0;
-        for (size_t r = r0; r < r1; r += 2) {
-            const size_t R = r1 - r < 2 ? r1 - r : 2;
-            pkrows_fns[bi][ib - 1][R - 1](L, r, x, t);
-            memcpy(y + r, t, R * sizeof(float));
-        }
-        return 1;
-    }
-    if (L->kind != SQ_LIN_BF16 || cols % 16) return 0; /* sym8 and the rest: the per-row path */
-    for (size_t r = r0; r < r1; r += 2) {
-        const size_t R = r1 - r < 2 ? r1 - r : 2;
-        (R == 2 ? bf16rows_2 : bf16rows_1)(L, r, x, t);
-        memcpy(y + r, t, R * sizeof(float));
-    }
-    return 1;
-}
+/* Two rows per pass (more would spill: x86 hosts of wasm have 16 vector registers). No
+ * sym8 kernel: one input of a sym8 layer takes the per-row s_sym8_row. No FMA in wasm, so
+ * layers with scale_big need no special path. */
+static const sq_krows simd128_rows = {
+    .rows = 2,
+    .fma = 0,
+    .factored = {[2] = {frows_1_2, frows_2_2}, [3] = {frows_1_3, frows_2_3}, [4] = {frows_1_4, frows_2_4},
+                 [8] = {frows_1_8, frows_2_8}},
+    .packedk = {[2] = {PKROW2(2, 1), PKROW2(2, 2)},
+                [3] = {PKROW2(3, 1), PKROW2(3, 2)},
+                [4] = {PKROW2(4, 1), PKROW2(4, 2)},
+                [8] = {PKROW2(8, 1), PKROW2(8, 2)}},
+    .bf16 = {bf16rows_1, bf16rows_2},
+};
 
 const sq_kimpl sq_kimpl_simd128 = {
-    "simd128", s_unpack, s_u8_f32, s_i8_f32, s_bf16_f32, s_f16_f32, s_dequant, s_lanes, s_reduce, s_factored_row,
-    s_packedk_row, s_bf16_row, s_sym8_row, s_matvec, s_lut_f32,
+    .name = "simd128",
+    .unpack = s_unpack,
+    .u8_f32 = s_u8_f32,
+    .i8_f32 = s_i8_f32,
+    .bf16_f32 = s_bf16_f32,
+    .f16_f32 = s_f16_f32,
+    .dequant = s_dequant,
+    .lut_f32 = s_lut_f32,
+    .lanes = s_lanes,
+    .reduce = s_reduce,
+    .factored_row = s_factored_row,
+    .packedk_row = s_packedk_row,
+    .bf16_row = s_bf16_row,
+    .sym8_row = s_sym8_row,
+    .matvec = &simd128_rows,
 };
 
 #else
-typedef int sq_matmul_simd128_unused; /* not a wasm SIMD128 build: nothing here */
+typedef int sq_kernels_simd128_unused; /* not a wasm SIMD128 build: nothing here */
 #endif

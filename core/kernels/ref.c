@@ -1,6 +1,7 @@
-/* matmul_ref.c - the scalar reference primitives of the kernels (kernels_ref.h): the
- * ground truth the SIMD twins (matmul_simd128.c, matmul_avx2.c) are tested against bit
- * for bit. Written for clarity: one element at a time, in the canonical order.
+/* ref.c - the scalar reference primitives of the kernels (kernels_ref.h): the ground
+ * truth the SIMD twins (simd128.c, avx2.c, avx512.c) are tested against bit for bit.
+ * Written for clarity: one element at a time, in the canonical order. No fused kernels:
+ * matmul.c's generic path is the reference's per-row and one-input path.
  */
 #include "../dtype.h"
 #include "kernels_ref.h"
@@ -73,6 +74,14 @@ static void ref_lut_f32(const uint8_t *code, const int8_t *table, size_t n, floa
 }
 
 const sq_kimpl sq_kimpl_ref = {
-    "ref", ref_unpack, ref_u8_f32, ref_i8_f32, ref_bf16_f32, ref_f16_f32, ref_dequant, ref_lanes, ref_reduce, NULL, NULL, NULL, NULL, NULL,
-    ref_lut_f32,
+    .name = "ref",
+    .unpack = ref_unpack,
+    .u8_f32 = ref_u8_f32,
+    .i8_f32 = ref_i8_f32,
+    .bf16_f32 = ref_bf16_f32,
+    .f16_f32 = ref_f16_f32,
+    .dequant = ref_dequant,
+    .lut_f32 = ref_lut_f32,
+    .lanes = ref_lanes,
+    .reduce = ref_reduce,
 };
