@@ -35,10 +35,16 @@ void cli_out_abort(cli_out *o);            /* close and delete the temporary */
 /* A model as the commands see it: the weights file, opened, plus config and tokenizer
  * texts. MODEL is a directory (config.json, *.safetensors, vocab.txt/tokenizer.json) or
  * a .safetensors file with those beside it; a quantized file carries them in its
- * metadata (sq.config, sq.tokenizer.json, sq.vocab.txt), used when no file is beside it. */
+ * metadata (sq.config, sq.tokenizer.json, sq.vocab.txt), used when no file is beside it.
+ * A sharded model is a folder with model.safetensors.index.json (or several *.safetensors
+ * and no index), or the index file itself: its shards are opened as one sq_st_file. */
 typedef struct cli_model {
-    char *weights_path;
-    cli_file file;
+    char *weights_path;    /* the file, or for a sharded model its index (or folder) */
+    cli_file file;         /* a single weights file */
+    cli_file *shards;      /* or the shards of a sharded model (core/shards.h) */
+    size_t n_shards;
+    sq_reader *shard_readers; /* their readers, which st's virtual reader forwards to */
+    int st_open;           /* st needs sq_st_close */
     sq_st_file st;
     char *config;          /* config.json text or NULL */
     size_t config_len;

@@ -1,6 +1,8 @@
 /* files.c - the CLI's file system side: FILE*-backed readers, atomic outputs, model paths. */
 #include "cli.h"
 
+#include "shards.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -139,30 +141,123 @@ static int ends_with(const char *s, const char *suffix)
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-/* The single weights file of a model directory: model.safetensors, else the only
- * *.safetensors in it. */
-static char *find_weights(const char *dir, sq_err *e)
+static int cmp_name(const void *a, const void *b)
 {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* What a model path names: one weights file, or shards (with or without an index). */
+typedef struct weights_spec {
+    char *single;        /* one .safetensors file */
+    char *index;         /* or the index file of a sharded model (may be NULL) */
+    char **shards;       /* and the shard file names (inside dir), sorted */
+    size_t n_shards;
+} weights_spec;
+
+static void spec_free(weights_spec *w)
+{
+    free(w->single);
+    free(w->index);
+    sq_shard_names_free(w->shards, w->n_shards);
+    memset(w, 0, sizeof *w);
+}
+
+/* A directory's weights: model.safetensors; else its one *.safetensors.index.json;
+ * else its one *.safetensors; else all its *.safetensors as shards of one model. */
+static int find_weights(const char *dir, weights_spec *w, sq_err *e)
+{
+    memset(w, 0, sizeof *w);
     char *p = join(dir, "model.safetensors");
-    if (p && cli_exists(p)) return p;
+    if (p && cli_exists(p)) { w->single = p; return SQ_OK; }
     free(p);
     DIR *d = opendir(dir);
-    if (!d) { sq_fail(e, SQ_EINPUT, "%s: cannot open directory: %s", dir, strerror(errno)); return NULL; }
-    char *found = NULL;
-    int count = 0;
+    if (!d) return sq_fail(e, SQ_EINPUT, "%s: cannot open directory: %s", dir, strerror(errno));
+    size_t cap = 0, n_index = 0;
+    int rc = SQ_OK;
     struct dirent *de;
-    while ((de = readdir(d))) {
-        if (!ends_with(de->d_name, ".safetensors")) continue;
-        if (++count == 1) found = join(dir, de->d_name);
+    while (!rc && (de = readdir(d))) {
+        if (ends_with(de->d_name, ".safetensors.index.json")) {
+            if (++n_index == 1 && !(w->index = join(dir, de->d_name))) rc = sq_fail(e, SQ_EINTERNAL, "out of memory");
+            continue;
+        }
+        if (!ends_with(de->d_name, ".safetensors") || !sq_shard_name_ok(de->d_name)) continue;
+        if (w->n_shards == SQ_SHARDS_MAX) { rc = sq_fail(e, SQ_EINPUT, "%s: more than %d .safetensors files", dir, SQ_SHARDS_MAX); break; }
+        if (w->n_shards == cap) {
+            cap = cap ? 2 * cap : 8;
+            char **q = realloc(w->shards, cap * sizeof *q);
+            if (!q) { rc = sq_fail(e, SQ_EINTERNAL, "out of memory"); break; }
+            w->shards = q;
+        }
+        if (!(w->shards[w->n_shards] = strdup(de->d_name))) { rc = sq_fail(e, SQ_EINTERNAL, "out of memory"); break; }
+        w->n_shards++;
     }
     closedir(d);
-    if (count == 0) { sq_fail(e, SQ_EINPUT, "%s: no .safetensors file in this directory", dir); return NULL; }
-    if (count > 1) {
-        free(found);
-        sq_fail(e, SQ_EINPUT, "%s: %d .safetensors files here; name the one to use (sharded models are not supported yet)", dir, count);
-        return NULL;
+    if (!rc && n_index > 1)
+        rc = sq_fail(e, SQ_EINPUT, "%s: %zu *.safetensors.index.json files here; name the one to use", dir, n_index);
+    if (!rc && n_index == 1) {
+        /* the index, not the folder listing, says which files are the model */
+        sq_shard_names_free(w->shards, w->n_shards);
+        w->shards = NULL;
+        w->n_shards = 0;
+        return SQ_OK;
     }
-    return found;
+    if (!rc && w->n_shards == 0) rc = sq_fail(e, SQ_EINPUT, "%s: no .safetensors file in this directory", dir);
+    if (!rc && w->n_shards == 1) {
+        w->single = join(dir, w->shards[0]);
+        sq_shard_names_free(w->shards, w->n_shards);
+        w->shards = NULL;
+        w->n_shards = 0;
+        if (!w->single) rc = sq_fail(e, SQ_EINTERNAL, "out of memory");
+    }
+    if (!rc && w->shards) qsort(w->shards, w->n_shards, sizeof *w->shards, cmp_name);
+    if (rc) spec_free(w);
+    return rc;
+}
+
+/* Open the shards of w (names inside dir) as m->st. */
+static int open_shards(cli_model *m, const char *dir, weights_spec *w, sq_err *e)
+{
+    char *index = NULL;
+    size_t index_len = 0;
+    if (w->index) {
+        if (!(index = cli_read_text(w->index, SQ_SHARD_INDEX_MAX, &index_len, e))) return e->code;
+        int rc = sq_shard_index_files(index, index_len, &w->shards, &w->n_shards, e);
+        if (rc) {
+            char pre[300];
+            snprintf(pre, sizeof pre, "%.280s: ", w->index);
+            sq_err_prefix(e, pre);
+            free(index);
+            return rc;
+        }
+    }
+    int rc = SQ_OK;
+    m->shards = calloc(w->n_shards, sizeof *m->shards);
+    sq_reader *readers = calloc(w->n_shards, sizeof *readers);
+    if (!m->shards || !readers) rc = sq_fail(e, SQ_EINTERNAL, "out of memory");
+    for (size_t i = 0; !rc && i < w->n_shards; i++) {
+        char *p = join(dir, w->shards[i]);
+        if (!p) { rc = sq_fail(e, SQ_EINTERNAL, "out of memory"); break; }
+        rc = cli_file_open(&m->shards[i], p, e);
+        if (rc && w->index) sq_err_prefix(e, "a shard the index names: ");
+        free(p);
+        if (rc) break;
+        m->n_shards++;
+        readers[i] = m->shards[i].reader;
+    }
+    if (!rc) {
+        /* the virtual reader keeps pointers to the readers: they live in m->shards */
+        for (size_t i = 0; i < w->n_shards; i++) readers[i] = m->shards[i].reader;
+        rc = sq_st_open_shards(&m->st, readers, (const char *const *)w->shards, w->n_shards, index, index_len, e);
+        if (rc) {
+            char pre[300];
+            snprintf(pre, sizeof pre, "%.280s: ", m->weights_path);
+            sq_err_prefix(e, pre);
+        }
+    }
+    if (!rc) m->shard_readers = readers;
+    else free(readers);
+    free(index);
+    return rc;
 }
 
 #define TEXT_LIMIT (64u << 20)
@@ -191,31 +286,46 @@ static int side_text(cli_model *m, const char *dir, const char *name, const char
 int cli_model_open(cli_model *m, const char *path, sq_err *e)
 {
     memset(m, 0, sizeof *m);
+    weights_spec w = {0};
     char *dir;
+    int rc = SQ_OK;
     if (cli_is_dir(path)) {
-        m->weights_path = find_weights(path, e);
-        if (!m->weights_path) return e->code;
+        if ((rc = find_weights(path, &w, e))) return rc;
         dir = strdup(path);
     } else {
         if (!cli_exists(path)) return sq_fail(e, SQ_EINPUT, "%s: no such file or directory", path);
-        m->weights_path = strdup(path);
+        if (ends_with(path, ".index.json")) w.index = strdup(path);
+        else w.single = strdup(path);
         const char *slash = strrchr(path, '/');
         dir = slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
     }
-    if (!dir || !m->weights_path) { cli_model_close(m); free(dir); return sq_fail(e, SQ_EINTERNAL, "out of memory"); }
-    int rc = cli_file_open(&m->file, m->weights_path, e);
-    if (!rc && (rc = sq_st_open(&m->st, &m->file.reader, e))) {
-        char pre[300];
-        snprintf(pre, sizeof pre, "%.280s: ", m->weights_path);
-        sq_err_prefix(e, pre);
-        cli_file_close(&m->file);
+    /* messages name the file, or the index, or (an index-less sharded model) the folder */
+    m->weights_path = strdup(w.single ? w.single : w.index ? w.index : path);
+    if (!dir || !m->weights_path || (!w.single && !w.index && !w.shards)) {
+        spec_free(&w);
         free(dir);
-        free(m->weights_path);
-        m->weights_path = NULL;
+        cli_model_close(m);
+        return sq_fail(e, SQ_EINTERNAL, "out of memory");
+    }
+    if (w.single) {
+        rc = cli_file_open(&m->file, m->weights_path, e);
+        if (!rc && (rc = sq_st_open(&m->st, &m->file.reader, e))) {
+            char pre[300];
+            snprintf(pre, sizeof pre, "%.280s: ", m->weights_path);
+            sq_err_prefix(e, pre);
+            cli_file_close(&m->file);
+        }
+    } else {
+        rc = open_shards(m, dir, &w, e);
+    }
+    spec_free(&w);
+    if (rc) {
+        free(dir);
+        cli_model_close(m);
         return rc;
     }
-    if (rc) { free(dir); free(m->weights_path); m->weights_path = NULL; return rc; }
-    if (!rc) rc = side_text(m, dir, "config.json", "sq.config", &m->config, &m->config_len, e);
+    m->st_open = 1;
+    rc = side_text(m, dir, "config.json", "sq.config", &m->config, &m->config_len, e);
     if (!rc) rc = side_text(m, dir, "tokenizer.json", "sq.tokenizer.json", &m->tokenizer_json, &m->tokenizer_json_len, e);
     if (!rc) rc = side_text(m, dir, "vocab.txt", "sq.vocab.txt", &m->vocab_txt, &m->vocab_txt_len, e);
     if (!rc) rc = side_text(m, dir, "tokenizer_config.json", "sq.tokenizer_config.json", &m->tokenizer_config, &m->tokenizer_config_len, e);
@@ -226,7 +336,11 @@ int cli_model_open(cli_model *m, const char *path, sq_err *e)
 
 void cli_model_close(cli_model *m)
 {
-    if (m->file.fp) { sq_st_close(&m->st); cli_file_close(&m->file); }
+    if (m->st_open) sq_st_close(&m->st);
+    cli_file_close(&m->file);
+    for (size_t i = 0; i < m->n_shards; i++) cli_file_close(&m->shards[i]);
+    free(m->shards);
+    free(m->shard_readers);
     free(m->weights_path);
     free(m->config);
     free(m->tokenizer_json);

@@ -2,6 +2,7 @@
 #include "safetensors.h"
 
 #include "json.h"
+#include "shards.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,8 +190,10 @@ void sq_st_close(sq_st_file *f)
     free(f->tensors);
     for (size_t i = 0; i < f->n_meta; i++) { free(f->meta[i].key); free(f->meta[i].value); }
     free(f->meta);
+    if (f->shards) { sq_st_shards_free(f->shards); f->reader = NULL; }
     f->tensors = NULL;
     f->meta = NULL;
+    f->shards = NULL;
     f->n_tensors = f->n_meta = 0;
 }
 

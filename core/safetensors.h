@@ -45,6 +45,7 @@ typedef struct sq_st_file {
     sq_tensor_info *tensors; /* sorted by begin offset (file order) */
     size_t n_meta;
     sq_meta_kv *meta;        /* __metadata__, in header order */
+    struct sq_st_shards *shards; /* set when several shards make one file (shards.h) */
 } sq_st_file;
 
 /* Parse and validate the header. On error nothing needs closing. */

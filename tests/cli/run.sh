@@ -148,5 +148,26 @@ check "no temporary files left" bash -c "! ls $T/*.tmp-* 2>/dev/null"
 check "bad option value is refused with exit 2" bash -c "$SQ quantize $BERT $T/x.safetensors --bits 5 2>/dev/null; [ \$? -eq 2 ]"
 check "missing model is refused with exit 2" bash -c "$SQ inspect /nonexistent/model 2>/dev/null; [ \$? -eq 2 ]"
 
+# --- sharded models (model-0000i-of-0000N.safetensors + index): one logical model
+python3 tests/cli/make_shards.py $STORIES "$T/sh3" 3
+python3 tests/cli/make_shards.py $STORIES "$T/sh4" 4 --no-index
+$SQ quantize $STORIES "$T/sh-single.safetensors" --quiet
+for m in "$T/sh3" "$T/sh3/model.safetensors.index.json" "$T/sh4"; do
+  n=$(echo "$m" | sed "s|$T/||; s|/|-|g")
+  check "sharded $n quantizes to the same tensors as the single file" bash -c "$SQ quantize $m $T/sh-$n.safetensors --quiet && python3 -c \"
+import sys; sys.path.insert(0, 'tests/cli'); import stlib
+a = stlib.read('$T/sh-single.safetensors')[1]; b = stlib.read('$T/sh-$n.safetensors')[1]
+sys.exit(0 if a == b else 1)\""
+done
+check "inspect a sharded model counts every tensor" bash -c "$SQ inspect $T/sh3 | grep -q 'tensors       47,'"
+check "generate and perplexity run on a sharded original" bash -c "[ \"\$($SQ generate $T/sh3 --prompt 'Once upon a time' -n 12 --seed 1)\" = \"\$($SQ generate $STORIES --prompt 'Once upon a time' -n 12 --seed 1)\" ] && $SQ perplexity $T/sh3 --text data/tinystories/tinystories-valid-first1000.jsonl --limit 2 --json | grep -q perplexity"
+python3 tests/cli/make_bad_shards.py $STORIES "$T/bsh"
+for d in "$T"/bsh/bad_*; do
+  n=$(basename "$d")
+  for c in "inspect $d" "quantize $d $T/out.safetensors" "generate $d --prompt hi -n 2"; do
+    if msg=$(timeout 20 bash -c "$(declare -f one_line_refusal); T='$T'; one_line_refusal $SQ $c"); then ok "${c%% *} refuses sharded $n"; else bad "${c%% *} refuses sharded $n" "$msg"; fi
+  done
+done
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
