@@ -29,6 +29,7 @@
  * (every key optional; defaults as the CLI's).
  */
 #include "bindings.h"
+#include "shards.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -146,10 +147,71 @@ SQW_EXPORT sqw_model *sqw_open(int read_id, double size)
     return m;
 }
 
+static int shard_read(void *ctx, uint64_t offset, void *buf, size_t len)
+{
+    const sqw_shard *s = ctx;
+    return model_read((void *)s->m, s->base + offset, buf, len);
+}
+
+/* A sharded model. JS passes one reader over the shards laid end to end (a Blob of the
+ * shard Files, in the order of names) and the shards' sizes; names: the shard file
+ * names, each followed by '\n'; index: model.safetensors.index.json or NULL. The core
+ * (shards.h) checks the shards against the index and sees one logical file. */
+SQW_EXPORT sqw_model *sqw_open_shards(int read_id, const double *sizes, int n, const char *names, const char *index,
+                                      size_t index_len)
+{
+    sq_err e = {0};
+    sqw_clear_error();
+    if (n < 1 || n > SQ_SHARDS_MAX) {
+        sq_fail(&e, SQ_EINPUT, "%d shards (1 to %d allowed)", n, SQ_SHARDS_MAX);
+        return fail_null(&e);
+    }
+    sqw_model *m = sq_calloc(1, sizeof *m, &e);
+    const char **nv = m ? sq_calloc((size_t)n, sizeof *nv, &e) : NULL;
+    char *copy = nv ? sq_malloc(strlen(names) + 1, &e) : NULL;
+    if (m && nv && copy) {
+        m->shard = sq_calloc((size_t)n, sizeof *m->shard, &e);
+        m->shard_readers = sq_calloc((size_t)n, sizeof *m->shard_readers, &e);
+    }
+    if (!copy || !m->shard || !m->shard_readers) goto fail;
+    strcpy(copy, names);
+    m->read_id = read_id;
+    m->n_shards = (size_t)n;
+    uint64_t base = 0;
+    char *p = copy;
+    for (int i = 0; i < n; i++) {
+        char *nl = strchr(p, '\n');
+        double sz = sizes[i];
+        if (!nl || !(sz >= 0 && sz <= 9007199254740992.0) || sz != floor(sz)) {
+            sq_fail(&e, SQ_EINPUT, "bad shard list");
+            goto fail;
+        }
+        *nl = 0;
+        nv[i] = p;
+        p = nl + 1;
+        m->shard[i] = (sqw_shard){m, base};
+        m->shard_readers[i] = (sq_reader){&m->shard[i], (uint64_t)sz, shard_read};
+        base += (uint64_t)sz;
+    }
+    m->reader = (sq_reader){m, base, model_read};
+    if (sq_st_open_shards(&m->st, m->shard_readers, nv, (size_t)n, index, index ? index_len : 0, &e)) goto fail;
+    free(copy);
+    free(nv);
+    return m;
+fail:
+    if (m) { free(m->shard); free(m->shard_readers); }
+    free(m);
+    free(copy);
+    free(nv);
+    return fail_null(&e);
+}
+
 SQW_EXPORT void sqw_close(sqw_model *m)
 {
     if (!m) return;
     sq_st_close(&m->st);
+    free(m->shard);
+    free(m->shard_readers);
     for (int i = 0; i < SQW_TEXT_COUNT; i++) free(m->text[i]);
     free(m);
 }

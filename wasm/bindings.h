@@ -28,10 +28,14 @@ enum { SQW_TEXT_CONFIG, SQW_TEXT_TOKENIZER_JSON, SQW_TEXT_VOCAB_TXT, SQW_TEXT_TO
        SQW_TEXT_COUNT };
 
 /* An open model: a JS-backed reader, the parsed safetensors header, the side texts. */
+typedef struct sqw_shard { const struct sqw_model *m; uint64_t base; } sqw_shard;
 typedef struct sqw_model {
     int read_id;
-    sq_reader reader;
+    sq_reader reader;             /* the whole file; for shards, all of them end to end */
     sq_st_file st;
+    size_t n_shards;              /* a sharded model (sqw_open_shards): one reader per shard, */
+    sqw_shard *shard;             /* each a window of reader */
+    sq_reader *shard_readers;
     char *text[SQW_TEXT_COUNT];   /* malloc'd, NUL-terminated, or NULL */
     size_t text_len[SQW_TEXT_COUNT];
 } sqw_model;

@@ -152,6 +152,22 @@ export class SqCore {
     return [p, b.length];
   }
 
+  _openShards(id, shards, index) {
+    const M = this.M;
+    const n = shards.length;
+    const ps = M._malloc(8 * Math.max(n, 1)) >>> 0;
+    if (!ps) throw new SqError(SQ_EINTERNAL, "out of memory");
+    const [pn] = this._alloc(shards.map((s) => `${s.name}\n`).join(""));
+    const [pi, ni] = index != null ? this._alloc(index) : [0, 0];
+    try {
+      const dv = new DataView(this.heap().buffer);
+      shards.forEach((s, i) => dv.setFloat64(ps + 8 * i, Number(s.size), true));
+      return M._sqw_open_shards(id, ps, n, pn, pi, ni);
+    } finally {
+      M._free(ps); M._free(pn); if (pi) M._free(pi);
+    }
+  }
+
   // Turn a failed call into an exception (the callback's own exception first).
   _fail(cb) {
     if (cb && cb.error) throw cb.error;
@@ -171,13 +187,16 @@ export class SqCore {
   /* Open a safetensors model. size: bytes; read(offset, len) -> Uint8Array of len
    * bytes, or readInto(offset, view) filling a Uint8Array view of wasm memory (no copy;
    * the view is only valid during the call); both synchronous. texts: the side files
-   * (see the top); name: the weights file's base name. */
-  openModel({ size, read, readInto, texts = {}, name } = {}) {
+   * (see the top); name: the weights file's base name. A sharded model: shards =
+   * [{name, size}] in the order they are laid end to end in the reader (e.g. one Blob
+   * of the shard Files), index = the model.safetensors.index.json bytes or text (or
+   * omitted: then every tensor of every shard is the model). */
+  openModel({ size, read, readInto, texts = {}, name, shards, index } = {}) {
     if (typeof read !== "function" && typeof readInto !== "function")
       throw new TypeError("openModel: read(offset, len) or readInto(offset, view) is required");
     const cb = typeof readInto === "function" ? { readInto } : { read };
     const id = this._register(cb);
-    const h = this.M._sqw_open(id, Number(size)) >>> 0;
+    const h = (shards ? this._openShards(id, shards, index) : this.M._sqw_open(id, Number(size))) >>> 0;
     if (!h) { this._unregister(id); this._fail(cb); }
     const model = new SqModel(this, h, id, cb);
     try {

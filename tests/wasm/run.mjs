@@ -155,6 +155,20 @@ for (const m of MODELS) {
   });
 }
 
+await test("wasi: a sharded model (3 shards + index) quantizes byte-identically to native", () => {
+  const dir = T("sharded-stories");
+  const mk = spawnSync("python3", ["tests/cli/make_shards.py", "examples/stories260K", dir, "3"], { encoding: "utf8" });
+  eq(mk.status, 0, `make_shards: ${mk.stderr}`);
+  const outN = T("sharded.native.safetensors"), outW = T("sharded.wasi.safetensors");
+  const n = native(["quantize", dir, outN, "--quiet"]);
+  const w = wasi(["quantize", dir, outW, "--quiet"]);
+  eq(n.status, 0, `native failed: ${n.stderr}`);
+  eq(w.status, 0, `wasi failed: ${w.stderr}`);
+  sameFile(outN, outW);
+  const bad = both(["inspect", path.join(dir, "model-00001-of-00003.safetensors").replace(/00001/, "00009")]);
+  sameRun(bad.n, bad.w, "inspect of a missing shard");
+});
+
 const quantized = {}; // model name -> a quantized file (for dequantize and inspect)
 for (const m of MODELS) {
   for (const os of OPTION_SETS) {

@@ -5,9 +5,9 @@
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { assert, eq, readSafetensors, writeSafetensors, exampleFiles } from "./helpers.mjs";
+import { assert, eq, run, sameBytes, readSafetensors, writeSafetensors, exampleFiles } from "./helpers.mjs";
 
-export default async function checkTests({ page, test, screenshot, noErrors, waitDone, setSettings, OUT, BUILD, ROOT, BERT, STORIES }) {
+export default async function checkTests({ page, test, screenshot, noErrors, waitDone, setSettings, download, OUT, BUILD, ROOT, BERT, STORIES, SQ }) {
   // ---------------- the complete check at load ----------------
   async function loadAndCheck(files) {
     await page.setInputFiles("input[type=file][data-sq=files]", files);
@@ -30,12 +30,12 @@ export default async function checkTests({ page, test, screenshot, noErrors, wai
     fs.writeFileSync(path.join(dir, "model.safetensors.index.json"), JSON.stringify({ metadata: {}, weight_map: weightMap }));
     for (const f of ["config.json", "tokenizer.json", "tokenizer_config.json"]) fs.copyFileSync(path.join(STORIES, f), path.join(dir, f));
     const missing = shards[1].map((t) => t.name);
-    // both shards dropped together: the page asks which one
-    await page.setInputFiles("input[type=file][data-sq=files]", ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "config.json", "tokenizer.json"].map((f) => path.join(dir, f)));
-    await page.waitForSelector("[data-sq=pick-weights]");
-    eq(await page.locator("[data-sq=pick-weights]").count(), 2, "the page asks which weights file");
-    assert(/2 of the 2 shards of one model/.test(await page.locator("[data-sq=pick-note]").innerText()), "the question names the shards");
-    await page.click("[data-sq=pick-weights][data-name='model-00001-of-00002.safetensors']");
+    // one shard and the index: the index names a shard that is not here
+    await page.setInputFiles("input[type=file][data-sq=files]", ["model-00001-of-00002.safetensors", "model.safetensors.index.json", "config.json"].map((f) => path.join(dir, f)));
+    await page.waitForFunction(() => /model-00002-of-00002\.safetensors/.test(document.querySelector("#errors")?.innerText || ""), null, { timeout: 20000 });
+    assert(/names 2 shards, and 1 of them is not among the files given/.test(await page.locator("#errors").innerText()), "the missing shard is named");
+    // one shard on its own: it loads as what it is
+    await page.setInputFiles("input[type=file][data-sq=files]", ["model-00001-of-00002.safetensors", "config.json", "tokenizer.json"].map((f) => path.join(dir, f)));
     await page.waitForSelector("#model-info [data-sq=runs]", { timeout: 20000 });
     eq(await page.locator("[data-sq=runs]").getAttribute("data-runs"), "no", "Runs here for one shard");
     const info = await page.locator("#model-info").innerText();
@@ -51,6 +51,24 @@ export default async function checkTests({ page, test, screenshot, noErrors, wai
     const note = await page.locator("[data-sq=download-note]").textContent();
     assert(/does not run on its own/.test(note) && !/so it runs on its own/.test(note), `download note: ${note}`);
     await noErrors("one shard quantized");
+  });
+
+  await test("shards: the whole sharded folder (2 shards + index) is one model that runs; its download is byte-identical to build/sq on the folder", async () => {
+    const dir = path.join(OUT, "sharded");
+    const cli = path.join(OUT, "sharded-cli.safetensors");
+    const n = run(SQ, ["quantize", dir, cli, "--quiet"]);
+    eq(n.status, 0, `native: ${n.stderr}`);
+    await page.setInputFiles("input[type=file][data-sq=folder]", dir);
+    await page.waitForSelector("#model-info [data-sq=runs]", { timeout: 20000 });
+    const info = await page.locator("#model-info").innerText();
+    eq(await page.locator("[data-sq=runs]").getAttribute("data-runs"), "yes", `Runs here for the whole sharded model:\n${info}`);
+    assert(/2 shards \(model-00001-of-00002\.safetensors/.test(info) && /47 tensors/.test(info), `the shards are named and counted:\n${info}`);
+    await setSettings();
+    await page.click("[data-sq=start]");
+    await waitDone();
+    await noErrors("sharded quantize");
+    const d = await download("a[data-sq=download]", path.join(OUT, "sharded-page.safetensors"));
+    sameBytes(d.file, cli, "page download of a sharded model vs build/sq quantize on its folder");
   });
 
   await test("check: a BERT without its embeddings and a Llama without a tokenizer do not 'run here'; the whole ones do", async () => {

@@ -545,7 +545,7 @@ await test("errors: bad file, missing config, no weights, already quantized — 
   await noErrors("unsupported model type");
 });
 
-await checkTests({ page, test, screenshot, noErrors, waitDone, setSettings, OUT, BUILD, ROOT, BERT, STORIES, SQ });
+await checkTests({ page, test, screenshot, noErrors, waitDone, setSettings, download, OUT, BUILD, ROOT, BERT, STORIES, SQ });
 
 // ---------------- the pthreads core on a model big enough to split ----------------
 // The bundled models' tensors are one chunk each; here every weight is split over the

@@ -45,22 +45,42 @@ export async function loadFiles(list, folderName) {
     return showError(`None of the ${all.length} file${all.length === 1 ? "" : "s"} is a .safetensors weights file. Add the model's *.safetensors file with its config.json.`);
   }
   let unused = [];
-  if (weights.length > 1) {
+  const indexFile = all.find((f) => /\.safetensors\.index\.json$/i.test(f.name));
+  let shardSet = null;
+  if (weights.length > 1 || indexFile) {
     // never resolved silently: a folder's model.safetensors is the model (the others are
-    // named on the page); loose files or shards: the person picks one (a shard can be
+    // named on the page); a complete set of shards (the index's, or N-of-N names) is one
+    // model; loose files or an incomplete set: the person picks one (a shard can be
     // quantized on its own, weight by weight, but does not run)
     const main = folderName && weights.find((f) => f.name === "model.safetensors");
-    const picked = main || (await pickWeights(weights, seq));
-    if (!picked) return;
-    unused = weights.filter((f) => f !== picked).map((f) => f.name);
-    weights = [picked];
+    if (!main) {
+      const found = await findShards(weights, indexFile);
+      if (seq !== state.loadSeq) return;
+      if (found.error) return showError(found.error);
+      shardSet = found.shards;
+    }
+    if (!shardSet && weights.length > 1) {
+      const picked = main || (await pickWeights(weights, seq));
+      if (!picked) return;
+      unused = weights.filter((f) => f !== picked).map((f) => f.name);
+      weights = [picked];
+    } else if (shardSet) {
+      unused = weights.filter((f) => !shardSet.includes(f)).map((f) => f.name);
+    }
   }
   const texts = {};
   for (const f of all) if (TEXT_SLOTS[f.name]) texts[TEXT_SLOTS[f.name]] = f;
   const name = folderName || (await looseName(texts.config_json, weights[0]));
   if (seq !== state.loadSeq) return;
-  const index = all.find((f) => /\.safetensors\.index\.json$/i.test(f.name));
-  state.files = { weights: weights[0], texts, name, shard: shardOf(weights[0].name), index: index ? index.name : null, unused };
+  if (shardSet) {
+    // one File of the shards end to end: the core (shards.h) sees them as one model; its
+    // name is what the CLI records as the source (the index file's, or the folder's)
+    const whole = new File(shardSet, indexFile ? indexFile.name : name);
+    state.files = { weights: whole, texts, name, shard: null, index: indexFile ? indexFile.name : null, unused,
+                    shards: shardSet.map((f) => ({ name: f.name, size: f.size })), indexFile: indexFile || null };
+  } else {
+    state.files = { weights: weights[0], texts, name, shard: shardOf(weights[0].name), index: indexFile ? indexFile.name : null, unused };
+  }
   $("#model-info").hidden = false;
   $("#model-info").textContent = `Reading ${weights[0].name} (${fmtBytes(weights[0].size)})…`;
   let res;
@@ -102,6 +122,32 @@ export async function loadFiles(list, folderName) {
   setupRun();
 }
 
+/* The shards of one model among the weights: the files the index names (all of them, or
+ * an error naming the missing ones), else a complete N-of-N set; {shards: [File] sorted}
+ * or {shards: null} when these are not a sharded model, or {error}. */
+async function findShards(weights, indexFile) {
+  const byName = new Map(weights.map((f) => [f.name, f]));
+  if (indexFile) {
+    let names;
+    try {
+      if (indexFile.size > 64 * 1024 * 1024) throw new Error("too large");
+      const map = JSON.parse(await indexFile.text()).weight_map;
+      if (!map || typeof map !== "object") throw new Error("no weight_map");
+      names = [...new Set(Object.values(map))].sort();
+    } catch {
+      return { error: `${indexFile.name} is not a readable index (it should be JSON with a "weight_map" naming each tensor's shard). Check that it is the model's own index file.` };
+    }
+    const missing = names.filter((n) => !byName.has(n));
+    if (missing.length) return { error: `${indexFile.name} names ${names.length} shard${names.length === 1 ? "" : "s"}, and ${missing.length} of them ${missing.length === 1 ? "is" : "are"} not among the files given: ${missing.slice(0, 3).join(", ")}${missing.length > 3 ? ", …" : ""}. Drop the whole model folder, every shard included.` };
+    return { shards: names.map((n) => byName.get(n)) };
+  }
+  const info = weights.map((f) => shardOf(f.name));
+  const count = info[0]?.count;
+  if (weights.length > 1 && info.every((x) => x && x.count === count) && weights.length === count)
+    return { shards: [...weights].sort((a, b) => a.name.localeCompare(b.name)) };
+  return { shards: null };
+}
+
 /* Several .safetensors files: ask which one (resolves to the File, or null if another
  * load started meanwhile). */
 function pickWeights(weights, seq) {
@@ -119,7 +165,7 @@ function pickWeights(weights, seq) {
     state.onLoadStart = () => resolve(null); // another load replaces this question
     box.append(h("h3", {}, "Which weights file?"),
       h("p", { class: "notice", "data-sq": "pick-note" }, sharded
-        ? `These are ${weights.length} of the ${count} shards of one model. The page reads one weights file at a time: pick a shard to quantize its layers on their own (that part cannot run, and its download is not a whole model; \`sq quantize\` on the folder does the same).`
+        ? `These are ${weights.length} of the ${count} shards of one model; the others are missing. Drop the whole model folder (every shard, and its index if it has one) to load the model, or pick a shard to quantize its layers on their own (that part cannot run, and its download is not a whole model).`
         : `${weights.length} different .safetensors files were given, and the page will not guess which is the model. Pick one:`),
       list);
     list.querySelector("button").focus();
@@ -160,7 +206,7 @@ export function showModelInfo({ info, config, dtypes }) {
     h("dt", {}, "Model"), h("dd", {}, state.files.name),
     h("dt", {}, "Architecture"), h("dd", {}, info.architecture || config.model_type || "not stated in config.json"),
     h("dt", {}, "Parameters"), h("dd", {}, `${fmtCount(info.params)} (${info.params.toLocaleString("en")})`),
-    h("dt", {}, "Weights file"), h("dd", {}, `${state.files.weights.name}, ${fmtBytes(info.bytes)}, ${info.tensors} tensors` +
+    h("dt", {}, "Weights file"), h("dd", {}, `${state.files.shards ? `${state.files.shards.length} shards (${state.files.shards[0].name} …)` : state.files.weights.name}, ${fmtBytes(info.bytes)}, ${info.tensors} tensors` +
       (state.files.shard ? ` — shard ${state.files.shard.index} of ${state.files.shard.count}` : "")),
     h("dt", {}, "Data types"), h("dd", {}, Object.entries(dtypes).map(([d, v]) => `${d} (${v.tensors} tensors, ${fmtBytes(v.bytes)})`).join(", ")),
     h("dt", {}, "Will be split"), h("dd", {}, `${split.length} linear layers, ${fmtCount(info.split_params)} parameters (${((100 * info.split_params) / info.params).toFixed(1)}% of the model); norms and embeddings stay as they are`),
@@ -174,7 +220,7 @@ export function showModelInfo({ info, config, dtypes }) {
       h("tbody", {}, rows))));
   box.append(h("h3", {}, "Loaded"), dl, det);
   if (state.files.unused.length) box.append(h("p", { class: "hint", "data-sq": "unused-weights" },
-    `Also in the folder, not used: ${state.files.unused.join(", ")} (the model is model.safetensors; drop another file on its own to open it).`));
+    `Also in the folder, not used: ${state.files.unused.join(", ")} (the model is ${state.files.shards ? `the ${state.files.shards.length} shards` : state.files.weights.name}; drop another file on its own to open it).`));
   if (!state.kind) box.append(h("p", { class: "notice" }, `This ${info.architecture || "model"} can be quantized and downloaded here, but not run: the page runs BERT sequence classifiers and Llama causal language models.`));
   else if (!state.runnable) box.append(h("p", { class: "notice", "data-sq": "check-warning" },
     `This ${info.architecture || "model"} will not run as loaded: ${c.sentence.replace(/^./, (x) => x.toLowerCase())} ` +

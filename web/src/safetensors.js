@@ -20,6 +20,20 @@ export function readHeader(read, size) {
   return { tensors, metadata: json.__metadata__ || {} };
 }
 
+/* Shards laid end to end in one reader (sizes: their bytes, in order): one header whose
+ * offsets point into that concatenation, as the core's shards.h sees it. */
+export function readShardedHeader(read, sizes) {
+  const tensors = new Map();
+  let metadata = {}, base = 0;
+  for (const size of sizes) {
+    const h = readHeader((off, len) => read(base + off, len), size);
+    for (const t of h.tensors.values()) tensors.set(t.name, { ...t, start: base + t.start, end: base + t.end });
+    metadata = { ...h.metadata, ...metadata };
+    base += size;
+  }
+  return { tensors, metadata };
+}
+
 export const DTYPE_BYTES = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
 
 function f16(h) {

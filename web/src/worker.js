@@ -10,7 +10,7 @@
 
 import { loadSqCore, SqError } from "./sq-core-api.js";
 import { BertClassifier, LlamaGenerator } from "./sq-infer-api.js";
-import { readHeader, toFloat32 } from "./safetensors.js";
+import { readHeader, readShardedHeader, toFloat32 } from "./safetensors.js";
 import { openSink, countSink, clearOldOutputs, dropOwnOutputs, outputsUsage } from "./sink.js";
 
 // The threaded core when the page is cross-origin isolated (self.crossOriginIsolated:
@@ -131,17 +131,19 @@ function dtypeSummary(header) {
 
 const handlers = {
   /* Open a model: {weights: File, texts: {config_json: File, ...}, name}. */
-  async open({ weights, texts, name }) {
+  async open({ weights, texts, name, shards, indexFile }) {
     const sq = await core();
     closeAll();
     const frs = new FileReaderSync();
     const bytes = {};
     for (const [slot, f] of Object.entries(texts || {})) if (f) bytes[slot] = new Uint8Array(frs.readAsArrayBuffer(f));
+    // a sharded model: weights is one Blob of the shard Files end to end (load.js)
     const reader = fileReader(weights);
-    const model = sq.openModel({ ...reader, texts: bytes, name: weights.name });
+    const index = shards && indexFile ? new Uint8Array(frs.readAsArrayBuffer(indexFile)) : undefined;
+    const model = sq.openModel({ ...reader, texts: bytes, name: indexFile ? indexFile.name : weights.name, shards, index });
     try {
       const info = model.inspect();
-      const header = readHeader(reader.read, reader.size);
+      const header = shards ? readShardedHeader(reader.read, shards.map((s) => s.size)) : readHeader(reader.read, reader.size);
       current = { weights, texts: bytes, name, model, header };
       let config = null;
       const ctext = bytes.config_json ? new TextDecoder().decode(bytes.config_json) : header.metadata["sq.config"];
