@@ -73,6 +73,7 @@ int cmd_quantize(int argc, char **argv);
 int cmd_dequantize(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_eval_arc(int argc, char **argv); /* sq eval --task arc (cmd_arc.c) */
 int cmd_generate(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
 

@@ -336,6 +336,8 @@ static int eval_batch(const bert_ctx *b, eval_row *rows, size_t n, int threads, 
 
 int cmd_eval(int argc, char **argv)
 {
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--task") == 0) return cmd_eval_arc(argc, argv); /* multiple choice */
     const char *path = NULL, *data = NULL;
     int json = 0, threads = cli_default_threads();
     long limit = 0;

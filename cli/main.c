@@ -15,6 +15,7 @@ static const char usage[] =
     "  sq dequantize QMODEL OUT.safetensors [--dtype f32|f16|bf16]\n"
     "  sq classify MODEL \"text\" ... [--json]\n"
     "  sq eval MODEL --data FILE.jsonl [--json] [--limit N]\n"
+    "  sq eval MODEL --task arc --data FILE.jsonl [--json] [--limit N]\n"
     "  sq generate MODEL --prompt \"...\" [-n N] [--temp T] [--top-p P] [--seed S] [--chat]\n"
     "  sq perplexity MODEL --text FILE [--ctx N] [--json] [--limit N]\n"
     "\n"

@@ -6,7 +6,7 @@ export DEBIAN_FRONTEND=noninteractive
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 pkgs=(
-  build-essential make python3             # native build, test scripts
+  build-essential make python3 python3-numpy # native build, test scripts; numpy: the float64 reference forward (tests/ref)
   libcjson-dev                             # cJSON for native builds
   clang lld wasi-libc libclang-rt-14-dev-wasm32 wabt binaryen   # sq.wasm (WASI) + wasm-objdump/wasm-strip
   libclang-rt-14-dev                       # libFuzzer + sanitizers for the fuzz targets

@@ -402,6 +402,11 @@ void sq_llama_reset(sq_llama *m)
     m->n_cached = 0;
 }
 
+void sq_llama_rewind(sq_llama *m, size_t n)
+{
+    if (n < m->n_cached) m->n_cached = n;
+}
+
 int sq_llama_is_eos(const sq_llama *m, int32_t token)
 {
     for (int i = 0; i < m->c.n_eos; i++)

@@ -74,6 +74,8 @@ void sq_llama_free(sq_llama *m);
 void sq_llama_set_exec(sq_llama *m, const sq_exec *ex);
 /* Forget the cache (next token must be at position 0). */
 void sq_llama_reset(sq_llama *m);
+/* Keep only the first n cached positions (a shared prompt, then another continuation). */
+void sq_llama_rewind(sq_llama *m, size_t n);
 
 /* Run one token at position pos (0 <= pos <= n_cached, pos < seq_len); returns the
  * model's logits [vocab] (valid until the next call), or NULL with e set. */

@@ -169,5 +169,33 @@ for d in "$T"/bsh/bad_*; do
   done
 done
 
+# --- multiple choice: sq eval --task arc, checked against an independent numpy forward
+ARC=data/arc-easy-sample/ARC-Easy-Dev-first50.jsonl
+NUMPY_PY=$(for p in python3 /usr/bin/python3; do if $p -c 'import numpy' 2>/dev/null; then echo $p; break; fi; done)
+check "numpy is installed for the reference forward (apt-get install python3-numpy)" test -n "$NUMPY_PY"
+check "eval --task arc prints acc and acc_norm" bash -c "$SQ eval $STORIES --task arc --data $ARC --limit 5 | grep -Eq '^acc 0\.[0-9]{4} \([0-9]+/5\)  acc_norm'"
+$SQ eval $STORIES --task arc --data $ARC --json > "$T/arc.json" 2>/dev/null
+check "arc log-likelihoods of stories260K equal the numpy float64 forward (50 questions)" $NUMPY_PY tests/ref/llama_ref.py arc $STORIES "$T/arc.json"
+$SQ quantize $STORIES "$T/arc-q.safetensors" --bits 3 --clusters 3 --quiet && $SQ dequantize "$T/arc-q.safetensors" "$T/arc-q-deq.safetensors" --dtype f32
+$SQ eval "$T/arc-q.safetensors" --task arc --data $ARC --limit 20 --json > "$T/arc-q.json" 2>/dev/null
+check "arc on a packed INT3 file equals the numpy forward of its dequantized weights" $NUMPY_PY tests/ref/llama_ref.py arc "$T/arc-q-deq.safetensors" "$T/arc-q.json" --config $STORIES/config.json
+check "arc: the simple {question, choices, answer} form scores like the ARC form" bash -c "python3 -c \"
+import json
+for l in open('$ARC'):
+    d = json.loads(l); q = d['question']
+    print(json.dumps({'question': q['stem'], 'choices': [c['text'] for c in q['choices']], 'answer': [c['label'] for c in q['choices']].index(d['answerKey'])}))
+\" > $T/arc-simple.jsonl && [ \"\$($SQ eval $STORIES --task arc --data $T/arc-simple.jsonl)\" = \"\$($SQ eval $STORIES --task arc --data $ARC)\" ]"
+printf '{"question":"q?","choices":["a","b"],"answer":"c"}\n' > "$T/arc-bad-answer.jsonl"
+printf '{"question":"q?","choices":["a"],"answer":0}\n' > "$T/arc-one-choice.jsonl"
+printf 'not json\n' > "$T/arc-not-json.jsonl"
+printf '{"question":{"stem":"q?","choices":"x"},"answerKey":"A"}\n' > "$T/arc-bad-choices.jsonl"
+: > "$T/arc-empty.jsonl"
+for c in "eval $STORIES --task arc --data $T/arc-bad-answer.jsonl" "eval $STORIES --task arc --data $T/arc-one-choice.jsonl" \
+         "eval $STORIES --task arc --data $T/arc-not-json.jsonl" "eval $STORIES --task arc --data $T/arc-bad-choices.jsonl" \
+         "eval $STORIES --task arc --data $T/arc-empty.jsonl" "eval $STORIES --task arc --data /nonexistent.jsonl" \
+         "eval $BERT --task arc --data $ARC" "eval $STORIES --task nope --data $ARC"; do
+  if msg=$(timeout 60 bash -c "$(declare -f one_line_refusal); T='$T'; one_line_refusal $SQ $c"); then ok "refuses: ${c#eval }"; else bad "refuses: ${c#eval }" "$msg"; fi
+done
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
