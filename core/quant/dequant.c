@@ -4,8 +4,6 @@
  * exist with exactly the dtype and shape its description implies, or we refuse with the
  * tensor's name. Source tensors are restored in the order their first output appears.
  */
-#include <cjson/cJSON.h>
-#include "../json.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,125 +12,6 @@
 #include "qfile.h"
 #include "quant.h"
 #include "../formats/codebook.h"
-
-int sq_qfile_open(sq_qfile *q, const sq_st_file *f, sq_err *e)
-{
-    memset(q, 0, sizeof *q);
-    q->f = f;
-    const char *fmt = sq_st_meta(f, "sq.format");
-    if (!fmt) return SQ_OK; /* not quantized: q->format stays 0 (none) */
-    if (strcmp(fmt, "packed") == 0) q->format = SQ_QF_PACKED;
-    else if (strcmp(fmt, "paper") == 0) q->format = SQ_QF_PAPER;
-    else if (strcmp(fmt, "codebook") == 0) q->format = SQ_QF_CODEBOOK;
-    else return sq_fail(e, SQ_EINPUT, "unknown sq.format \"%.32s\" (expected packed, paper or codebook)", fmt);
-    const char *tj = sq_st_meta(f, "sq.tensors");
-    if (!tj) return sq_fail(e, SQ_EINPUT, "quantized file without \"sq.tensors\" metadata");
-    q->desc = sq_json_parse(tj, strlen(tj));
-    if (!q->desc || !cJSON_IsObject(q->desc)) {
-        sq_qfile_close(q);
-        return sq_fail(e, SQ_EINPUT, "\"sq.tensors\" metadata is not a JSON object");
-    }
-    return SQ_OK;
-}
-
-void sq_qfile_close(sq_qfile *q)
-{
-    cJSON_Delete(q->desc);
-    q->desc = NULL;
-}
-
-static int get_int(const cJSON *d, const char *key, long lo, long hi, long *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(d, key);
-    if (!cJSON_IsNumber(v)) return 0;
-    double x = v->valuedouble;
-    if (!(x >= (double)lo && x <= (double)hi) || x != (double)(long)x) return 0;
-    *out = (long)x;
-    return 1;
-}
-
-int sq_qfile_describe(const sq_qfile *q, const char *name, sq_qtensor *t, sq_err *e)
-{
-    memset(t, 0, sizeof *t);
-    const cJSON *d = q->desc ? cJSON_GetObjectItemCaseSensitive(q->desc, name) : NULL;
-    if (!d) return 0;
-    if (!cJSON_IsObject(d)) return sq_fail(e, SQ_EINPUT, "sq.tensors['%s'] is not an object", name);
-    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(d, "shape");
-    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(d, "kind");
-    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(d, "dtype");
-    if (!cJSON_IsArray(shape) || cJSON_GetArraySize(shape) < 1 || cJSON_GetArraySize(shape) > SQ_ST_MAX_DIMS)
-        return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: bad \"shape\"", name);
-    if (!cJSON_IsString(kind) || !cJSON_IsString(dt))
-        return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: missing \"kind\" or \"dtype\"", name);
-    t->dtype = sq_dtype_from_name(dt->valuestring);
-    if (!sq_dtype_is_float(t->dtype)) return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: dtype must be F32, F16 or BF16", name);
-    if (strcmp(kind->valuestring, "packed") == 0) t->kind = SQ_QT_PACKED;
-    else if (strcmp(kind->valuestring, "paper") == 0) t->kind = SQ_QT_PAPER;
-    else if (strcmp(kind->valuestring, "split") == 0) t->kind = SQ_QT_SPLIT;
-    else if (strcmp(kind->valuestring, "bias") == 0) t->kind = SQ_QT_BIAS;
-    else if (strcmp(kind->valuestring, "codebook") == 0) t->kind = SQ_QT_CODEBOOK;
-    else return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: unknown kind \"%.32s\"", name, kind->valuestring);
-    t->ndim = cJSON_GetArraySize(shape);
-    uint64_t numel = 1;
-    for (int i = 0; i < t->ndim; i++) {
-        const cJSON *v = cJSON_GetArrayItem(shape, i);
-        if (!cJSON_IsNumber(v) || !(v->valuedouble >= 1 && v->valuedouble <= 4294967295.0) ||
-            v->valuedouble != (double)(int64_t)v->valuedouble)
-            return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: bad shape entry", name);
-        t->shape[i] = (int64_t)v->valuedouble;
-        if (numel > (UINT64_MAX >> 8) / (uint64_t)t->shape[i]) return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: shape overflows", name);
-        numel *= (uint64_t)t->shape[i];
-    }
-    if (numel > SIZE_MAX / 8) return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: too large for this build", name);
-    t->numel = (size_t)numel;
-    t->rows = (size_t)t->shape[0];
-    t->cols = t->numel / t->rows;
-    long bits, k, group = 0;
-    if (!get_int(d, "bits", 2, 32, &bits) || !(bits == 2 || bits == 3 || bits == 4 || bits == 8 || bits == 32))
-        return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: \"bits\" must be 2, 3, 4, 8 or 32", name);
-    if (!get_int(d, "k", 1, 8, &k)) return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: \"k\" must be 1..8", name);
-    t->bits = (int)bits;
-    t->k = (int)k;
-    if (t->kind == SQ_QT_CODEBOOK && (bits > 4 || k != 1))
-        return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: a codebook tensor has bits 2, 3 or 4 and k 1", name);
-    if (t->kind == SQ_QT_PACKED || t->kind == SQ_QT_PAPER || t->kind == SQ_QT_CODEBOOK) {
-        if (bits == 32) return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: quantized kind with bits 32", name);
-        if (!get_int(d, "group", 0, (long)(t->cols < 0x7fffffff ? t->cols : 0x7fffffff), &group))
-            return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: \"group\" must be 0..%zu", name, t->cols);
-    }
-    t->group = (size_t)group;
-    t->sym8 = t->kind == SQ_QT_PAPER && bits == 8;
-    if (t->sym8) { t->group = t->cols; t->groups = 1; t->params = t->rows; }
-    else if (t->group == 0) { t->groups = 1; t->params = 1; }
-    else { t->groups = (t->cols + t->group - 1) / t->group; t->params = t->rows * t->groups; }
-    if (t->kind == SQ_QT_PACKED || t->kind == SQ_QT_PAPER || t->kind == SQ_QT_CODEBOOK)
-        t->row_bytes = sq_packed_row_bytes(t->cols, t->bits);
-    if (t->k > 1) t->id_bytes = sq_packed_row_bytes(t->cols, sq_id_bits(t->k));
-    return 1;
-}
-
-const sq_tensor_info *sq_qfile_part(const sq_qfile *q, const char *name, const char *suffix, sq_dtype dtype,
-                                    int ndim, int64_t d0, int64_t d1, sq_err *e)
-{
-    char buf[1100];
-    if (snprintf(buf, sizeof buf, "%s%s", name, suffix) >= (int)sizeof buf) {
-        sq_fail(e, SQ_EINPUT, "tensor name too long");
-        return NULL;
-    }
-    const sq_tensor_info *t = sq_st_find(q->f, buf);
-    if (!t) { sq_fail(e, SQ_EINPUT, "tensor '%s' is missing (described in sq.tensors)", buf); return NULL; }
-    int ok = t->dtype == dtype && t->ndim == ndim && (ndim < 1 || t->shape[0] == d0) && (ndim < 2 || t->shape[1] == d1);
-    if (!ok) {
-        if (ndim == 2)
-            sq_fail(e, SQ_EINPUT, "tensor '%s': expected %s [%lld, %lld], found %s with %d dims", buf, sq_dtype_name(dtype),
-                    (long long)d0, (long long)d1, sq_dtype_name(t->dtype), t->ndim);
-        else
-            sq_fail(e, SQ_EINPUT, "tensor '%s': expected %s [%lld], found %s with %d dims", buf, sq_dtype_name(dtype),
-                    (long long)d0, sq_dtype_name(t->dtype), t->ndim);
-        return NULL;
-    }
-    return t;
-}
 
 /* Read n little-endian u16 values. */
 static int read_u16(const sq_st_file *f, const sq_tensor_info *t, uint16_t *out, size_t n, sq_err *e)
@@ -149,48 +28,10 @@ static void unpack_all(const uint8_t *packed, size_t rows, size_t cols, int bits
     for (size_t r = 0; r < rows; r++) sq_unpack_row(packed + r * rb, cols, bits, codes + r * cols);
 }
 
-int sq_qfile_check(const sq_qfile *q, const char *name, const sq_qtensor *d, sq_err *e)
-{
-    char sfx[64];
-    int k = d->k;
-    if (d->kind == SQ_QT_SPLIT || d->kind == SQ_QT_BIAS) {
-        for (int c = 0; c < k; c++) {
-            snprintf(sfx, sizeof sfx, ".sq.part%d", c);
-            char buf[1100];
-            snprintf(buf, sizeof buf, "%s%s", name, sfx);
-            const sq_tensor_info *t = sq_st_find(q->f, buf);
-            if (!t || t->dtype != SQ_DT_F32 || t->numel != d->numel)
-                return sq_fail(e, SQ_EINPUT, "tensor '%s' is missing or has the wrong dtype/size (expected F32, %zu values)", buf, d->numel);
-        }
-        return SQ_OK;
-    }
-    if (d->kind == SQ_QT_CODEBOOK) {
-        if (!sq_qfile_part(q, name, ".sq.codes", SQ_DT_U8, 2, (int64_t)d->rows, (int64_t)d->row_bytes, e)) return e->code;
-        if (!sq_qfile_part(q, name, ".sq.table", SQ_DT_I8, 1, (int64_t)1 << d->bits, 0, e)) return e->code;
-        if (!sq_qfile_part(q, name, ".sq.scale", SQ_DT_BF16, 1, (int64_t)d->params, 0, e)) return e->code;
-        return SQ_OK;
-    }
-    if (d->kind == SQ_QT_PACKED) {
-        if (!sq_qfile_part(q, name, ".sq.codes", SQ_DT_U8, 2, (int64_t)d->rows, (int64_t)d->row_bytes, e)) return e->code;
-        if (k > 1 && !sq_qfile_part(q, name, ".sq.ids", SQ_DT_U8, 2, (int64_t)d->rows, (int64_t)d->id_bytes, e)) return e->code;
-        if (!sq_qfile_part(q, name, ".sq.scale", SQ_DT_BF16, 2, (int64_t)d->params, k, e)) return e->code;
-        if (!sq_qfile_part(q, name, ".sq.min", SQ_DT_BF16, 2, (int64_t)d->params, k, e)) return e->code;
-        return SQ_OK;
-    }
-    for (int c = 0; c < k; c++) {
-        snprintf(sfx, sizeof sfx, ".sq.part%d.codes", c);
-        if (!(d->sym8 ? sq_qfile_part(q, name, sfx, SQ_DT_I8, 2, (int64_t)d->rows, (int64_t)d->cols, e)
-                      : sq_qfile_part(q, name, sfx, SQ_DT_U8, 2, (int64_t)d->rows, (int64_t)d->row_bytes, e)))
-            return e->code;
-        snprintf(sfx, sizeof sfx, ".sq.part%d.scale", c);
-        if (!sq_qfile_part(q, name, sfx, SQ_DT_F32, 1, (int64_t)d->params, 0, e)) return e->code;
-        snprintf(sfx, sizeof sfx, ".sq.part%d.min", c);
-        if (!d->sym8 && !sq_qfile_part(q, name, sfx, SQ_DT_F32, 1, (int64_t)d->params, 0, e)) return e->code;
-    }
-    return SQ_OK;
-}
 
-int sq_qfile_restore(const sq_qfile *q, const char *name, const sq_qtensor *d, float *out, sq_err *e)
+
+/* Restore source tensor `name` (described by d) to float32 (d->numel values). */
+static int restore(const sq_qfile *q, const char *name, const sq_qtensor *d, float *out, sq_err *e)
 {
     /* every part present with the right size before anything is sized from the description */
     if (sq_qfile_check(q, name, d, e)) return e->code;
@@ -378,7 +219,7 @@ int sq_dequantize_model(const sq_st_file *in, sq_dtype dtype, sq_writer out, sq_
             sq_qfile_describe(&q, o->name, &d, e);
             n = d.numel;
             x = sq_malloc(n * sizeof(float), e);
-            if (!x || sq_qfile_restore(&q, o->name, &d, x, e)) { rc = e->code; goto done; }
+            if (!x || restore(&q, o->name, &d, x, e)) { rc = e->code; goto done; }
         }
         raw = sq_malloc(n * sq_dtype_size(o->dtype), e);
         if (!raw) { rc = e->code; goto done; }

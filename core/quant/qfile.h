@@ -1,5 +1,6 @@
 /* qfile.h - reading sq's quantized files: the per-tensor descriptions in "sq.tensors"
- * metadata, checked lookups of their parts, and restoring a source tensor to float. */
+ * metadata and checked lookups of their parts (qfile.c). Restoring a tensor to float
+ * is dequant.c's. */
 #ifndef SQ_QFILE_H
 #define SQ_QFILE_H
 
@@ -41,7 +42,5 @@ const sq_tensor_info *sq_qfile_part(const sq_qfile *q, const char *name, const c
 /* Check that every part of `name` exists with exactly the dtype and shape d implies
  * (before anything is allocated from the description). */
 int sq_qfile_check(const sq_qfile *q, const char *name, const sq_qtensor *d, sq_err *e);
-/* Restore source tensor `name` (described by d) to float32 (d->numel values). */
-int sq_qfile_restore(const sq_qfile *q, const char *name, const sq_qtensor *d, float *out, sq_err *e);
 
 #endif
