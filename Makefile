@@ -1,5 +1,6 @@
 # sq - SplitQuant. `make` builds the native CLI at build/sq; `make test` runs every test.
 # Sources are discovered: every core/**/*.c is the library, cli/*.c the front end,
+# host/*.c what the front ends share that calls the platform (the thread pool),
 # tests/unit/test_*.c one test program each.
 
 CC       ?= cc
@@ -12,9 +13,11 @@ BUILD    ?= build
 
 CORE_SRC  := $(sort $(shell find core -name '*.c'))
 CLI_SRC   := $(sort $(wildcard cli/*.c))
+HOST_SRC  := $(sort $(wildcard host/*.c))
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
-CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+HOST_OBJ  := $(HOST_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(HOST_OBJ)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all test unit-test cli-test tokenizer-test demo clean asan eval
@@ -31,9 +34,9 @@ $(BUILD)/libsq.a: $(CORE_OBJ)
 $(BUILD)/sq: $(CLI_OBJ) $(BUILD)/libsq.a
 	$(CC) $(SQ_CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsq.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libsq.a tests/unit/test.h
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libsq.a $(HOST_OBJ) tests/unit/test.h
 	@mkdir -p $(dir $@)
-	$(CC) $(SQ_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libsq.a $(LDLIBS)
+	$(CC) $(SQ_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libsq.a $(HOST_OBJ) $(LDLIBS)
 
 unit-test: $(UNIT_BIN)
 	@fail=0; for t in $(UNIT_BIN); do echo "== $$t"; $$t || fail=1; done; exit $$fail

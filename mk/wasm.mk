@@ -48,7 +48,8 @@ WASI_CFLAGS  = --target=wasm32-wasi $(WASM_COMMON) -D_WASI_EMULATED_GETPID -MMD 
 # of overwriting data; memory grows on demand up to 4 GiB.
 WASI_LDFLAGS = --target=wasm32-wasi -O3 -msimd128 -Wl,-z,stack-size=1048576 -Wl,--stack-first
 WASI_LDLIBS  = -lwasi-emulated-getpid -lm
-WASI_OBJ    := $(CORE_SRC:%.c=$(BUILD)/wasi/%.o) $(CLI_SRC:%.c=$(BUILD)/wasi/%.o) $(BUILD)/wasi/deps/cJSON.o
+WASI_OBJ    := $(CORE_SRC:%.c=$(BUILD)/wasi/%.o) $(CLI_SRC:%.c=$(BUILD)/wasi/%.o) $(HOST_SRC:%.c=$(BUILD)/wasi/%.o) \
+               $(BUILD)/wasi/deps/cJSON.o
 
 .PHONY: wasi
 wasi: $(BUILD)/sq.wasm
@@ -79,7 +80,8 @@ EMCC        ?= emcc
 EM_RUN       = NODE_PATH=$(or $(NODE_PATH),/usr/share/nodejs) $(EMCC)
 EM_CFLAGS    = $(WASM_COMMON) -MMD -MP
 WASM_SRC    := $(sort $(wildcard wasm/*.c))
-EM_OBJ      := $(CORE_SRC:%.c=$(BUILD)/em/%.o) $(WASM_SRC:%.c=$(BUILD)/em/%.o) $(BUILD)/em/deps/cJSON.o
+EM_OBJ      := $(CORE_SRC:%.c=$(BUILD)/em/%.o) $(WASM_SRC:%.c=$(BUILD)/em/%.o) $(HOST_SRC:%.c=$(BUILD)/em/%.o) \
+               $(BUILD)/em/deps/cJSON.o
 EM_JS_IN     = wasm/node-esm-shim.js wasm/pre.js
 EM_LDFLAGS   = -O3 -msimd128 -sMODULARIZE -sEXPORT_ES6 -sEXPORT_NAME=createSqCore \
                -sENVIRONMENT=web,worker,node -sALLOW_MEMORY_GROWTH -sMAXIMUM_MEMORY=4GB \

@@ -17,7 +17,8 @@
 # only (-sENVIRONMENT=web,worker): node keeps the single-thread module.
 
 EM_MT_CFLAGS  = $(EM_CFLAGS) -pthread
-EM_MT_OBJ    := $(CORE_SRC:%.c=$(BUILD)/em-mt/%.o) $(WASM_SRC:%.c=$(BUILD)/em-mt/%.o) $(BUILD)/em-mt/deps/cJSON.o
+EM_MT_OBJ    := $(CORE_SRC:%.c=$(BUILD)/em-mt/%.o) $(WASM_SRC:%.c=$(BUILD)/em-mt/%.o) $(HOST_SRC:%.c=$(BUILD)/em-mt/%.o) \
+                $(BUILD)/em-mt/deps/cJSON.o
 # As EM_LDFLAGS (mk/wasm.mk) but for web + worker only, with pthreads. The pool size is a
 # JS expression evaluated when the module starts; undefined (no sqPoolSize) = no threads.
 # PTHREAD_POOL_SIZE_STRICT=2: asking for more threads than were preloaded fails at once
