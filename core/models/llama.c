@@ -57,29 +57,51 @@ static int cfg_bool(const cJSON *cfg, const char *key, int def)
     return def;
 }
 
+/* The Llama family: model_type and the architecture class name of each. */
+static const struct { const char *type, *arch; } FAMILY[] = {
+    {"llama", "LlamaForCausalLM"}, {"mistral", "MistralForCausalLM"}, {"qwen2", "Qwen2ForCausalLM"}};
+#define N_FAMILY (sizeof FAMILY / sizeof FAMILY[0])
+
+/* Which member of the family the config describes (index into FAMILY), or -1 with e set. */
 static int parse_arch(const cJSON *cfg, sq_err *e)
 {
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(cfg, "model_type");
-    if (mt && cJSON_IsString(mt) && strcmp(mt->valuestring, "llama") != 0)
-        return sq_fail(e, SQ_EINPUT, "config.json: model_type \"%.64s\" is not supported here (expected llama)", mt->valuestring);
-    const cJSON *arch = cJSON_GetObjectItemCaseSensitive(cfg, "architectures");
-    if (arch && cJSON_IsArray(arch) && cJSON_GetArraySize(arch) > 0) {
-        const cJSON *a;
-        int ok = 0;
-        cJSON_ArrayForEach(a, arch) ok |= cJSON_IsString(a) && strcmp(a->valuestring, "LlamaForCausalLM") == 0;
-        if (!ok) {
-            a = cJSON_GetArrayItem(arch, 0);
-            return sq_fail(e, SQ_EINPUT, "config.json: architecture \"%.64s\" is not supported (expected LlamaForCausalLM)",
-                           cJSON_IsString(a) ? a->valuestring : "?");
+    int type = -1, arch = -1;
+    if (mt && cJSON_IsString(mt)) {
+        for (size_t i = 0; i < N_FAMILY; i++) if (strcmp(mt->valuestring, FAMILY[i].type) == 0) type = (int)i;
+        if (type < 0) {
+            sq_fail(e, SQ_EINPUT, "config.json: model_type \"%.64s\" is not supported here (expected llama, mistral or qwen2)", mt->valuestring);
+            return -1;
         }
-    } else if (!mt) {
-        return sq_fail(e, SQ_EINPUT, "config.json: neither \"architectures\" nor \"model_type\" says this is Llama");
+    }
+    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(cfg, "architectures");
+    if (archs && cJSON_IsArray(archs) && cJSON_GetArraySize(archs) > 0) {
+        const cJSON *a;
+        cJSON_ArrayForEach(a, archs)
+            for (size_t i = 0; i < N_FAMILY && arch < 0; i++)
+                if (cJSON_IsString(a) && strcmp(a->valuestring, FAMILY[i].arch) == 0) arch = (int)i;
+        if (arch < 0) {
+            a = cJSON_GetArrayItem(archs, 0);
+            sq_fail(e, SQ_EINPUT, "config.json: architecture \"%.64s\" is not supported (expected LlamaForCausalLM, MistralForCausalLM or Qwen2ForCausalLM)",
+                    cJSON_IsString(a) ? a->valuestring : "?");
+            return -1;
+        }
+        if (type >= 0 && type != arch) {
+            sq_fail(e, SQ_EINPUT, "config.json: model_type \"%s\" contradicts architecture %s", FAMILY[type].type, FAMILY[arch].arch);
+            return -1;
+        }
+        type = arch;
+    } else if (type < 0) {
+        sq_fail(e, SQ_EINPUT, "config.json: neither \"architectures\" nor \"model_type\" says this is Llama");
+        return -1;
     }
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(cfg, "hidden_act");
-    if (act && (!cJSON_IsString(act) || strcmp(act->valuestring, "silu") != 0))
-        return sq_fail(e, SQ_EINPUT, "config.json: hidden_act \"%.32s\" is not supported (only \"silu\")",
-                       cJSON_IsString(act) ? act->valuestring : "?");
-    return SQ_OK;
+    if (act && (!cJSON_IsString(act) || strcmp(act->valuestring, "silu") != 0)) {
+        sq_fail(e, SQ_EINPUT, "config.json: hidden_act \"%.32s\" is not supported (only \"silu\")",
+                cJSON_IsString(act) ? act->valuestring : "?");
+        return -1;
+    }
+    return type;
 }
 
 static int parse_rope(const cJSON *cfg, sq_llama_config *c, sq_err *e)
@@ -129,7 +151,8 @@ static int parse_eos(const cJSON *cfg, sq_llama_config *c, sq_err *e)
 
 static int parse_config(const cJSON *cfg, sq_llama_config *c, sq_err *e)
 {
-    int rc = parse_arch(cfg, e);
+    int family = parse_arch(cfg, e);
+    int rc = family < 0 ? e->code : SQ_OK;
     if (!rc) rc = cfg_int(cfg, "hidden_size", -1, 1, 1 << 16, &c->dim, e);
     if (!rc) rc = cfg_int(cfg, "intermediate_size", -1, 1, 1 << 20, &c->hidden_dim, e);
     if (!rc) rc = cfg_int(cfg, "num_hidden_layers", -1, 1, 1024, &c->n_layers, e);
@@ -152,8 +175,19 @@ static int parse_config(const cJSON *cfg, sq_llama_config *c, sq_err *e)
     if (!rc) rc = parse_eos(cfg, c, e);
     if (!rc) rc = cfg_int(cfg, "bos_token_id", 0x7fffffff, -1, 1 << 24, &c->bos_id, e);
     if (c->bos_id == 0x7fffffff) c->bos_id = -1;
-    c->attn_bias = cfg_bool(cfg, "attention_bias", 0);
+    c->qkv_bias = c->o_bias = cfg_bool(cfg, "attention_bias", 0);
     c->mlp_bias = cfg_bool(cfg, "mlp_bias", 0);
+    c->sliding_window = 0;
+    if (!rc && family == 1) /* Mistral: one window for every layer; null = none */
+        rc = cfg_int(cfg, "sliding_window", 0, 1, 1 << 30, &c->sliding_window, e);
+    if (!rc && family == 2) {
+        /* Qwen2: biases on q/k/v (not o) always; its sliding window is off in every
+           released model and applies only to some layers when on */
+        c->qkv_bias = 1;
+        c->o_bias = 0;
+        if (cfg_bool(cfg, "use_sliding_window", 0))
+            rc = sq_fail(e, SQ_EINPUT, "config.json: use_sliding_window true is not supported for qwen2");
+    }
     c->tied = cfg_bool(cfg, "tie_word_embeddings", -1);
     return rc;
 }
@@ -297,10 +331,10 @@ static int load_weights(sq_llama *m, const sq_st_file *f, sq_err *e)
         if (!(L->attn_norm = read_vec(f, name, dim, e))) return e->code;
         snprintf(name, sizeof name, "%spost_attention_layernorm.weight", p);
         if (!(L->ffn_norm = read_vec(f, name, dim, e))) return e->code;
-        if (load_lin(&L->wq, f, p, "self_attn.q_proj", c->attn_bias, qd, dim, e) ||
-            load_lin(&L->wk, f, p, "self_attn.k_proj", c->attn_bias, kvd, dim, e) ||
-            load_lin(&L->wv, f, p, "self_attn.v_proj", c->attn_bias, kvd, dim, e) ||
-            load_lin(&L->wo, f, p, "self_attn.o_proj", c->attn_bias, dim, qd, e) ||
+        if (load_lin(&L->wq, f, p, "self_attn.q_proj", c->qkv_bias, qd, dim, e) ||
+            load_lin(&L->wk, f, p, "self_attn.k_proj", c->qkv_bias, kvd, dim, e) ||
+            load_lin(&L->wv, f, p, "self_attn.v_proj", c->qkv_bias, kvd, dim, e) ||
+            load_lin(&L->wo, f, p, "self_attn.o_proj", c->o_bias, dim, qd, e) ||
             load_lin(&L->gate, f, p, "mlp.gate_proj", c->mlp_bias, hid, dim, e) ||
             load_lin(&L->up, f, p, "mlp.up_proj", c->mlp_bias, hid, dim, e) ||
             load_lin(&L->down, f, p, "mlp.down_proj", c->mlp_bias, dim, hid, e))
@@ -470,23 +504,25 @@ static void attend(const sq_llama *m, int l, const float *q, size_t pos, float *
     float scale = 1.0f / sqrtf((float)hd);
     const float *kc = m->key_cache + (size_t)l * m->seq_len * kvd;
     const float *vc = m->value_cache + (size_t)l * m->seq_len * kvd;
+    /* a sliding window (Mistral) sees positions pos-W+1..pos */
+    size_t first = c->sliding_window > 0 && pos >= (size_t)c->sliding_window ? pos + 1 - (size_t)c->sliding_window : 0;
     for (int h = 0; h < c->n_heads; h++) {
         const float *qh = q + (size_t)h * hd;
         size_t koff = (size_t)(h / group) * hd;
         float mx = -INFINITY;
-        for (size_t t = 0; t <= pos; t++) {
+        for (size_t t = first; t <= pos; t++) {
             float s = dot(qh, kc + t * kvd + koff, hd) * scale;
             att[t] = s;
             if (s > mx) mx = s;
         }
         float sum = 0;
-        for (size_t t = 0; t <= pos; t++) {
+        for (size_t t = first; t <= pos; t++) {
             att[t] = expf(att[t] - mx);
             sum += att[t];
         }
         float *o = out + (size_t)h * hd;
         for (size_t d = 0; d < hd; d++) o[d] = 0;
-        for (size_t t = 0; t <= pos; t++) {
+        for (size_t t = first; t <= pos; t++) {
             float p = att[t] / sum;
             const float *vt = vc + t * kvd + koff;
             for (size_t d = 0; d < hd; d++) o[d] += p * vt[d];

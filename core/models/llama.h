@@ -1,4 +1,7 @@
 /* llama.h - LlamaForCausalLM (Hugging Face layout), inference with a KV cache.
+ * The same network also runs MistralForCausalLM (sliding-window attention) and
+ * Qwen2ForCausalLM (biases on q/k/v_proj, usually an untied LM head): their configs and
+ * tensor names are Llama's but for those keys.
  *
  * Per layer: x += O(attention(rope(Q rms(x)), rope(K rms(x)), V rms(x)));
  *            x += Down(silu(Gate rms(x)) * Up rms(x))
@@ -36,7 +39,9 @@ typedef struct sq_llama_config {
     int rope_llama3;    /* rope_scaling of type llama3 */
     double rope_factor, rope_low_freq, rope_high_freq;
     int rope_orig_max;  /* original_max_position_embeddings */
-    int attn_bias, mlp_bias;
+    int qkv_bias, o_bias;  /* q/k/v_proj and o_proj have biases (Qwen2: q/k/v only) */
+    int mlp_bias;
+    int sliding_window; /* attend to the last this many positions only (Mistral); 0 = all */
     int tied;           /* LM head is the token embedding */
     int bos_id;         /* -1 when unknown */
     int n_eos;

@@ -197,5 +197,23 @@ for c in "eval $STORIES --task arc --data $T/arc-bad-answer.jsonl" "eval $STORIE
   if msg=$(timeout 60 bash -c "$(declare -f one_line_refusal); T='$T'; one_line_refusal $SQ $c"); then ok "refuses: ${c#eval }"; else bad "refuses: ${c#eval }" "$msg"; fi
 done
 
+# --- the Llama family: tiny random llama / mistral / qwen2 models with their own config keys
+# and tensor names; log-likelihoods against the numpy forward, original and quantized
+$NUMPY_PY tests/ref/make_arch.py $STORIES "$T/arch"
+for a in llama mistral qwen2; do
+  M="$T/arch/$a-tiny"
+  $SQ eval $M --task arc --data $ARC --limit 12 --json > "$T/arch/$a.json" 2>"$T/arch/$a.err"
+  check "$a-tiny: arc log-likelihoods equal the numpy forward" $NUMPY_PY tests/ref/llama_ref.py arc $M "$T/arch/$a.json"
+  $SQ quantize $M "$T/arch/$a-q.safetensors" --quiet && $SQ dequantize "$T/arch/$a-q.safetensors" "$T/arch/$a-deq.safetensors" --dtype f32
+  $SQ eval "$T/arch/$a-q.safetensors" --task arc --data $ARC --limit 6 --json > "$T/arch/$a-q.json" 2>/dev/null
+  check "$a-tiny quantized (INT4 k=3 packed): arc equals the numpy forward of its dequantized weights" $NUMPY_PY tests/ref/llama_ref.py arc "$T/arch/$a-deq.safetensors" "$T/arch/$a-q.json" --config $M/config.json
+  check "$a-tiny: generate runs on the original and the quantized file" bash -c "$SQ generate $M --prompt 'Once upon a time' -n 8 | grep -q . && $SQ generate $T/arch/$a-q.safetensors --prompt 'Once upon a time' -n 8 | grep -q ."
+done
+python3 tests/cli/make_shards.py "$T/arch/qwen2-tiny" "$T/arch/qwen2-sharded" 2
+check "qwen2-tiny sharded: the same arc scores as the single file" bash -c "[ \"\$($SQ eval $T/arch/qwen2-sharded --task arc --data $ARC --limit 6)\" = \"\$($SQ eval $T/arch/qwen2-tiny --task arc --data $ARC --limit 6)\" ]"
+mkdir -p "$T/arch/contra"; cp "$T/arch/qwen2-tiny/"* "$T/arch/contra/"
+python3 -c "import json,sys; p='$T/arch/contra/config.json'; c=json.load(open(p)); c['model_type']='mistral'; json.dump(c,open(p,'w'))"
+if msg=$(timeout 60 bash -c "$(declare -f one_line_refusal); T='$T'; one_line_refusal $SQ generate $T/arch/contra --prompt hi -n 2"); then ok "generate refuses a model_type that contradicts its architecture"; else bad "generate refuses a model_type that contradicts its architecture" "$msg"; fi
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -1,7 +1,8 @@
 """llama_ref.py - an independent float64 LlamaForCausalLM forward in numpy, written from
 the architecture's published equations (Hugging Face's modeling_llama: RMSNorm, rotate-half
 RoPE with optional "llama3" frequency scaling, grouped-query attention, SwiGLU MLP, tied or
-untied LM head). No code is shared with sq's C implementation.
+untied LM head; modeling_mistral's sliding window; modeling_qwen2's q/k/v biases, taken
+from the tensors present). No code is shared with sq's C implementation.
 
     python3 tests/ref/llama_ref.py arc MODEL_DIR_OR_FILE SQ_EVAL.json [--tol T] [--config config.json]
 
@@ -87,6 +88,9 @@ def forward(cfg, w, ids):
         return x * cos[:, None, :] + rot * sin[:, None, :]
     x = w["model.embed_tokens.weight"][np.array(ids)]
     mask = np.triu(np.full((T, T), -np.inf), 1)
+    W = cfg.get("sliding_window") if cfg.get("model_type") == "mistral" else None
+    if W:  # Mistral: token i sees j only when i - j < W
+        mask = mask + np.tril(np.full((T, T), -np.inf), -W)
     for l in range(cfg["num_hidden_layers"]):
         p = "model.layers.%d." % l
         h = rms(x, w[p + "input_layernorm.weight"])

@@ -835,9 +835,9 @@ static void test_tiny_llama3(void)
         "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4}}",
         "{\"model_type\": \"llama\", \"hidden_size\": 48, \"intermediate_size\": 80, \"num_hidden_layers\": 2, "
         "\"num_attention_heads\": 6, \"num_key_value_heads\": 2, \"head_dim\": 16, \"vocab_size\": 98}",
-        "{\"model_type\": \"mistral\"}",
+        "{\"model_type\": \"gpt_neox\"}",
     };
-    const char *want_msg[] = {"num_key_value_heads", "yarn", "embed_tokens", "mistral"};
+    const char *want_msg[] = {"num_key_value_heads", "yarn", "embed_tokens", "gpt_neox"};
     for (int i = 0; i < 4; i++) {
         sq_llama *c = NULL;
         memset(&e, 0, sizeof e);

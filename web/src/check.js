@@ -73,11 +73,12 @@ function llamaTensors(c, names, problems) {
   for (let l = 0; l < L; l++) {
     const p = `model.layers.${l}.`;
     out.push({ name: `${p}input_layernorm.weight`, shape: [D] }, { name: `${p}post_attention_layernorm.weight`, shape: [D] });
-    const ab = c.attention_bias === true, mb = c.mlp_bias === true;
-    lin(p, "self_attn.q_proj", qd, D, ab);
-    lin(p, "self_attn.k_proj", kvd, D, ab);
-    lin(p, "self_attn.v_proj", kvd, D, ab);
-    lin(p, "self_attn.o_proj", D, qd, ab);
+    // Qwen2: biases on q/k/v (never o); Llama and Mistral: attention_bias for all four
+    const ab = c.attention_bias === true, qkvb = ab || c.model_type === "qwen2", mb = c.mlp_bias === true;
+    lin(p, "self_attn.q_proj", qd, D, qkvb);
+    lin(p, "self_attn.k_proj", kvd, D, qkvb);
+    lin(p, "self_attn.v_proj", kvd, D, qkvb);
+    lin(p, "self_attn.o_proj", D, qd, ab && c.model_type !== "qwen2");
     lin(p, "mlp.gate_proj", F, D, mb);
     lin(p, "mlp.up_proj", F, D, mb);
     lin(p, "mlp.down_proj", D, F, mb);

@@ -188,7 +188,8 @@ export function modelKind(info, config) {
   const arch = info.architecture || "";
   if (/^Bert\w*ForSequenceClassification$/.test(arch) || (config.model_type === "bert" && config.id2label && !/^Bert(Model|ForMaskedLM|ForPreTraining)$/.test(arch)))
     return "bert";
-  if (/^Llama\w*ForCausalLM$/.test(arch) || config.model_type === "llama") return "llama";
+  // the Llama family runs on the same network (core/models/llama.h)
+  if (/^(Llama|Mistral|Qwen2)ForCausalLM$/.test(arch) || ["llama", "mistral", "qwen2"].includes(config.model_type)) return "llama";
   return null;
 }
 
