@@ -143,7 +143,8 @@ static int bert_open(bert_ctx *b, const char *path, sq_err *e)
     /* tokenizer.json's truncation (128 for the example), else 512; never past the model */
     size_t ml = sq_tokenizer_max_length(b->tok);
     b->max_len = ml ? ml : 512;
-    if (b->max_len > (size_t)b->bert->c.max_pos) b->max_len = (size_t)b->bert->c.max_pos;
+    /* RoBERTa spends pad_token_id + 1 positions before the first token */
+    if (b->max_len > (size_t)(b->bert->c.max_pos - b->bert->c.pos_offset)) b->max_len = (size_t)(b->bert->c.max_pos - b->bert->c.pos_offset);
     return SQ_OK;
 }
 
@@ -214,6 +215,13 @@ int cmd_classify(int argc, char **argv)
             cJSON_AddStringToObject(r, "text", texts[t]);
             cJSON_AddStringToObject(r, "label", b.bert->labels[pred]);
             cJSON_AddNumberToObject(r, "label_id", pred);
+            int32_t *ids = NULL; /* the token ids the model saw (for independent checks) */
+            size_t n_ids = 0;
+            if (sq_tokenizer_encode(b.tok, texts[t], strlen(texts[t]), SQ_TOK_ADD_SPECIAL, b.max_len, &ids, &n_ids, &e) == SQ_OK) {
+                cJSON *ia = cJSON_AddArrayToObject(r, "ids");
+                for (size_t j = 0; j < n_ids; j++) cJSON_AddItemToArray(ia, cJSON_CreateNumber(ids[j]));
+            }
+            free(ids);
             cJSON *pa = cJSON_AddArrayToObject(r, "probs");
             cJSON *la = cJSON_AddArrayToObject(r, "logits");
             for (size_t j = 0; j < nl; j++) {

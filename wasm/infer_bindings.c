@@ -118,7 +118,8 @@ SQW_EXPORT sqw_bert *sqw_bert_open(sqw_model *m)
     sq_bert_set_exec(b->bert, sqw_exec()); /* the pool's threads (none in the single-thread module) */
     size_t ml = sq_tokenizer_max_length(b->tok);
     b->max_len = ml ? ml : 512;
-    if (b->max_len > (size_t)b->bert->c.max_pos) b->max_len = (size_t)b->bert->c.max_pos;
+    /* RoBERTa spends pad_token_id + 1 positions before the first token */
+    if (b->max_len > (size_t)(b->bert->c.max_pos - b->bert->c.pos_offset)) b->max_len = (size_t)(b->bert->c.max_pos - b->bert->c.pos_offset);
     return b;
 }
 

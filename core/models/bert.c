@@ -28,27 +28,50 @@ static int cfg_int(const cJSON *cfg, const char *key, long def, long lo, long hi
     return SQ_OK;
 }
 
+static const struct { const char *type, *arch; } FAMILY[] = {
+    {"bert", "BertForSequenceClassification"},
+    {"roberta", "RobertaForSequenceClassification"},
+    {"distilbert", "DistilBertForSequenceClassification"}};
+#define N_FAMILY (int)(sizeof FAMILY / sizeof FAMILY[0])
+
+/* Which sequence classifier of the BERT family the config describes, or -1 with e set. */
 static int check_arch(const cJSON *cfg, sq_err *e)
 {
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(cfg, "model_type");
-    if (mt && cJSON_IsString(mt) && strcmp(mt->valuestring, "bert") != 0)
-        return sq_fail(e, SQ_EINPUT, "config.json: model_type \"%.64s\" is not supported here (expected a BERT sequence classifier)",
-                       mt->valuestring);
-    const cJSON *arch = cJSON_GetObjectItemCaseSensitive(cfg, "architectures");
-    if (arch && cJSON_IsArray(arch) && cJSON_GetArraySize(arch) > 0) {
-        const cJSON *a;
-        cJSON_ArrayForEach(a, arch) if (cJSON_IsString(a) && strcmp(a->valuestring, "BertForSequenceClassification") == 0) return SQ_OK;
-        a = cJSON_GetArrayItem(arch, 0);
-        return sq_fail(e, SQ_EINPUT, "config.json: architecture \"%.64s\" is not supported (expected BertForSequenceClassification)",
-                       cJSON_IsString(a) ? a->valuestring : "?");
+    int type = -1, arch = -1;
+    if (mt && cJSON_IsString(mt)) {
+        for (int i = 0; i < N_FAMILY; i++) if (strcmp(mt->valuestring, FAMILY[i].type) == 0) type = i;
+        if (type < 0) {
+            sq_fail(e, SQ_EINPUT, "config.json: model_type \"%.64s\" is not supported here (expected a BERT, RoBERTa or DistilBERT sequence classifier)",
+                    mt->valuestring);
+            return -1;
+        }
     }
-    if (!mt) return sq_fail(e, SQ_EINPUT, "config.json: neither \"architectures\" nor \"model_type\" says this is BERT");
-    return SQ_OK;
+    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(cfg, "architectures");
+    if (archs && cJSON_IsArray(archs) && cJSON_GetArraySize(archs) > 0) {
+        const cJSON *a;
+        cJSON_ArrayForEach(a, archs)
+            for (int i = 0; i < N_FAMILY && arch < 0; i++)
+                if (cJSON_IsString(a) && strcmp(a->valuestring, FAMILY[i].arch) == 0) arch = i;
+        if (arch < 0) {
+            a = cJSON_GetArrayItem(archs, 0);
+            sq_fail(e, SQ_EINPUT, "config.json: architecture \"%.64s\" is not supported (expected BertForSequenceClassification, RobertaForSequenceClassification or DistilBertForSequenceClassification)",
+                    cJSON_IsString(a) ? a->valuestring : "?");
+            return -1;
+        }
+        if (type >= 0 && type != arch) {
+            sq_fail(e, SQ_EINPUT, "config.json: model_type \"%s\" contradicts architecture %s", FAMILY[type].type, FAMILY[arch].arch);
+            return -1;
+        }
+        return arch;
+    }
+    if (type < 0) sq_fail(e, SQ_EINPUT, "config.json: neither \"architectures\" nor \"model_type\" says this is BERT");
+    return type;
 }
 
-static int check_more(const cJSON *cfg, sq_err *e)
+static int check_more(const cJSON *cfg, int family, sq_err *e)
 {
-    const cJSON *act = cJSON_GetObjectItemCaseSensitive(cfg, "hidden_act");
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(cfg, family == SQ_BERT_FAMILY_DISTILBERT ? "activation" : "hidden_act");
     if (act && (!cJSON_IsString(act) || strcmp(act->valuestring, "gelu") != 0))
         return sq_fail(e, SQ_EINPUT, "config.json: hidden_act \"%.32s\" is not supported (only \"gelu\")",
                        cJSON_IsString(act) ? act->valuestring : "?");
@@ -167,17 +190,29 @@ int sq_bert_load(sq_bert **out, const sq_st_file *f, const char *config_json, sq
         return e->code;
     }
     sq_bert_config *c = &m->c;
-    int rc = check_arch(cfg, e);
-    if (!rc) rc = check_more(cfg, e);
-    if (!rc) rc = cfg_int(cfg, "hidden_size", -1, 1, 1 << 16, &c->hidden, e);
-    if (!rc) rc = cfg_int(cfg, "num_hidden_layers", -1, 1, 1024, &c->n_layers, e);
-    if (!rc) rc = cfg_int(cfg, "num_attention_heads", -1, 1, 1024, &c->n_heads, e);
-    if (!rc) rc = cfg_int(cfg, "intermediate_size", -1, 1, 1 << 20, &c->intermediate, e);
+    int family = check_arch(cfg, e);
+    int rc = family < 0 ? e->code : SQ_OK;
+    int distil = family == SQ_BERT_FAMILY_DISTILBERT;
+    c->family = family;
+    if (!rc) rc = check_more(cfg, family, e);
+    /* DistilBERT names its sizes differently */
+    if (!rc) rc = cfg_int(cfg, distil ? "dim" : "hidden_size", -1, 1, 1 << 16, &c->hidden, e);
+    if (!rc) rc = cfg_int(cfg, distil ? "n_layers" : "num_hidden_layers", -1, 1, 1024, &c->n_layers, e);
+    if (!rc) rc = cfg_int(cfg, distil ? "n_heads" : "num_attention_heads", -1, 1, 1024, &c->n_heads, e);
+    if (!rc) rc = cfg_int(cfg, distil ? "hidden_dim" : "intermediate_size", -1, 1, 1 << 20, &c->intermediate, e);
     if (!rc) rc = cfg_int(cfg, "max_position_embeddings", -1, 1, 1 << 20, &c->max_pos, e);
-    if (!rc) rc = cfg_int(cfg, "type_vocab_size", 2, 1, 1 << 16, &c->type_vocab, e);
+    if (!rc) rc = cfg_int(cfg, "type_vocab_size", distil ? 0 : 2, distil ? 0 : 1, 1 << 16, &c->type_vocab, e);
     if (!rc) rc = cfg_int(cfg, "vocab_size", -1, 1, 1 << 24, &c->vocab, e);
+    c->pos_offset = 0;
+    if (!rc && family == SQ_BERT_FAMILY_ROBERTA) {
+        int pad = 1;
+        rc = cfg_int(cfg, "pad_token_id", 1, 0, 1 << 24, &pad, e);
+        c->pos_offset = pad + 1;
+        if (!rc && c->pos_offset >= c->max_pos)
+            rc = sq_fail(e, SQ_EINPUT, "config.json: pad_token_id %d leaves no positions (max_position_embeddings %d)", pad, c->max_pos);
+    }
     if (!rc) {
-        const cJSON *eps = cJSON_GetObjectItemCaseSensitive(cfg, "layer_norm_eps");
+        const cJSON *eps = distil ? NULL : cJSON_GetObjectItemCaseSensitive(cfg, "layer_norm_eps");
         if (!eps) c->eps = 1e-12f;
         else if (!cJSON_IsNumber(eps) || !(eps->valuedouble > 0 && eps->valuedouble < 1))
             rc = sq_fail(e, SQ_EINPUT, "config.json: \"layer_norm_eps\" must be a number in (0, 1)");
@@ -186,8 +221,10 @@ int sq_bert_load(sq_bert **out, const sq_st_file *f, const char *config_json, sq
     if (!rc && c->hidden % c->n_heads != 0)
         rc = sq_fail(e, SQ_EINPUT, "config.json: hidden_size %d is not a multiple of num_attention_heads %d", c->hidden,
                      c->n_heads);
-    const char *pre = "bert.";
-    if (!rc && !sq_st_find(f, "bert.embeddings.word_embeddings.weight") && sq_st_find(f, "embeddings.word_embeddings.weight"))
+    const char *pre = family == SQ_BERT_FAMILY_ROBERTA ? "roberta." : distil ? "distilbert." : "bert.";
+    char probe[64];
+    snprintf(probe, sizeof probe, "%sembeddings.word_embeddings.weight", pre);
+    if (!rc && !sq_st_find(f, probe) && sq_st_find(f, "embeddings.word_embeddings.weight"))
         pre = "";
     size_t H = (size_t)c->hidden, I = (size_t)c->intermediate;
     char name[256];
@@ -199,41 +236,60 @@ int sq_bert_load(sq_bert **out, const sq_st_file *f, const char *config_json, sq
         snprintf(name, sizeof name, "%sembeddings.position_embeddings.weight", pre);
         if (!(m->pos_emb = read_float(f, name, 2, (size_t)c->max_pos, H, e))) rc = e->code;
     }
-    if (!rc) {
+    if (!rc && !distil) {
         snprintf(name, sizeof name, "%sembeddings.token_type_embeddings.weight", pre);
         if (!(m->type_emb = read_float(f, name, 2, (size_t)c->type_vocab, H, e))) rc = e->code;
     }
     if (!rc && !(m->emb_ln_w = load_vec(f, pre, "embeddings.LayerNorm.weight", H, e))) rc = e->code;
     if (!rc && !(m->emb_ln_b = load_vec(f, pre, "embeddings.LayerNorm.bias", H, e))) rc = e->code;
     if (!rc && !(m->layers = sq_calloc((size_t)c->n_layers, sizeof *m->layers, e))) rc = e->code;
+    /* per-layer tensor names: BERT/RoBERTa, DistilBERT */
+    static const char *const LN[2][10] = {
+        {"encoder.layer.%d.", "attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+         "intermediate.dense", "output.dense", "attention.output.LayerNorm", "output.LayerNorm", ""},
+        {"transformer.layer.%d.", "attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin", "ffn.lin1",
+         "ffn.lin2", "sa_layer_norm", "output_layer_norm", ""}};
+    const char *const *nm = LN[distil];
     for (int l = 0; !rc && l < c->n_layers; l++) {
         sq_bert_layer *L = &m->layers[l];
-        char p[128];
-        snprintf(p, sizeof p, "%sencoder.layer.%d.", pre, l);
-        if ((rc = load_lin(&L->q, f, p, "attention.self.query", H, H, e))) break;
-        if ((rc = load_lin(&L->k, f, p, "attention.self.key", H, H, e))) break;
-        if ((rc = load_lin(&L->v, f, p, "attention.self.value", H, H, e))) break;
-        if ((rc = load_lin(&L->attn_out, f, p, "attention.output.dense", H, H, e))) break;
-        if ((rc = load_lin(&L->inter, f, p, "intermediate.dense", I, H, e))) break;
-        if ((rc = load_lin(&L->out, f, p, "output.dense", H, I, e))) break;
-        if (!(L->ln1_w = load_vec(f, p, "attention.output.LayerNorm.weight", H, e)) ||
-            !(L->ln1_b = load_vec(f, p, "attention.output.LayerNorm.bias", H, e)) ||
-            !(L->ln2_w = load_vec(f, p, "output.LayerNorm.weight", H, e)) ||
-            !(L->ln2_b = load_vec(f, p, "output.LayerNorm.bias", H, e))) {
+        char p[128], fmt[64], w1[96], b1[96], w2[96], b2[96];
+        snprintf(fmt, sizeof fmt, "%s%s", pre, nm[0]);
+        snprintf(p, sizeof p, fmt, l);
+        if ((rc = load_lin(&L->q, f, p, nm[1], H, H, e))) break;
+        if ((rc = load_lin(&L->k, f, p, nm[2], H, H, e))) break;
+        if ((rc = load_lin(&L->v, f, p, nm[3], H, H, e))) break;
+        if ((rc = load_lin(&L->attn_out, f, p, nm[4], H, H, e))) break;
+        if ((rc = load_lin(&L->inter, f, p, nm[5], I, H, e))) break;
+        if ((rc = load_lin(&L->out, f, p, nm[6], H, I, e))) break;
+        snprintf(w1, sizeof w1, "%s.weight", nm[7]);
+        snprintf(b1, sizeof b1, "%s.bias", nm[7]);
+        snprintf(w2, sizeof w2, "%s.weight", nm[8]);
+        snprintf(b2, sizeof b2, "%s.bias", nm[8]);
+        if (!(L->ln1_w = load_vec(f, p, w1, H, e)) || !(L->ln1_b = load_vec(f, p, b1, H, e)) ||
+            !(L->ln2_w = load_vec(f, p, w2, H, e)) || !(L->ln2_b = load_vec(f, p, b2, H, e))) {
             rc = e->code;
             break;
         }
     }
+    /* the head: BERT's pooler + classifier; RoBERTa's classifier.dense + out_proj;
+       DistilBERT's pre_classifier + classifier */
+    const char *head_out = family == SQ_BERT_FAMILY_ROBERTA ? "classifier.out_proj" : "classifier";
     if (!rc) {
-        snprintf(name, sizeof name, "%spooler.", pre);
-        rc = load_lin(&m->pooler, f, name, "dense", H, H, e);
+        if (family == SQ_BERT_FAMILY_ROBERTA) rc = load_lin(&m->pooler, f, "", "classifier.dense", H, H, e);
+        else if (distil) rc = load_lin(&m->pooler, f, "", "pre_classifier", H, H, e);
+        else {
+            snprintf(name, sizeof name, "%spooler.", pre);
+            rc = load_lin(&m->pooler, f, name, "dense", H, H, e);
+        }
     }
+    char head_w[64];
+    snprintf(head_w, sizeof head_w, "%s.weight", head_out);
     size_t nl = 0;
-    if (!rc) rc = weight_rows(f, "classifier.weight", &nl, e);
-    if (!rc && (nl < 1 || nl > 100000)) rc = sq_fail(e, SQ_EINPUT, "tensor 'classifier.weight': %zu outputs", nl);
+    if (!rc) rc = weight_rows(f, head_w, &nl, e);
+    if (!rc && (nl < 1 || nl > 100000)) rc = sq_fail(e, SQ_EINPUT, "tensor '%s': %zu outputs", head_w, nl);
     if (!rc) {
         c->n_labels = (int)nl;
-        rc = load_lin(&m->classifier, f, "", "classifier", nl, H, e);
+        rc = load_lin(&m->classifier, f, "", head_out, nl, H, e);
     }
     if (!rc) rc = load_labels(m, cfg, e);
     cJSON_Delete(cfg);
@@ -281,7 +337,7 @@ size_t sq_bert_bytes(const sq_bert *m)
 {
     const sq_bert_config *c = &m->c;
     size_t H = (size_t)c->hidden;
-    size_t n = ((size_t)c->vocab + (size_t)c->max_pos + (size_t)c->type_vocab + 2) * H * sizeof(float);
+    size_t n = ((size_t)c->vocab + (size_t)c->max_pos + (size_t)c->type_vocab + 2) * H * sizeof(float); /* type_vocab 0: DistilBERT */
     for (int l = 0; l < c->n_layers; l++) {
         const sq_bert_layer *L = &m->layers[l];
         n += sq_linear_bytes(&L->q) + sq_linear_bytes(&L->k) + sq_linear_bytes(&L->v) + sq_linear_bytes(&L->attn_out) +
@@ -370,13 +426,13 @@ int sq_bert_forward_ex(const sq_bert *m, const int32_t *ids, const int32_t *type
 {
     const sq_bert_config *c = &m->c;
     if (n == 0) return sq_fail(e, SQ_EINPUT, "empty input (no tokens)");
-    if (n > (size_t)c->max_pos)
-        return sq_fail(e, SQ_EINPUT, "%zu tokens, more than the model's %d positions", n, c->max_pos);
+    if (n + (size_t)c->pos_offset > (size_t)c->max_pos)
+        return sq_fail(e, SQ_EINPUT, "%zu tokens, more than the model's %d positions", n, c->max_pos - c->pos_offset);
     for (size_t i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= c->vocab)
             return sq_fail(e, SQ_EINPUT, "token id %ld at position %zu is outside the vocabulary (%d)", (long)ids[i], i,
                            c->vocab);
-        if (type_ids && (type_ids[i] < 0 || type_ids[i] >= c->type_vocab))
+        if (type_ids && (type_ids[i] < 0 || type_ids[i] >= (c->type_vocab ? c->type_vocab : 1)))
             return sq_fail(e, SQ_EINPUT, "token type %ld at position %zu is outside 0..%d", (long)type_ids[i], i,
                            c->type_vocab - 1);
     }
@@ -389,10 +445,14 @@ int sq_bert_forward_ex(const sq_bert *m, const int32_t *ids, const int32_t *type
 
     for (size_t i = 0; i < n; i++) {
         const float *we = m->word_emb + (size_t)ids[i] * H;
-        const float *pe = m->pos_emb + i * H;
-        const float *te = m->type_emb + (size_t)(type_ids ? type_ids[i] : 0) * H;
+        const float *pe = m->pos_emb + (i + (size_t)c->pos_offset) * H;
         float *xi = x + i * H;
-        for (size_t d = 0; d < H; d++) xi[d] = (we[d] + te[d]) + pe[d];
+        if (m->type_emb) {
+            const float *te = m->type_emb + (size_t)(type_ids ? type_ids[i] : 0) * H;
+            for (size_t d = 0; d < H; d++) xi[d] = (we[d] + te[d]) + pe[d];
+        } else {
+            for (size_t d = 0; d < H; d++) xi[d] = we[d] + pe[d];
+        }
         layernorm(xi, m->emb_ln_w, m->emb_ln_b, H, c->eps);
     }
     for (int l = 0; l < c->n_layers; l++) {
@@ -417,7 +477,10 @@ int sq_bert_forward_ex(const sq_bert *m, const int32_t *ids, const int32_t *type
         }
     }
     sq_linear_matvec(&m->pooler, x, pooled); /* [CLS] = position 0 */
-    for (size_t d = 0; d < H; d++) pooled[d] = tanhf(pooled[d]);
+    if (c->family == SQ_BERT_FAMILY_DISTILBERT)
+        for (size_t d = 0; d < H; d++) pooled[d] = pooled[d] > 0 ? pooled[d] : 0; /* ReLU */
+    else
+        for (size_t d = 0; d < H; d++) pooled[d] = tanhf(pooled[d]);
     sq_linear_matvec(&m->classifier, pooled, logits);
     free(buf);
     return SQ_OK;

@@ -8,6 +8,15 @@
  *
  * Tensor names: "bert.embeddings.word_embeddings.weight", ..., "bert.encoder.layer.N....",
  * "bert.pooler.dense", "classifier" (the "bert." prefix may be absent).
+ *
+ * The family, same network with these differences:
+ *   RobertaForSequenceClassification: prefix "roberta.", positions start at
+ *     pad_token_id + 1 (HF's create_position_ids_from_input_ids, unpadded input), the
+ *     head is classifier.dense + tanh + classifier.out_proj on <s> (no pooler).
+ *   DistilBertForSequenceClassification: prefix "distilbert.", no token types, layers
+ *     transformer.layer.N.{attention.{q,k,v,out}_lin, sa_layer_norm, ffn.lin1/lin2,
+ *     output_layer_norm}, config keys dim / n_layers / n_heads / hidden_dim, the head is
+ *     pre_classifier + ReLU + classifier on [CLS].
  */
 #ifndef SQ_BERT_H
 #define SQ_BERT_H
@@ -28,7 +37,11 @@ typedef struct sq_bert_config {
     int vocab;          /* vocab_size */
     int n_labels;       /* classifier rows (== id2label entries when given) */
     float eps;          /* layer_norm_eps */
+    int family;         /* SQ_BERT_FAMILY_* */
+    int pos_offset;     /* position of token i is i + pos_offset (RoBERTa: pad_token_id + 1) */
 } sq_bert_config;
+
+enum { SQ_BERT_FAMILY_BERT, SQ_BERT_FAMILY_ROBERTA, SQ_BERT_FAMILY_DISTILBERT };
 
 typedef struct sq_bert_layer {
     sq_linear q, k, v, attn_out;  /* attention.self.{query,key,value}, attention.output.dense */
@@ -39,10 +52,10 @@ typedef struct sq_bert_layer {
 
 typedef struct sq_bert {
     sq_bert_config c;
-    float *word_emb, *pos_emb, *type_emb; /* [vocab|max_pos|type_vocab, hidden] */
+    float *word_emb, *pos_emb, *type_emb; /* [vocab|max_pos|type_vocab, hidden]; type_emb NULL for DistilBERT */
     float *emb_ln_w, *emb_ln_b;
     sq_bert_layer *layers;
-    sq_linear pooler, classifier;
+    sq_linear pooler, classifier; /* pooler: RoBERTa's classifier.dense, DistilBERT's pre_classifier */
     char **labels;                /* n_labels names (id2label, or "LABEL_i") */
     sq_exec exec;                 /* threads for the kernels (zero: the calling thread only) */
 } sq_bert;

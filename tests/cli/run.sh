@@ -215,5 +215,18 @@ mkdir -p "$T/arch/contra"; cp "$T/arch/qwen2-tiny/"* "$T/arch/contra/"
 python3 -c "import json,sys; p='$T/arch/contra/config.json'; c=json.load(open(p)); c['model_type']='mistral'; json.dump(c,open(p,'w'))"
 if msg=$(timeout 60 bash -c "$(declare -f one_line_refusal); T='$T'; one_line_refusal $SQ generate $T/arch/contra --prompt hi -n 2"); then ok "generate refuses a model_type that contradicts its architecture"; else bad "generate refuses a model_type that contradicts its architecture" "$msg"; fi
 
+# --- the BERT family: tiny random DistilBERT and RoBERTa classifiers; logits against the numpy forward
+$NUMPY_PY tests/ref/make_bert_arch.py $BERT "$T/barch"
+$SQ classify $BERT "i feel great" "this is awful" "ich bin müde" --json > "$T/barch/bert.json"
+check "bert-tiny-emotion: classify logits equal the numpy forward" $NUMPY_PY tests/ref/bert_ref.py $BERT "$T/barch/bert.json"
+for a in distilbert roberta; do
+  M="$T/barch/$a-tiny"
+  $SQ classify $M "the cat sat on the mat" "I feel great today" "Ünïcode ☃ text" --json > "$T/barch/$a.json"
+  check "$a-tiny: classify logits equal the numpy forward" $NUMPY_PY tests/ref/bert_ref.py $M "$T/barch/$a.json"
+  $SQ quantize $M "$T/barch/$a-q.safetensors" --bits 4 --clusters 3 --quiet && $SQ dequantize "$T/barch/$a-q.safetensors" "$T/barch/$a-deq.safetensors" --dtype f32
+  $SQ classify "$T/barch/$a-q.safetensors" "the cat sat on the mat" "I feel great today" --json > "$T/barch/$a-q.json"
+  check "$a-tiny quantized: classify logits equal the numpy forward of its dequantized weights" $NUMPY_PY tests/ref/bert_ref.py $M "$T/barch/$a-q.json" --weights "$T/barch/$a-deq.safetensors"
+done
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

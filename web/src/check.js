@@ -25,33 +25,39 @@ function cfgInt(config, key, dflt, problems) {
 /* The tensors a BERT sequence classifier reads: [{name, shape, optional}] (shape null:
  * any 2-D, as the classifier's label count comes from its rows). */
 function bertTensors(c, names, problems) {
-  const H = cfgInt(c, "hidden_size", undefined, problems), L = cfgInt(c, "num_hidden_layers", undefined, problems);
-  const I = cfgInt(c, "intermediate_size", undefined, problems), P = cfgInt(c, "max_position_embeddings", undefined, problems);
-  const V = cfgInt(c, "vocab_size", undefined, problems), T = cfgInt(c, "type_vocab_size", 2, problems);
-  cfgInt(c, "num_attention_heads", undefined, problems);
+  // the family as bert.c loads it: BERT, RoBERTa (prefix, head) and DistilBERT (its own names and keys)
+  const fam = c.model_type === "distilbert" ? "distilbert" : c.model_type === "roberta" ? "roberta" : "bert";
+  const distil = fam === "distilbert";
+  const H = cfgInt(c, distil ? "dim" : "hidden_size", undefined, problems), L = cfgInt(c, distil ? "n_layers" : "num_hidden_layers", undefined, problems);
+  const I = cfgInt(c, distil ? "hidden_dim" : "intermediate_size", undefined, problems), P = cfgInt(c, "max_position_embeddings", undefined, problems);
+  const V = cfgInt(c, "vocab_size", undefined, problems), T = distil ? 0 : cfgInt(c, "type_vocab_size", 2, problems);
+  cfgInt(c, distil ? "n_heads" : "num_attention_heads", undefined, problems);
   if ([H, L, I, P, V, T].some((x) => x === undefined)) return null;
-  // "bert." prefix, as bert.c: unless only the unprefixed embeddings are there
-  const pre = !names.has("bert.embeddings.word_embeddings.weight") && names.has("embeddings.word_embeddings.weight") ? "" : "bert.";
+  // "bert." (or "roberta.", "distilbert.") prefix, as bert.c: unless only the unprefixed embeddings are there
+  const pre = !names.has(`${fam}.embeddings.word_embeddings.weight`) && names.has("embeddings.word_embeddings.weight") ? "" : `${fam}.`;
   const out = [];
   const add = (name, shape) => out.push({ name: pre + name, shape });
-  const lin = (name, rows, cols) => { add(`${name}.weight`, [rows, cols]); add(`${name}.bias`, [rows]); };
+  const lin = (name, rows, cols, p = pre) => { out.push({ name: `${p}${name}.weight`, shape: [rows, cols] }, { name: `${p}${name}.bias`, shape: [rows] }); };
   add("embeddings.word_embeddings.weight", [V, H]);
   add("embeddings.position_embeddings.weight", [P, H]);
-  add("embeddings.token_type_embeddings.weight", [T, H]);
+  if (!distil) add("embeddings.token_type_embeddings.weight", [T, H]);
   add("embeddings.LayerNorm.weight", [H]);
   add("embeddings.LayerNorm.bias", [H]);
+  const N = distil
+    ? ["transformer.layer", "attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin", "ffn.lin1", "ffn.lin2", "sa_layer_norm", "output_layer_norm"]
+    : ["encoder.layer", "attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense", "intermediate.dense", "output.dense", "attention.output.LayerNorm", "output.LayerNorm"];
   for (let l = 0; l < L; l++) {
-    const p = `encoder.layer.${l}.`;
-    lin(`${p}attention.self.query`, H, H);
-    lin(`${p}attention.self.key`, H, H);
-    lin(`${p}attention.self.value`, H, H);
-    lin(`${p}attention.output.dense`, H, H);
-    lin(`${p}intermediate.dense`, I, H);
-    lin(`${p}output.dense`, H, I);
-    for (const n of ["attention.output.LayerNorm", "output.LayerNorm"]) { add(`${p}${n}.weight`, [H]); add(`${p}${n}.bias`, [H]); }
+    const p = `${N[0]}.${l}.`;
+    for (const n of N.slice(1, 5)) lin(`${p}${n}`, H, H);
+    lin(`${p}${N[5]}`, I, H);
+    lin(`${p}${N[6]}`, H, I);
+    for (const n of N.slice(7)) { add(`${p}${n}.weight`, [H]); add(`${p}${n}.bias`, [H]); }
   }
-  lin("pooler.dense", H, H);
-  out.push({ name: "classifier.weight", shape: [null, H] }, { name: "classifier.bias", shape: [null] });
+  const head = fam === "roberta" ? "classifier.out_proj" : "classifier";
+  if (fam === "roberta") lin("classifier.dense", H, H, "");
+  else if (distil) lin("pre_classifier", H, H, "");
+  else lin("pooler.dense", H, H);
+  out.push({ name: `${head}.weight`, shape: [null, H] }, { name: `${head}.bias`, shape: [null] });
   return out;
 }
 

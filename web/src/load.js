@@ -186,7 +186,7 @@ async function looseName(configFile, weights) {
 
 export function modelKind(info, config) {
   const arch = info.architecture || "";
-  if (/^Bert\w*ForSequenceClassification$/.test(arch) || (config.model_type === "bert" && config.id2label && !/^Bert(Model|ForMaskedLM|ForPreTraining)$/.test(arch)))
+  if (/^(Bert|Roberta|DistilBert)ForSequenceClassification$/.test(arch) || (["bert", "roberta", "distilbert"].includes(config.model_type) && config.id2label && !/^(Bert|Roberta|DistilBert)(Model|ForMaskedLM|ForPreTraining)$/.test(arch)))
     return "bert";
   // the Llama family runs on the same network (core/models/llama.h)
   if (/^(Llama|Mistral|Qwen2)ForCausalLM$/.test(arch) || ["llama", "mistral", "qwen2"].includes(config.model_type)) return "llama";
