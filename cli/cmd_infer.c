@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bundle.h"
 #include "cli.h"
 #include "models/bert.h"
 #include "models/llama.h"
@@ -87,27 +88,13 @@ static double clock_s(clockid_t id)
 static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
 static double cpu_s(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
 
-/* tokenizer_config.json says do_lower_case: false (a cased vocab.txt). */
-static int config_cased(const char *tc)
-{
-    if (!tc) return 0;
-    cJSON *j = cJSON_Parse(tc);
-    const cJSON *v = j ? cJSON_GetObjectItemCaseSensitive(j, "do_lower_case") : NULL;
-    int cased = cJSON_IsFalse(v);
-    cJSON_Delete(j);
-    return cased;
-}
-
+/* tokenizer.json (preferred) or vocab.txt, beside the model or in its metadata. */
 static int load_tokenizer(const cli_model *m, sq_tokenizer **t, sq_err *e)
 {
-    int rc;
-    if (m->tokenizer_json) rc = sq_tokenizer_load_json(t, m->tokenizer_json, m->tokenizer_json_len, e);
-    else if (m->vocab_txt)
-        rc = sq_tokenizer_load_vocab_txt(t, m->vocab_txt, m->vocab_txt_len, config_cased(m->tokenizer_config) ? SQ_TOK_VOCAB_CASED : 0, e);
-    else
+    if (!m->tokenizer_json && !m->vocab_txt)
         return sq_fail(e, SQ_EINPUT, "%s: no tokenizer.json or vocab.txt beside the model (nor in its metadata)", m->weights_path);
-    if (rc) sq_err_prefix(e, m->tokenizer_json ? "tokenizer.json: " : "vocab.txt: ");
-    return rc;
+    return sq_bundle_tokenizer(t, m->tokenizer_json, m->tokenizer_json_len, m->vocab_txt, m->vocab_txt_len,
+                               m->tokenizer_config, e);
 }
 
 /* ================= BERT: classify, eval ================= */
@@ -140,11 +127,7 @@ static int bert_open(bert_ctx *b, const char *path, sq_err *e)
         bert_close(b);
         return e->code;
     }
-    /* tokenizer.json's truncation (128 for the example), else 512; never past the model */
-    size_t ml = sq_tokenizer_max_length(b->tok);
-    b->max_len = ml ? ml : 512;
-    /* RoBERTa spends pad_token_id + 1 positions before the first token */
-    if (b->max_len > (size_t)(b->bert->c.max_pos - b->bert->c.pos_offset)) b->max_len = (size_t)(b->bert->c.max_pos - b->bert->c.pos_offset);
+    b->max_len = sq_bundle_bert_max_len(b->bert, b->tok); /* 128 for the example */
     return SQ_OK;
 }
 

@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "options.h"
 #include "quant/pipeline.h"
 #include "quant/qfile.h"
 #include "quant/quant.h"
@@ -191,33 +192,19 @@ int cmd_quantize(int argc, char **argv)
         if (a[0] == '-' && a[1]) {
             if (!v) { fprintf(stderr, "sq quantize: option %s needs a value\n", a); return 2; }
             i++;
-            if (strcmp(a, "--bits") == 0) {
-                if (strcmp(v, "f32") == 0) o.bits = SQ_BITS_F32;
-                else if (parse_int(v, 2, 8, &n) && (n == 2 || n == 3 || n == 4 || n == 8)) o.bits = (int)n;
-                else return bad_usage("--bits must be 2, 3, 4, 8 or f32");
-            } else if (strcmp(a, "--clusters") == 0) {
-                if (!parse_int(v, 1, 8, &n)) return bad_usage("--clusters must be an integer from 1 to 8");
-                o.clusters = (int)n;
-                clusters_given = 1;
-            } else if (strcmp(a, "--group") == 0) {
-                if (strcmp(v, "auto") == 0) o.group = SQ_GROUP_AUTO;
-                else if (strcmp(v, "row") == 0) o.group = SQ_GROUP_ROW;
-                else if (strcmp(v, "tensor") == 0) o.group = SQ_GROUP_TENSOR;
-                else if (parse_int(v, 1, 1 << 30, &n)) o.group = (int)n;
-                else return bad_usage("--group must be auto, row, tensor or a positive number");
-            } else if (strcmp(a, "--format") == 0) {
-                if (strcmp(v, "paper") == 0) o.format = SQ_FMT_PAPER;
-                else if (strcmp(v, "packed") == 0) o.format = SQ_FMT_PACKED;
-                else if (strcmp(v, "codebook") == 0) o.format = SQ_FMT_CODEBOOK;
-                else return bad_usage("--format must be packed, paper or codebook");
-            } else if (strcmp(a, "--report") == 0) {
+            /* the options every front end shares (core/options.c) */
+            sq_err oe = {0};
+            int rc = a[1] == '-' ? sq_quant_opt_set(&o, a + 2, v, &oe) : SQ_OPT_UNKNOWN;
+            if (rc == SQ_OK) {
+                clusters_given |= strcmp(a, "--clusters") == 0;
+                continue;
+            }
+            if (rc != SQ_OPT_UNKNOWN) return cli_report(&oe);
+            if (strcmp(a, "--report") == 0) {
                 report = v;
             } else if (strcmp(a, "--threads") == 0) {
                 if (!parse_int(v, 1, 256, &n)) return bad_usage("--threads must be an integer from 1 to 256");
                 o.threads = (int)n;
-            } else if (strcmp(a, "--seed") == 0) {
-                if (!parse_int(v, 0, 0x7fffffffL, &n)) return bad_usage("--seed must be a non-negative integer");
-                o.seed = (uint64_t)n;
             } else {
                 fprintf(stderr, "sq quantize: unknown option '%s'\n", a);
                 return 2;
@@ -229,8 +216,7 @@ int cmd_quantize(int argc, char **argv)
         else return bad_usage("quantize takes MODEL and OUT.safetensors");
     }
     if (!in || !out) return bad_usage("usage: sq quantize MODEL OUT.safetensors [--bits B] [--clusters K] [--format F] ...");
-    /* codebook: the 2^bits table levels are the clusters; no --clusters of its own */
-    if (o.format == SQ_FMT_CODEBOOK && !clusters_given) o.clusters = 1;
+    sq_quant_opts_finish(&o, clusters_given);
 
     sq_err e = {0};
     cli_model m;

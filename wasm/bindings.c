@@ -26,16 +26,20 @@
  *   {"bits": 2|3|4|8|"f32", "clusters": K, "group": "auto"|"row"|"tensor"|N,
  *    "format": "packed"|"paper"|"codebook", "seed": S, "skip_plain": bool, "model": "display name",
  *    "threads": N (0 = all the module has; the output is the same for any N)}
- * (every key optional; defaults as the CLI's).
+ * (every key optional; defaults as the CLI's). bits, clusters, group, format and seed go
+ * through the CLI's parser (core/options.c): numbers, or strings holding whole decimal
+ * integers ("4"), with its messages.
  */
 #include "bindings.h"
 #include "shards.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "options.h"
 #include "quant/quant.h"
 
 /* ---------------- host callbacks ---------------- */
@@ -293,28 +297,19 @@ static int parse_opts(const char *json, sq_quant_opts *o, const char **model, cJ
         const char *k = it->string;
         const char *s = cJSON_IsString(it) ? it->valuestring : "";
         double n = num_of(it);
-        if (strcmp(k, "bits") == 0) {
-            if (strcmp(s, "f32") == 0) o->bits = SQ_BITS_F32;
-            else if (is_int(n, 2, 8) && (n == 2 || n == 3 || n == 4 || n == 8)) o->bits = (int)n;
-            else return sq_fail(e, SQ_EINPUT, "--bits must be 2, 3, 4, 8 or f32");
-        } else if (strcmp(k, "clusters") == 0) {
-            if (!is_int(n, 1, 8)) return sq_fail(e, SQ_EINPUT, "--clusters must be an integer from 1 to 8");
-            o->clusters = (int)n;
-        } else if (strcmp(k, "group") == 0) {
-            if (strcmp(s, "auto") == 0) o->group = SQ_GROUP_AUTO;
-            else if (strcmp(s, "row") == 0) o->group = SQ_GROUP_ROW;
-            else if (strcmp(s, "tensor") == 0) o->group = SQ_GROUP_TENSOR;
-            else if (is_int(n, 1, 1 << 30)) o->group = (int)n;
-            else return sq_fail(e, SQ_EINPUT, "--group must be auto, row, tensor or a positive number");
-        } else if (strcmp(k, "format") == 0) {
-            if (strcmp(s, "paper") == 0) o->format = SQ_FMT_PAPER;
-            else if (strcmp(s, "packed") == 0) o->format = SQ_FMT_PACKED;
-            else if (strcmp(s, "codebook") == 0) o->format = SQ_FMT_CODEBOOK;
-            else return sq_fail(e, SQ_EINPUT, "--format must be packed, paper or codebook");
-        } else if (strcmp(k, "seed") == 0) {
-            if (!is_int(n, 0, 0x7fffffff)) return sq_fail(e, SQ_EINPUT, "--seed must be a non-negative integer");
-            o->seed = (uint64_t)n;
-        } else if (strcmp(k, "skip_plain") == 0) {
+        /* the options every front end shares (core/options.c), from their text: a JSON
+           number as its decimal integer (a fraction stays one, and is refused) */
+        char num[40];
+        const char *text = s;
+        if (cJSON_IsNumber(it)) {
+            if (isfinite(n) && n == floor(n) && fabs(n) < 1e15) snprintf(num, sizeof num, "%.0f", n);
+            else snprintf(num, sizeof num, "%.17g", n);
+            text = num;
+        }
+        int rc = sq_quant_opt_set(o, k, text, e);
+        if (rc == SQ_OK) continue;
+        if (rc != SQ_OPT_UNKNOWN) return rc;
+        if (strcmp(k, "skip_plain") == 0) {
             if (!cJSON_IsBool(it)) return sq_fail(e, SQ_EINPUT, "skip_plain must be true or false");
             o->skip_plain = cJSON_IsTrue(it);
         } else if (strcmp(k, "model") == 0) {
@@ -330,7 +325,7 @@ static int parse_opts(const char *json, sq_quant_opts *o, const char **model, cJ
     }
     /* codebook: its 2^bits table levels are the clusters (a page's cluster setting does
        not apply to it) */
-    if (o->format == SQ_FMT_CODEBOOK) o->clusters = 1;
+    sq_quant_opts_finish(o, 0);
     return sq_quant_opts_check(o, e);
 }
 

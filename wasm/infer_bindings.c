@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "bindings.h"
+#include "bundle.h"
 #include "models/bert.h"
 #include "models/llama.h"
 #include "models/sample.h"
@@ -49,34 +50,14 @@ static size_t text_len(const sqw_model *m, int slot, const char *t)
     return m->text[slot] ? m->text_len[slot] : strlen(t);
 }
 
-/* tokenizer_config.json says do_lower_case: false (a cased vocab.txt). */
-static int config_cased(const char *tc)
-{
-    if (!tc) return 0;
-    cJSON *j = cJSON_Parse(tc);
-    const cJSON *v = j ? cJSON_GetObjectItemCaseSensitive(j, "do_lower_case") : NULL;
-    int cased = cJSON_IsFalse(v);
-    cJSON_Delete(j);
-    return cased;
-}
-
-/* As the CLI: tokenizer.json when there is one, else vocab.txt. */
+/* As the CLI (core/bundle.c): tokenizer.json when there is one, else vocab.txt. */
 static int load_tokenizer(const sqw_model *m, sq_tokenizer **t, sq_err *e)
 {
     const char *tj = sqw_model_text(m, SQW_TEXT_TOKENIZER_JSON);
     const char *vt = sqw_model_text(m, SQW_TEXT_VOCAB_TXT);
-    int rc;
-    if (tj) {
-        rc = sq_tokenizer_load_json(t, tj, text_len(m, SQW_TEXT_TOKENIZER_JSON, tj), e);
-        if (rc) sq_err_prefix(e, "tokenizer.json: ");
-    } else if (vt) {
-        const char *tc = sqw_model_text(m, SQW_TEXT_TOKENIZER_CONFIG);
-        rc = sq_tokenizer_load_vocab_txt(t, vt, text_len(m, SQW_TEXT_VOCAB_TXT, vt), config_cased(tc) ? SQ_TOK_VOCAB_CASED : 0, e);
-        if (rc) sq_err_prefix(e, "vocab.txt: ");
-    } else {
-        rc = sq_fail(e, SQ_EINPUT, "no tokenizer.json or vocab.txt with the model (nor in its metadata)");
-    }
-    return rc;
+    if (!tj && !vt) return sq_fail(e, SQ_EINPUT, "no tokenizer.json or vocab.txt with the model (nor in its metadata)");
+    return sq_bundle_tokenizer(t, tj, tj ? text_len(m, SQW_TEXT_TOKENIZER_JSON, tj) : 0, vt,
+                               vt ? text_len(m, SQW_TEXT_VOCAB_TXT, vt) : 0, sqw_model_text(m, SQW_TEXT_TOKENIZER_CONFIG), e);
 }
 
 static const char *need_config(const sqw_model *m, sq_err *e)
@@ -116,10 +97,7 @@ SQW_EXPORT sqw_bert *sqw_bert_open(sqw_model *m)
     }
     /* tokenizer.json's truncation, else 512; never past the model (as sq classify) */
     sq_bert_set_exec(b->bert, sqw_exec()); /* the pool's threads (none in the single-thread module) */
-    size_t ml = sq_tokenizer_max_length(b->tok);
-    b->max_len = ml ? ml : 512;
-    /* RoBERTa spends pad_token_id + 1 positions before the first token */
-    if (b->max_len > (size_t)(b->bert->c.max_pos - b->bert->c.pos_offset)) b->max_len = (size_t)(b->bert->c.max_pos - b->bert->c.pos_offset);
+    b->max_len = sq_bundle_bert_max_len(b->bert, b->tok);
     return b;
 }
 

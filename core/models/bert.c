@@ -9,64 +9,21 @@
 #include <string.h>
 
 #include "../quant/qfile.h"
+#include "config.h"
 
 /* ---------------- config ---------------- */
 
-/* An integer field in [lo, hi]; missing -> def when def >= 0, else an error. */
-static int cfg_int(const cJSON *cfg, const char *key, long def, long lo, long hi, int *out, sq_err *e)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
-    if (!v || cJSON_IsNull(v)) {
-        if (def < 0) return sq_fail(e, SQ_EINPUT, "config.json: missing \"%s\"", key);
-        *out = (int)def;
-        return SQ_OK;
-    }
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < (double)lo ||
-        v->valuedouble > (double)hi)
-        return sq_fail(e, SQ_EINPUT, "config.json: \"%s\" must be an integer in %ld..%ld", key, lo, hi);
-    *out = (int)v->valuedouble;
-    return SQ_OK;
-}
-
-static const struct { const char *type, *arch; } FAMILY[] = {
-    {"bert", "BertForSequenceClassification"},
-    {"roberta", "RobertaForSequenceClassification"},
-    {"distilbert", "DistilBertForSequenceClassification"}};
+static const sq_cfg_member FAMILY[] = {{"bert", "BertForSequenceClassification"},
+                                       {"roberta", "RobertaForSequenceClassification"},
+                                       {"distilbert", "DistilBertForSequenceClassification"}};
 #define N_FAMILY (int)(sizeof FAMILY / sizeof FAMILY[0])
 
 /* Which sequence classifier of the BERT family the config describes, or -1 with e set. */
 static int check_arch(const cJSON *cfg, sq_err *e)
 {
-    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(cfg, "model_type");
-    int type = -1, arch = -1;
-    if (mt && cJSON_IsString(mt)) {
-        for (int i = 0; i < N_FAMILY; i++) if (strcmp(mt->valuestring, FAMILY[i].type) == 0) type = i;
-        if (type < 0) {
-            sq_fail(e, SQ_EINPUT, "config.json: model_type \"%.64s\" is not supported here (expected a BERT, RoBERTa or DistilBERT sequence classifier)",
-                    mt->valuestring);
-            return -1;
-        }
-    }
-    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(cfg, "architectures");
-    if (archs && cJSON_IsArray(archs) && cJSON_GetArraySize(archs) > 0) {
-        const cJSON *a;
-        cJSON_ArrayForEach(a, archs)
-            for (int i = 0; i < N_FAMILY && arch < 0; i++)
-                if (cJSON_IsString(a) && strcmp(a->valuestring, FAMILY[i].arch) == 0) arch = i;
-        if (arch < 0) {
-            a = cJSON_GetArrayItem(archs, 0);
-            sq_fail(e, SQ_EINPUT, "config.json: architecture \"%.64s\" is not supported (expected BertForSequenceClassification, RobertaForSequenceClassification or DistilBertForSequenceClassification)",
-                    cJSON_IsString(a) ? a->valuestring : "?");
-            return -1;
-        }
-        if (type >= 0 && type != arch) {
-            sq_fail(e, SQ_EINPUT, "config.json: model_type \"%s\" contradicts architecture %s", FAMILY[type].type, FAMILY[arch].arch);
-            return -1;
-        }
-        return arch;
-    }
-    if (type < 0) sq_fail(e, SQ_EINPUT, "config.json: neither \"architectures\" nor \"model_type\" says this is BERT");
-    return type;
+    return sq_cfg_family(cfg, FAMILY, N_FAMILY, "a BERT, RoBERTa or DistilBERT sequence classifier",
+                         "BertForSequenceClassification, RobertaForSequenceClassification or DistilBertForSequenceClassification",
+                         "BERT", e);
 }
 
 static int check_more(const cJSON *cfg, int family, sq_err *e)
@@ -196,17 +153,17 @@ int sq_bert_load(sq_bert **out, const sq_st_file *f, const char *config_json, sq
     c->family = family;
     if (!rc) rc = check_more(cfg, family, e);
     /* DistilBERT names its sizes differently */
-    if (!rc) rc = cfg_int(cfg, distil ? "dim" : "hidden_size", -1, 1, 1 << 16, &c->hidden, e);
-    if (!rc) rc = cfg_int(cfg, distil ? "n_layers" : "num_hidden_layers", -1, 1, 1024, &c->n_layers, e);
-    if (!rc) rc = cfg_int(cfg, distil ? "n_heads" : "num_attention_heads", -1, 1, 1024, &c->n_heads, e);
-    if (!rc) rc = cfg_int(cfg, distil ? "hidden_dim" : "intermediate_size", -1, 1, 1 << 20, &c->intermediate, e);
-    if (!rc) rc = cfg_int(cfg, "max_position_embeddings", -1, 1, 1 << 20, &c->max_pos, e);
-    if (!rc) rc = cfg_int(cfg, "type_vocab_size", distil ? 0 : 2, distil ? 0 : 1, 1 << 16, &c->type_vocab, e);
-    if (!rc) rc = cfg_int(cfg, "vocab_size", -1, 1, 1 << 24, &c->vocab, e);
+    if (!rc) rc = sq_cfg_int(cfg, distil ? "dim" : "hidden_size", -1, 1, 1 << 16, &c->hidden, e);
+    if (!rc) rc = sq_cfg_int(cfg, distil ? "n_layers" : "num_hidden_layers", -1, 1, 1024, &c->n_layers, e);
+    if (!rc) rc = sq_cfg_int(cfg, distil ? "n_heads" : "num_attention_heads", -1, 1, 1024, &c->n_heads, e);
+    if (!rc) rc = sq_cfg_int(cfg, distil ? "hidden_dim" : "intermediate_size", -1, 1, 1 << 20, &c->intermediate, e);
+    if (!rc) rc = sq_cfg_int(cfg, "max_position_embeddings", -1, 1, 1 << 20, &c->max_pos, e);
+    if (!rc) rc = sq_cfg_int(cfg, "type_vocab_size", distil ? 0 : 2, distil ? 0 : 1, 1 << 16, &c->type_vocab, e);
+    if (!rc) rc = sq_cfg_int(cfg, "vocab_size", -1, 1, 1 << 24, &c->vocab, e);
     c->pos_offset = 0;
     if (!rc && family == SQ_BERT_FAMILY_ROBERTA) {
         int pad = 1;
-        rc = cfg_int(cfg, "pad_token_id", 1, 0, 1 << 24, &pad, e);
+        rc = sq_cfg_int(cfg, "pad_token_id", 1, 0, 1 << 24, &pad, e);
         c->pos_offset = pad + 1;
         if (!rc && c->pos_offset >= c->max_pos)
             rc = sq_fail(e, SQ_EINPUT, "config.json: pad_token_id %d leaves no positions (max_position_embeddings %d)", pad, c->max_pos);

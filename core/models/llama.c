@@ -15,86 +15,23 @@
 #include <string.h>
 
 #include "../quant/qfile.h"
+#include "config.h"
 
 #define PREFILL_CHUNK 64
 
 /* ---------------- config ---------------- */
 
-static int cfg_int(const cJSON *cfg, const char *key, long def, long lo, long hi, int *out, sq_err *e)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
-    if (!v || cJSON_IsNull(v)) {
-        if (def < 0) return sq_fail(e, SQ_EINPUT, "config.json: missing \"%s\"", key);
-        *out = (int)def;
-        return SQ_OK;
-    }
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < (double)lo ||
-        v->valuedouble > (double)hi)
-        return sq_fail(e, SQ_EINPUT, "config.json: \"%s\" must be an integer in %ld..%ld", key, lo, hi);
-    *out = (int)v->valuedouble;
-    return SQ_OK;
-}
-
-static int cfg_num(const cJSON *obj, const char *where, const char *key, double def, double lo, double hi, double *out,
-                   sq_err *e)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!v || cJSON_IsNull(v)) {
-        if (isnan(def)) return sq_fail(e, SQ_EINPUT, "config.json: missing \"%s\"%s", key, where);
-        *out = def;
-        return SQ_OK;
-    }
-    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi))
-        return sq_fail(e, SQ_EINPUT, "config.json: \"%s\"%s must be a number in [%g, %g]", key, where, lo, hi);
-    *out = v->valuedouble;
-    return SQ_OK;
-}
-
-static int cfg_bool(const cJSON *cfg, const char *key, int def)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
-    if (cJSON_IsBool(v)) return cJSON_IsTrue(v);
-    return def;
-}
-
 /* The Llama family: model_type and the architecture class name of each. */
-static const struct { const char *type, *arch; } FAMILY[] = {
+static const sq_cfg_member FAMILY[] = {
     {"llama", "LlamaForCausalLM"}, {"mistral", "MistralForCausalLM"}, {"qwen2", "Qwen2ForCausalLM"}};
-#define N_FAMILY (sizeof FAMILY / sizeof FAMILY[0])
+#define N_FAMILY (int)(sizeof FAMILY / sizeof FAMILY[0])
 
 /* Which member of the family the config describes (index into FAMILY), or -1 with e set. */
 static int parse_arch(const cJSON *cfg, sq_err *e)
 {
-    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(cfg, "model_type");
-    int type = -1, arch = -1;
-    if (mt && cJSON_IsString(mt)) {
-        for (size_t i = 0; i < N_FAMILY; i++) if (strcmp(mt->valuestring, FAMILY[i].type) == 0) type = (int)i;
-        if (type < 0) {
-            sq_fail(e, SQ_EINPUT, "config.json: model_type \"%.64s\" is not supported here (expected llama, mistral or qwen2)", mt->valuestring);
-            return -1;
-        }
-    }
-    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(cfg, "architectures");
-    if (archs && cJSON_IsArray(archs) && cJSON_GetArraySize(archs) > 0) {
-        const cJSON *a;
-        cJSON_ArrayForEach(a, archs)
-            for (size_t i = 0; i < N_FAMILY && arch < 0; i++)
-                if (cJSON_IsString(a) && strcmp(a->valuestring, FAMILY[i].arch) == 0) arch = (int)i;
-        if (arch < 0) {
-            a = cJSON_GetArrayItem(archs, 0);
-            sq_fail(e, SQ_EINPUT, "config.json: architecture \"%.64s\" is not supported (expected LlamaForCausalLM, MistralForCausalLM or Qwen2ForCausalLM)",
-                    cJSON_IsString(a) ? a->valuestring : "?");
-            return -1;
-        }
-        if (type >= 0 && type != arch) {
-            sq_fail(e, SQ_EINPUT, "config.json: model_type \"%s\" contradicts architecture %s", FAMILY[type].type, FAMILY[arch].arch);
-            return -1;
-        }
-        type = arch;
-    } else if (type < 0) {
-        sq_fail(e, SQ_EINPUT, "config.json: neither \"architectures\" nor \"model_type\" says this is Llama");
-        return -1;
-    }
+    int type = sq_cfg_family(cfg, FAMILY, N_FAMILY, "llama, mistral or qwen2",
+                             "LlamaForCausalLM, MistralForCausalLM or Qwen2ForCausalLM", "Llama", e);
+    if (type < 0) return -1;
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(cfg, "hidden_act");
     if (act && (!cJSON_IsString(act) || strcmp(act->valuestring, "silu") != 0)) {
         sq_fail(e, SQ_EINPUT, "config.json: hidden_act \"%.32s\" is not supported (only \"silu\")",
@@ -117,10 +54,10 @@ static int parse_rope(const cJSON *cfg, sq_llama_config *c, sq_err *e)
         return sq_fail(e, SQ_EINPUT, "config.json: rope_scaling type \"%.32s\" is not supported (only llama3)", t->valuestring);
     const char *w = " in rope_scaling";
     double orig = 0;
-    int rc = cfg_num(rs, w, "factor", NAN, 1e-6, 1e6, &c->rope_factor, e);
-    if (!rc) rc = cfg_num(rs, w, "low_freq_factor", NAN, 1e-6, 1e6, &c->rope_low_freq, e);
-    if (!rc) rc = cfg_num(rs, w, "high_freq_factor", NAN, 1e-6, 1e6, &c->rope_high_freq, e);
-    if (!rc) rc = cfg_num(rs, w, "original_max_position_embeddings", NAN, 1, 1 << 30, &orig, e);
+    int rc = sq_cfg_num(rs, w, "factor", NAN, 1e-6, 1e6, &c->rope_factor, e);
+    if (!rc) rc = sq_cfg_num(rs, w, "low_freq_factor", NAN, 1e-6, 1e6, &c->rope_low_freq, e);
+    if (!rc) rc = sq_cfg_num(rs, w, "high_freq_factor", NAN, 1e-6, 1e6, &c->rope_high_freq, e);
+    if (!rc) rc = sq_cfg_num(rs, w, "original_max_position_embeddings", NAN, 1, 1 << 30, &orig, e);
     if (rc) return rc;
     if (!(c->rope_high_freq > c->rope_low_freq))
         return sq_fail(e, SQ_EINPUT, "config.json: rope_scaling high_freq_factor must exceed low_freq_factor");
@@ -153,42 +90,42 @@ static int parse_config(const cJSON *cfg, sq_llama_config *c, sq_err *e)
 {
     int family = parse_arch(cfg, e);
     int rc = family < 0 ? e->code : SQ_OK;
-    if (!rc) rc = cfg_int(cfg, "hidden_size", -1, 1, 1 << 16, &c->dim, e);
-    if (!rc) rc = cfg_int(cfg, "intermediate_size", -1, 1, 1 << 20, &c->hidden_dim, e);
-    if (!rc) rc = cfg_int(cfg, "num_hidden_layers", -1, 1, 1024, &c->n_layers, e);
-    if (!rc) rc = cfg_int(cfg, "num_attention_heads", -1, 1, 1024, &c->n_heads, e);
-    if (!rc) rc = cfg_int(cfg, "num_key_value_heads", c->n_heads, 1, 1024, &c->n_kv_heads, e);
-    if (!rc) rc = cfg_int(cfg, "vocab_size", -1, 1, 1 << 24, &c->vocab, e);
-    if (!rc) rc = cfg_int(cfg, "max_position_embeddings", 2048, 1, 1 << 24, &c->max_pos, e);
+    if (!rc) rc = sq_cfg_int(cfg, "hidden_size", -1, 1, 1 << 16, &c->dim, e);
+    if (!rc) rc = sq_cfg_int(cfg, "intermediate_size", -1, 1, 1 << 20, &c->hidden_dim, e);
+    if (!rc) rc = sq_cfg_int(cfg, "num_hidden_layers", -1, 1, 1024, &c->n_layers, e);
+    if (!rc) rc = sq_cfg_int(cfg, "num_attention_heads", -1, 1, 1024, &c->n_heads, e);
+    if (!rc) rc = sq_cfg_int(cfg, "num_key_value_heads", c->n_heads, 1, 1024, &c->n_kv_heads, e);
+    if (!rc) rc = sq_cfg_int(cfg, "vocab_size", -1, 1, 1 << 24, &c->vocab, e);
+    if (!rc) rc = sq_cfg_int(cfg, "max_position_embeddings", 2048, 1, 1 << 24, &c->max_pos, e);
     if (!rc && c->dim % c->n_heads && !cJSON_GetObjectItemCaseSensitive(cfg, "head_dim"))
         rc = sq_fail(e, SQ_EINPUT, "config.json: hidden_size %d is not a multiple of num_attention_heads %d", c->dim, c->n_heads);
-    if (!rc) rc = cfg_int(cfg, "head_dim", c->dim / c->n_heads, 2, 1 << 12, &c->head_dim, e);
+    if (!rc) rc = sq_cfg_int(cfg, "head_dim", c->dim / c->n_heads, 2, 1 << 12, &c->head_dim, e);
     if (!rc && c->head_dim % 2) rc = sq_fail(e, SQ_EINPUT, "config.json: head_dim %d is odd (RoPE needs pairs)", c->head_dim);
     if (!rc && c->n_heads % c->n_kv_heads)
         rc = sq_fail(e, SQ_EINPUT, "config.json: num_attention_heads %d is not a multiple of num_key_value_heads %d",
                      c->n_heads, c->n_kv_heads);
     double eps = 0;
-    if (!rc) rc = cfg_num(cfg, "", "rms_norm_eps", 1e-6, 1e-30, 1, &eps, e);
+    if (!rc) rc = sq_cfg_num(cfg, "", "rms_norm_eps", 1e-6, 1e-30, 1, &eps, e);
     c->norm_eps = (float)eps;
-    if (!rc) rc = cfg_num(cfg, "", "rope_theta", 10000.0, 1e-3, 1e12, &c->rope_theta, e);
+    if (!rc) rc = sq_cfg_num(cfg, "", "rope_theta", 10000.0, 1e-3, 1e12, &c->rope_theta, e);
     if (!rc) rc = parse_rope(cfg, c, e);
     if (!rc) rc = parse_eos(cfg, c, e);
-    if (!rc) rc = cfg_int(cfg, "bos_token_id", 0x7fffffff, -1, 1 << 24, &c->bos_id, e);
+    if (!rc) rc = sq_cfg_int(cfg, "bos_token_id", 0x7fffffff, -1, 1 << 24, &c->bos_id, e);
     if (c->bos_id == 0x7fffffff) c->bos_id = -1;
-    c->qkv_bias = c->o_bias = cfg_bool(cfg, "attention_bias", 0);
-    c->mlp_bias = cfg_bool(cfg, "mlp_bias", 0);
+    c->qkv_bias = c->o_bias = sq_cfg_bool(cfg, "attention_bias", 0);
+    c->mlp_bias = sq_cfg_bool(cfg, "mlp_bias", 0);
     c->sliding_window = 0;
     if (!rc && family == 1) /* Mistral: one window for every layer; null = none */
-        rc = cfg_int(cfg, "sliding_window", 0, 1, 1 << 30, &c->sliding_window, e);
+        rc = sq_cfg_int(cfg, "sliding_window", 0, 1, 1 << 30, &c->sliding_window, e);
     if (!rc && family == 2) {
         /* Qwen2: biases on q/k/v (not o) always; its sliding window is off in every
            released model and applies only to some layers when on */
         c->qkv_bias = 1;
         c->o_bias = 0;
-        if (cfg_bool(cfg, "use_sliding_window", 0))
+        if (sq_cfg_bool(cfg, "use_sliding_window", 0))
             rc = sq_fail(e, SQ_EINPUT, "config.json: use_sliding_window true is not supported for qwen2");
     }
-    c->tied = cfg_bool(cfg, "tie_word_embeddings", -1);
+    c->tied = sq_cfg_bool(cfg, "tie_word_embeddings", -1);
     return rc;
 }
 

@@ -1,0 +1,52 @@
+/* options.c - the quantize options as text (options.h). */
+#include "options.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A whole decimal integer within [lo, hi]. */
+static int int_in(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    if (!s || !*s) return 0;
+    long v = strtol(s, &end, 10);
+    if (*end || v < lo || v > hi) return 0;
+    *out = v;
+    return 1;
+}
+
+int sq_quant_opt_set(sq_quant_opts *o, const char *key, const char *v, sq_err *e)
+{
+    long n;
+    if (!v) v = "";
+    if (strcmp(key, "bits") == 0) {
+        if (strcmp(v, "f32") == 0) o->bits = SQ_BITS_F32;
+        else if (int_in(v, 2, 8, &n) && (n == 2 || n == 3 || n == 4 || n == 8)) o->bits = (int)n;
+        else return sq_fail(e, SQ_EINPUT, "--bits must be 2, 3, 4, 8 or f32");
+    } else if (strcmp(key, "clusters") == 0) {
+        if (!int_in(v, 1, 8, &n)) return sq_fail(e, SQ_EINPUT, "--clusters must be an integer from 1 to 8");
+        o->clusters = (int)n;
+    } else if (strcmp(key, "group") == 0) {
+        if (strcmp(v, "auto") == 0) o->group = SQ_GROUP_AUTO;
+        else if (strcmp(v, "row") == 0) o->group = SQ_GROUP_ROW;
+        else if (strcmp(v, "tensor") == 0) o->group = SQ_GROUP_TENSOR;
+        else if (int_in(v, 1, 1L << 30, &n)) o->group = (int)n;
+        else return sq_fail(e, SQ_EINPUT, "--group must be auto, row, tensor or a positive number");
+    } else if (strcmp(key, "format") == 0) {
+        if (strcmp(v, "paper") == 0) o->format = SQ_FMT_PAPER;
+        else if (strcmp(v, "packed") == 0) o->format = SQ_FMT_PACKED;
+        else if (strcmp(v, "codebook") == 0) o->format = SQ_FMT_CODEBOOK;
+        else return sq_fail(e, SQ_EINPUT, "--format must be packed, paper or codebook");
+    } else if (strcmp(key, "seed") == 0) {
+        if (!int_in(v, 0, 0x7fffffffL, &n)) return sq_fail(e, SQ_EINPUT, "--seed must be a non-negative integer");
+        o->seed = (uint64_t)n;
+    } else {
+        return SQ_OPT_UNKNOWN;
+    }
+    return SQ_OK;
+}
+
+void sq_quant_opts_finish(sq_quant_opts *o, int clusters_given)
+{
+    if (o->format == SQ_FMT_CODEBOOK && !clusters_given) o->clusters = 1;
+}
