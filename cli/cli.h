@@ -64,6 +64,11 @@ void cli_model_close(cli_model *m);
 sq_parallel_fn cli_parallel(int threads);
 int cli_default_threads(void);
 
+/* --shard-size: cut the finished output at path into shards of at most max_bytes
+ * (NAME-0000i-of-0000N.safetensors + NAME.safetensors.index.json) and remove it; a file
+ * that fits is left alone (*n_shards = 1). shard_out.c. */
+int cli_split_shards(const char *path, uint64_t max_bytes, size_t *n_shards, sq_err *e);
+
 /* Print "sq: <msg>" to stderr and return the exit code for e. */
 int cli_report(const sq_err *e);
 

@@ -176,8 +176,29 @@ static int write_text_file(const char *path, const char *text, sq_err *e)
     return cli_out_commit(&o, e);
 }
 
+/* "2GB", "500MB", "1GiB", "123456" -> bytes (decimal K/M/G as Hugging Face writes them,
+ * binary KiB/MiB/GiB). */
+static int parse_size(const char *v, uint64_t *out)
+{
+    char *end;
+    if (!v || !*v || *v == '-') return 0;
+    double x = strtod(v, &end);
+    static const struct { const char *s; double m; } U[] = {
+        {"", 1}, {"B", 1}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
+        {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}};
+    for (size_t i = 0; i < sizeof U / sizeof U[0]; i++)
+        if (strcmp(end, U[i].s) == 0) {
+            double b = x * U[i].m;
+            if (!(b >= 1 && b < 1e18)) return 0;
+            *out = (uint64_t)b;
+            return 1;
+        }
+    return 0;
+}
+
 int cmd_quantize(int argc, char **argv)
 {
+    uint64_t shard_size = 0; /* --shard-size: 0 = one file */
     const char *in = NULL, *out = NULL, *report = NULL;
     sq_quant_opts o;
     sq_quant_opts_default(&o);
@@ -202,6 +223,8 @@ int cmd_quantize(int argc, char **argv)
             if (rc != SQ_OPT_UNKNOWN) return cli_report(&oe);
             if (strcmp(a, "--report") == 0) {
                 report = v;
+            } else if (strcmp(a, "--shard-size") == 0) {
+                if (!parse_size(v, &shard_size)) return bad_usage("--shard-size must be a size such as 2GB, 500MB or 1GiB");
             } else if (strcmp(a, "--threads") == 0) {
                 if (!parse_int(v, 1, 256, &n)) return bad_usage("--threads must be an integer from 1 to 256");
                 o.threads = (int)n;
@@ -217,6 +240,10 @@ int cmd_quantize(int argc, char **argv)
     }
     if (!in || !out) return bad_usage("usage: sq quantize MODEL OUT.safetensors [--bits B] [--clusters K] [--format F] ...");
     sq_quant_opts_finish(&o, clusters_given);
+    if (shard_size) {
+        size_t n = strlen(out);
+        if (n < 13 || strcmp(out + n - 12, ".safetensors") != 0) return bad_usage("--shard-size needs OUT to end in .safetensors (the shards are named after it)");
+    }
 
     sq_err e = {0};
     cli_model m;
@@ -238,6 +265,14 @@ int cmd_quantize(int argc, char **argv)
         return cli_report(&e);
     }
     if ((rc = cli_out_commit(&dst, &e))) { sq_report_free(&rep); cli_model_close(&m); return cli_report(&e); }
+    size_t n_shards = 1;
+    if (shard_size && (rc = cli_split_shards(out, shard_size, &n_shards, &e))) {
+        remove(out); /* shards were asked for: no half-done result */
+        sq_report_free(&rep);
+        cli_model_close(&m);
+        return cli_report(&e);
+    }
+
     double secs = now_s() - t0;
     if (report) {
         char *txt = sq_report_json(&rep, &o, base_name(in), secs);
@@ -255,6 +290,7 @@ int cmd_quantize(int argc, char **argv)
         fprintf(stderr, "; bits/weight %.3f linear layers, %.3f whole file", sq_report_bpw_linear(&rep), sq_report_bpw_file(&rep));
         if (o.clusters > 1 && o.bits != SQ_BITS_F32) fprintf(stderr, "; split beats plain on %d/%d", better, layers);
         fputc('\n', stderr);
+        if (n_shards > 1) fprintf(stderr, "cut into %zu shards of at most %llu tensor bytes each, with their index, in place of %s\n", n_shards, (unsigned long long)shard_size, out);
     }
     sq_report_free(&rep);
     cli_model_close(&m);

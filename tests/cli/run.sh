@@ -228,5 +228,15 @@ for a in distilbert roberta; do
   check "$a-tiny quantized: classify logits equal the numpy forward of its dequantized weights" $NUMPY_PY tests/ref/bert_ref.py $M "$T/barch/$a-q.json" --weights "$T/barch/$a-deq.safetensors"
 done
 
+# --- sharded output: quantize --shard-size cuts the result into shards + index
+mkdir -p "$T/sho"
+$SQ quantize $STORIES "$T/sho/model.safetensors" --bits 8 --shard-size 300KB --quiet
+$SQ quantize $STORIES "$T/sho-single.safetensors" --bits 8 --quiet
+check "--shard-size 300KB: 2 shards and an index, no single file left" bash -c "[ -f $T/sho/model-00001-of-00002.safetensors ] && [ -f $T/sho/model-00002-of-00002.safetensors ] && [ -f $T/sho/model.safetensors.index.json ] && [ ! -e $T/sho/model.safetensors ] && ! ls $T/sho/*.tmp-* 2>/dev/null"
+check "sharded output: generate equals the single file's" bash -c "[ \"\$($SQ generate $T/sho --prompt 'Once upon a time' -n 12 --seed 3)\" = \"\$($SQ generate $T/sho-single.safetensors --prompt 'Once upon a time' -n 12 --seed 3)\" ]"
+check "sharded output: dequantize equals the single file's" bash -c "$SQ dequantize $T/sho/model.safetensors.index.json $T/sho-a.safetensors && $SQ dequantize $T/sho-single.safetensors $T/sho-b.safetensors && cmp $T/sho-a.safetensors $T/sho-b.safetensors"
+check "--shard-size larger than the output writes one file" bash -c "$SQ quantize $STORIES $T/sho-big.safetensors --shard-size 1GB --quiet && [ -f $T/sho-big.safetensors ] && cmp $T/sho-big.safetensors $T/sh-single.safetensors"
+check "--shard-size with a bad size is refused with exit 2" bash -c "$SQ quantize $STORIES $T/x.safetensors --shard-size 12XB 2>/dev/null; [ \$? -eq 2 ] && [ ! -e $T/x.safetensors ]"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
