@@ -227,6 +227,33 @@ await test("wasi: classify matches native (labels exact, probabilities to 1e-5)"
   });
 });
 
+await test("wasi: the other architectures (mistral, qwen2, llama3-scaled; distilbert, roberta) quantize byte-identically and run as native", () => {
+  const py = ["python3", "/usr/bin/python3"].find((p) => spawnSync(p, ["-c", "import numpy"]).status === 0);
+  assert(py, "numpy is needed to build the tiny architecture models (apt-get install python3-numpy)");
+  const dir = T("arch");
+  for (const [script, src] of [["tests/ref/make_arch.py", "examples/stories260K"], ["tests/ref/make_bert_arch.py", "examples/bert-tiny-emotion"]]) {
+    const mk = spawnSync(py, [script, src, dir], { encoding: "utf8" });
+    eq(mk.status, 0, `${script}: ${mk.stderr}`);
+  }
+  for (const a of ["llama", "mistral", "qwen2", "distilbert", "roberta"]) {
+    const m = path.join(dir, `${a}-tiny`);
+    const outN = T(`arch-${a}.native.safetensors`), outW = T(`arch-${a}.wasi.safetensors`);
+    const n = native(["quantize", m, outN, "--quiet"]), w = wasi(["quantize", m, outW, "--quiet"]);
+    eq(n.status, 0, `native quantize ${a}: ${n.stderr}`);
+    eq(w.status, 0, `wasi quantize ${a}: ${w.stderr}`);
+    sameFile(outN, outW);
+    const bert = a === "distilbert" || a === "roberta";
+    for (const f of [m, outN]) {
+      const args = bert ? ["classify", f, "the cat sat on the mat", "I feel great today"] : ["generate", f, "--prompt", "Once upon a time", "-n", "12", "--temp", "0"];
+      const r = both(args);
+      eq(r.n.status, 0, `native ${args[0]} ${a}: ${r.n.stderr}`);
+      eq(r.w.status, 0, `wasi ${args[0]} ${a}: ${r.w.stderr}`);
+      if (bert) eq(r.w.stdout.split("\n").map((l) => l.split("\t")[0]).join(","), r.n.stdout.split("\n").map((l) => l.split("\t")[0]).join(","), `${a} labels`);
+      else eq(r.w.stdout, r.n.stdout, `${a} greedy text`);
+    }
+  }
+});
+
 await test("wasi: greedy generate matches native", () => {
   const { n, w } = both(["generate", MODELS[1].dir, "--prompt", "Once upon a time", "-n", "40", "--temp", "0"]);
   eq(n.status, 0, `native generate: ${n.stderr}`);
