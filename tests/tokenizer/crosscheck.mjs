@@ -248,6 +248,12 @@ try {
     pair: [], special_tokens: { "<|begin_of_text|>": bosTok, "<|end_of_text|>": eosTok } };
   const gpt2style = path.join(tmp, "gpt2-style.json");
   fs.writeFileSync(gpt2style, JSON.stringify(l3));
+  // RoBERTa's layout: ByteLevel without a prefix space, RobertaProcessing (<s> A </s>)
+  const rob = JSON.parse(JSON.stringify(l3));
+  rob.pre_tokenizer = { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true };
+  rob.post_processor = { type: "RobertaProcessing", sep: ["<|end_of_text|>", eosTok.ids[0]], cls: ["<|begin_of_text|>", bosTok.ids[0]], trim_offsets: true, add_prefix_space: false };
+  const robertaStyle = path.join(tmp, "roberta-style.json");
+  fs.writeFileSync(robertaStyle, JSON.stringify(rob));
   // The JS ByteLevel pre-tokenizer uses JavaScript's \s (U+FEFF yes, U+0085 no), HF's Rust
   // and sq use Unicode White_Space (the reverse): keep both out of its test strings.
   const trickyWs = path.join(tmp, "tricky-gpt2.jsonl");
@@ -263,6 +269,8 @@ try {
   check("llama3 + TemplateProcessing(BOS) tricky strings", l3template, l3template, tricky, "--jsonl");
   check("gpt2-style ByteLevel(add_prefix_space, regex) tricky strings", gpt2style, gpt2style, trickyWs, "--jsonl");
   check("gpt2-style ByteLevel(add_prefix_space, regex) emotion test", gpt2style, gpt2style, P("data/emotion/test.jsonl"), "--jsonl");
+  check("roberta-style ByteLevel + RobertaProcessing tricky strings", robertaStyle, robertaStyle, trickyWs, "--jsonl");
+  check("roberta-style ByteLevel + RobertaProcessing emotion test", robertaStyle, robertaStyle, P("data/emotion/test.jsonl"), "--jsonl");
   check("bert tokenizer.json emotion test", TOK.bert, P(`${TOK.bert}/tokenizer.json`), emotion, "--jsonl");
   check("bert vocab.txt emotion test", TOK.bert, P(`${TOK.bert}/vocab.txt`), emotion, "--jsonl");
   check("bert tokenizer.json tricky strings", TOK.bert, P(`${TOK.bert}/tokenizer.json`), tricky, "--jsonl");
