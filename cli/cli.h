@@ -72,7 +72,29 @@ int cli_split_shards(const char *path, uint64_t max_bytes, size_t *n_shards, sq_
 /* Print "sq: <msg>" to stderr and return the exit code for e. */
 int cli_report(const sq_err *e);
 
-/* Command entry points: argc/argv start at the command's first argument. */
+/* ---- args.c: what the commands share ---- */
+#include "kernels/linear.h" /* sq_exec */
+#define CLI_DATA_LIMIT (1024u << 20) /* --data / --text files */
+/* Print "sq CMD: " + fmt (one %s: arg) to stderr; returns 2 (bad usage). */
+int cli_usage_err(const char *cmd, const char *fmt, const char *arg);
+/* A whole decimal integer / float / unsigned 64-bit option value within bounds: 1, or 0. */
+int cli_parse_long(const char *s, long lo, long hi, long *out);
+int cli_parse_double(const char *s, double lo, double hi, double *out);
+int cli_parse_u64(const char *s, uint64_t *out);
+int cli_parse_threads(const char *s, int *out); /* --threads N (1..256) */
+/* The kernels' exec for t threads (the pool argument points at t, which must outlive it). */
+sq_exec cli_exec_for(int *t);
+double cli_now_s(void); /* monotonic seconds */
+double cli_cpu_s(void); /* this process's CPU seconds */
+/* The model's tokenizer: tokenizer.json (preferred) or vocab.txt (core/bundle.c). */
+#include "tokenizers/tokenizer.h"
+int cli_load_tokenizer(const cli_model *m, sq_tokenizer **t, sq_err *e);
+/* Next line of a text (modified in place: the newline becomes NUL); NULL at the end. */
+char *cli_next_line(char **cur);
+int cli_blank(const char *s); /* only spaces and tabs */
+
+/* Command entry points (cmd_quant.c, cmd_bert.c, cmd_llama.c, cmd_arc.c; their table and
+ * usage: main.c): argc/argv start at the command's first argument. */
 int cmd_inspect(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_dequantize(int argc, char **argv);

@@ -12,28 +12,10 @@
 #include "quant/qfile.h"
 #include "quant/quant.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static int bad_usage(const char *msg)
 {
     fprintf(stderr, "sq: %s\n", msg);
     return 2;
-}
-
-/* Parse an integer option value fully, within [lo, hi]. */
-static int parse_int(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    if (!s || !*s) return 0;
-    long v = strtol(s, &end, 10);
-    if (*end || v < lo || v > hi) return 0;
-    *out = v;
-    return 1;
 }
 
 static const char *base_name(const char *p)
@@ -151,7 +133,7 @@ static int on_progress(void *ctx, const sq_progress *p)
 {
     progress_state *ps = ctx;
     if (ps->quiet) return 0;
-    double el = now_s() - ps->t0;
+    double el = cli_now_s() - ps->t0;
     double frac = p->bytes_total ? (double)p->bytes_done / (double)p->bytes_total : 1;
     double eta = frac > 0 ? el / frac - el : 0;
     if (p->layer) {
@@ -226,7 +208,7 @@ int cmd_quantize(int argc, char **argv)
             } else if (strcmp(a, "--shard-size") == 0) {
                 if (!parse_size(v, &shard_size)) return bad_usage("--shard-size must be a size such as 2GB, 500MB or 1GiB");
             } else if (strcmp(a, "--threads") == 0) {
-                if (!parse_int(v, 1, 256, &n)) return bad_usage("--threads must be an integer from 1 to 256");
+                if (!cli_parse_long(v, 1, 256, &n)) return bad_usage("--threads must be an integer from 1 to 256");
                 o.threads = (int)n;
             } else {
                 fprintf(stderr, "sq quantize: unknown option '%s'\n", a);
@@ -253,10 +235,10 @@ int cmd_quantize(int argc, char **argv)
     sq_model_texts texts = {m.config, m.tokenizer_json, m.vocab_txt, m.tokenizer_config, base_name(m.weights_path)};
     /* Progress lines only on a terminal (or with --progress): a script reading stderr
        gets exactly one line when something goes wrong. */
-    progress_state ps = {quiet || !(progress || isatty(2)), isatty(2), now_s()};
-    sq_quant_hooks hooks = {on_progress, &ps, now_s, cli_parallel(o.threads), &o.threads};
+    progress_state ps = {quiet || !(progress || isatty(2)), isatty(2), cli_now_s()};
+    sq_quant_hooks hooks = {on_progress, &ps, cli_now_s, cli_parallel(o.threads), &o.threads};
     sq_report rep;
-    double t0 = now_s();
+    double t0 = cli_now_s();
     int rc = sq_quantize_model(&m.st, &o, &texts, dst.writer, &hooks, &rep, &e);
     if (rc) {
         cli_out_abort(&dst);
@@ -273,7 +255,7 @@ int cmd_quantize(int argc, char **argv)
         return cli_report(&e);
     }
 
-    double secs = now_s() - t0;
+    double secs = cli_now_s() - t0;
     if (report) {
         char *txt = sq_report_json(&rep, &o, base_name(in), secs);
         if (!txt) rc = sq_fail(&e, SQ_EINTERNAL, "out of memory");

@@ -1,4 +1,7 @@
-/* tok_load.c - build an sq_tokenizer from tokenizer.json or vocab.txt bytes. */
+/* tok_load.c - build an sq_tokenizer from tokenizer.json or vocab.txt bytes: the
+ * vocabulary, added tokens, the model (WordPiece / BPE) and the finishing touches, and
+ * the JSON helpers (tok_json.h); the pipeline steps (normalizer, pre-tokenizer,
+ * post-processor, decoder) are read by tok_steps.c. */
 #include <cjson/cJSON.h>
 #include "../json.h"
 #include <stdio.h>
@@ -6,16 +9,8 @@
 #include <string.h>
 
 #include "tok_internal.h"
+#include "tok_json.h"
 #include "unicode.h"
-
-/* The two Split regexes we have hand-written matchers for (tok_encode.c). */
-static const char LLAMA3_REGEX[] =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
-    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-static const char GPT2_REGEX[] =
-    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
-
-#define MAX_DEPTH 8 /* nesting of Sequence components */
 
 static sq_tokenizer *tok_new(sq_err *e)
 {
@@ -60,13 +55,13 @@ void sq_tokenizer_free(sq_tokenizer *t)
 
 /* ---- small helpers ---- */
 
-static int utf8_well_formed(const char *s, size_t len)
+int sq_tok_utf8_well_formed(const char *s, size_t len)
 {
     int bad;
     return sq_utf8_valid_prefix((const uint8_t *)s, len, &bad) == len && !bad;
 }
 
-static int dup_bytes(char **out, const char *s, size_t len, sq_err *e)
+int sq_tok_dup_bytes(char **out, const char *s, size_t len, sq_err *e)
 {
     char *p = malloc(len + 1);
     if (!p) return sq_fail(e, SQ_EINTERNAL, "out of memory");
@@ -76,7 +71,7 @@ static int dup_bytes(char **out, const char *s, size_t len, sq_err *e)
     return SQ_OK;
 }
 
-static int str_to_cps(const char *s, uint32_t **out, size_t *n, sq_err *e)
+int sq_tok_str_to_cps(const char *s, uint32_t **out, size_t *n, sq_err *e)
 {
     tok_u32vec v = {0};
     if (sq_tok_utf8_to_cps(s, strlen(s), &v, e)) { free(v.v); return e->code; }
@@ -86,21 +81,21 @@ static int str_to_cps(const char *s, uint32_t **out, size_t *n, sq_err *e)
     return SQ_OK;
 }
 
-static const cJSON *member(const cJSON *o, const char *name)
+const cJSON *sq_tok_member(const cJSON *o, const char *name)
 {
     return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, name) : NULL;
 }
 
-static const char *type_of(const cJSON *o)
+const char *sq_tok_type_of(const cJSON *o)
 {
-    const cJSON *ty = member(o, "type");
+    const cJSON *ty = sq_tok_member(o, "type");
     return cJSON_IsString(ty) ? ty->valuestring : NULL;
 }
 
 /* Optional boolean member: absent/null gives def; anything else but a bool is an error. */
-static int get_bool(const cJSON *o, const char *name, int def, int *out, const char *where, sq_err *e)
+int sq_tok_get_bool(const cJSON *o, const char *name, int def, int *out, const char *where, sq_err *e)
 {
-    const cJSON *x = member(o, name);
+    const cJSON *x = sq_tok_member(o, name);
     if (!x || cJSON_IsNull(x)) { *out = def; return SQ_OK; }
     if (!cJSON_IsBool(x)) return sq_fail(e, SQ_EINPUT, "tokenizer.json: %s.%s must be true or false", where, name);
     *out = cJSON_IsTrue(x) ? 1 : 0;
@@ -108,20 +103,20 @@ static int get_bool(const cJSON *o, const char *name, int def, int *out, const c
 }
 
 /* Optional string member (NULL if absent/null). */
-static int get_str(const cJSON *o, const char *name, const char **out, const char *where, sq_err *e)
+int sq_tok_get_str(const cJSON *o, const char *name, const char **out, const char *where, sq_err *e)
 {
-    const cJSON *x = member(o, name);
+    const cJSON *x = sq_tok_member(o, name);
     *out = NULL;
     if (!x || cJSON_IsNull(x)) return SQ_OK;
     if (!cJSON_IsString(x) || !x->valuestring)
         return sq_fail(e, SQ_EINPUT, "tokenizer.json: %s.%s must be a string", where, name);
-    if (!utf8_well_formed(x->valuestring, strlen(x->valuestring)))
+    if (!sq_tok_utf8_well_formed(x->valuestring, strlen(x->valuestring)))
         return sq_fail(e, SQ_EINPUT, "tokenizer.json: %s.%s is not valid UTF-8", where, name);
     *out = x->valuestring;
     return SQ_OK;
 }
 
-static int is_int_in(const cJSON *x, double lo, double hi)
+int sq_tok_is_int_in(const cJSON *x, double lo, double hi)
 {
     if (!cJSON_IsNumber(x)) return 0;
     double d = x->valuedouble;
@@ -146,7 +141,7 @@ static int sq_tokenizer_load_vocab_txt_impl(sq_tokenizer **out, const char *txt,
         size_t j = i;
         while (j < len && txt[j] != '\n' && txt[j] != '\r') j++;
         if (line >= TOK_MAX_IDS) { sq_fail(e, SQ_EINPUT, "vocab.txt: more than %d lines", TOK_MAX_IDS); goto fail; }
-        if (!utf8_well_formed(txt + i, j - i)) {
+        if (!sq_tok_utf8_well_formed(txt + i, j - i)) {
             sq_fail(e, SQ_EINPUT, "vocab.txt: line %zu is not valid UTF-8", line + 1);
             goto fail;
         }
@@ -169,11 +164,11 @@ static int sq_tokenizer_load_vocab_txt_impl(sq_tokenizer **out, const char *txt,
     nm->lowercase = lower;
     nm->strip_accents = lower;
     t->pre[t->n_pre++].type = PRE_BERT;
-    if (dup_bytes(&t->wp_prefix, "##", 2, e)) goto fail;
+    if (sq_tok_dup_bytes(&t->wp_prefix, "##", 2, e)) goto fail;
     t->wp_prefix_len = 2;
     tok_dec *d = &t->dec[t->n_dec++];
     d->type = DEC_WORDPIECE;
-    if (dup_bytes(&d->a, "##", 2, e)) goto fail;
+    if (sq_tok_dup_bytes(&d->a, "##", 2, e)) goto fail;
     d->na = 2;
     d->cleanup = 1;
     t->has_decoder = 1;
@@ -213,9 +208,9 @@ static int add_added(sq_tokenizer *t, int32_t id, const char *content, int speci
     a->rstrip = (uint8_t)rstrip;
     a->single_word = (uint8_t)single_word;
     a->normalized = (uint8_t)normalized;
-    if (dup_bytes(&a->s, content, len, e)) return e->code;
+    if (sq_tok_dup_bytes(&a->s, content, len, e)) return e->code;
     a->len = len;
-    if (str_to_cps(content, &a->cp, &a->n, e)) { free(a->s); return e->code; }
+    if (sq_tok_str_to_cps(content, &a->cp, &a->n, e)) { free(a->s); return e->code; }
     t->n_added++;
     return sq_tok_vocab_add(&t->av, content, len, id, 1, e);
 }
@@ -234,318 +229,24 @@ static int load_added_tokens(sq_tokenizer *t, const cJSON *arr, sq_err *e)
     const cJSON *it;
     size_t k = 0;
     cJSON_ArrayForEach(it, arr) {
-        const cJSON *id = member(it, "id");
+        const cJSON *id = sq_tok_member(it, "id");
         const char *content;
         int special, lstrip, rstrip, single, normalized;
-        if (!cJSON_IsObject(it) || !is_int_in(id, 0, TOK_MAX_IDS - 1))
+        if (!cJSON_IsObject(it) || !sq_tok_is_int_in(id, 0, TOK_MAX_IDS - 1))
             return sq_fail(e, SQ_EINPUT, "tokenizer.json: added_tokens[%zu] needs an integer id in [0, %d)", k, TOK_MAX_IDS);
-        if (get_str(it, "content", &content, "added_tokens[]", e)) return e->code;
+        if (sq_tok_get_str(it, "content", &content, "added_tokens[]", e)) return e->code;
         if (!content) return sq_fail(e, SQ_EINPUT, "tokenizer.json: added_tokens[%zu] has no content", k);
-        if (get_bool(it, "special", 0, &special, "added_tokens[]", e) ||
-            get_bool(it, "lstrip", 0, &lstrip, "added_tokens[]", e) ||
-            get_bool(it, "rstrip", 0, &rstrip, "added_tokens[]", e) ||
-            get_bool(it, "single_word", 0, &single, "added_tokens[]", e) ||
-            get_bool(it, "normalized", !special, &normalized, "added_tokens[]", e))
+        if (sq_tok_get_bool(it, "special", 0, &special, "added_tokens[]", e) ||
+            sq_tok_get_bool(it, "lstrip", 0, &lstrip, "added_tokens[]", e) ||
+            sq_tok_get_bool(it, "rstrip", 0, &rstrip, "added_tokens[]", e) ||
+            sq_tok_get_bool(it, "single_word", 0, &single, "added_tokens[]", e) ||
+            sq_tok_get_bool(it, "normalized", !special, &normalized, "added_tokens[]", e))
             return e->code;
         if (add_added(t, (int32_t)id->valuedouble, content, special, lstrip, rstrip, single, normalized, e))
             return e->code;
         k++;
     }
     return SQ_OK;
-}
-
-/* ---- normalizer ---- */
-
-static tok_norm *new_norm(sq_tokenizer *t, int type, sq_err *e)
-{
-    if (t->n_norm >= TOK_MAX_STEPS) {
-        sq_fail(e, SQ_EINPUT, "tokenizer.json: too many normalizer steps");
-        return NULL;
-    }
-    tok_norm *n = &t->norm[t->n_norm++];
-    memset(n, 0, sizeof *n);
-    n->type = type;
-    return n;
-}
-
-static int load_normalizer(sq_tokenizer *t, const cJSON *o, int depth, sq_err *e)
-{
-    if (!o || cJSON_IsNull(o)) return SQ_OK;
-    const char *ty = type_of(o);
-    if (!ty) return sq_fail(e, SQ_EINPUT, "tokenizer.json: normalizer without a type");
-    if (depth > MAX_DEPTH) return sq_fail(e, SQ_EINPUT, "tokenizer.json: normalizers nested too deeply");
-    tok_norm *n;
-    if (!strcmp(ty, "Sequence")) {
-        const cJSON *arr = member(o, "normalizers"), *it;
-        if (!cJSON_IsArray(arr)) return sq_fail(e, SQ_EINPUT, "tokenizer.json: normalizer Sequence needs normalizers[]");
-        cJSON_ArrayForEach(it, arr) if (load_normalizer(t, it, depth + 1, e)) return e->code;
-        return SQ_OK;
-    }
-    if (!strcmp(ty, "BertNormalizer")) {
-        int sa_set;
-        if (!(n = new_norm(t, NORM_BERT, e))) return e->code;
-        if (get_bool(o, "clean_text", 1, &n->clean_text, "BertNormalizer", e) ||
-            get_bool(o, "handle_chinese_chars", 1, &n->chinese, "BertNormalizer", e) ||
-            get_bool(o, "lowercase", 1, &n->lowercase, "BertNormalizer", e) ||
-            get_bool(o, "strip_accents", -1, &sa_set, "BertNormalizer", e))
-            return e->code;
-        n->strip_accents = sa_set < 0 ? n->lowercase : sa_set;
-        return SQ_OK;
-    }
-    if (!strcmp(ty, "Prepend")) {
-        const char *s;
-        if (get_str(o, "prepend", &s, "Prepend", e)) return e->code;
-        if (!s) return sq_fail(e, SQ_EINPUT, "tokenizer.json: Prepend normalizer needs a prepend string");
-        if (!(n = new_norm(t, NORM_PREPEND, e))) return e->code;
-        if (str_to_cps(s, &n->a, &n->na, e)) return e->code;
-        if (n->na > TOK_MAX_PATTERN) return sq_fail(e, SQ_EINPUT, "tokenizer.json: Prepend string too long");
-        return SQ_OK;
-    }
-    if (!strcmp(ty, "Replace")) {
-        const cJSON *pat = member(o, "pattern");
-        const char *from, *to;
-        if (member(pat, "Regex")) return sq_fail(e, SQ_EINPUT, "tokenizer.json: Replace normalizer with a Regex pattern is not supported");
-        if (get_str(pat, "String", &from, "Replace.pattern", e) || get_str(o, "content", &to, "Replace", e)) return e->code;
-        if (!from || !*from || !to) return sq_fail(e, SQ_EINPUT, "tokenizer.json: Replace normalizer needs pattern.String and content");
-        if (!(n = new_norm(t, NORM_REPLACE, e))) return e->code;
-        if (str_to_cps(from, &n->a, &n->na, e) || str_to_cps(to, &n->b, &n->nb, e)) return e->code;
-        if (n->na > TOK_MAX_PATTERN || n->nb > TOK_MAX_PATTERN)
-            return sq_fail(e, SQ_EINPUT, "tokenizer.json: Replace normalizer strings longer than %d", TOK_MAX_PATTERN);
-        return SQ_OK;
-    }
-    if (!strcmp(ty, "Lowercase")) return new_norm(t, NORM_LOWERCASE, e) ? SQ_OK : e->code;
-    if (!strcmp(ty, "NFD")) return new_norm(t, NORM_NFD, e) ? SQ_OK : e->code;
-    if (!strcmp(ty, "StripAccents")) return new_norm(t, NORM_STRIP_ACCENTS, e) ? SQ_OK : e->code;
-    if (!strcmp(ty, "Strip")) {
-        if (!(n = new_norm(t, NORM_STRIP, e))) return e->code;
-        if (get_bool(o, "strip_left", 1, &n->strip_left, "Strip", e) ||
-            get_bool(o, "strip_right", 1, &n->strip_right, "Strip", e))
-            return e->code;
-        return SQ_OK;
-    }
-    return sq_fail(e, SQ_EINPUT, "tokenizer.json: normalizer type '%.64s' is not supported", ty);
-}
-
-/* ---- pre-tokenizer ---- */
-
-static int load_pre(sq_tokenizer *t, const cJSON *o, int depth, sq_err *e)
-{
-    if (!o || cJSON_IsNull(o)) return SQ_OK;
-    const char *ty = type_of(o);
-    if (!ty) return sq_fail(e, SQ_EINPUT, "tokenizer.json: pre_tokenizer without a type");
-    if (depth > MAX_DEPTH) return sq_fail(e, SQ_EINPUT, "tokenizer.json: pre_tokenizers nested too deeply");
-    if (!strcmp(ty, "Sequence")) {
-        const cJSON *arr = member(o, "pretokenizers"), *it;
-        if (!cJSON_IsArray(arr)) return sq_fail(e, SQ_EINPUT, "tokenizer.json: pre_tokenizer Sequence needs pretokenizers[]");
-        cJSON_ArrayForEach(it, arr) if (load_pre(t, it, depth + 1, e)) return e->code;
-        return SQ_OK;
-    }
-    if (t->n_pre + 2 > TOK_MAX_STEPS) return sq_fail(e, SQ_EINPUT, "tokenizer.json: too many pre_tokenizer steps");
-    if (t->n_pre && t->pre[t->n_pre - 1].type == PRE_BYTELEVEL)
-        return sq_fail(e, SQ_EINPUT, "tokenizer.json: a pre_tokenizer after ByteLevel is not supported");
-    tok_pre *p = &t->pre[t->n_pre];
-    memset(p, 0, sizeof *p);
-    if (!strcmp(ty, "BertPreTokenizer")) { p->type = PRE_BERT; t->n_pre++; return SQ_OK; }
-    if (!strcmp(ty, "WhitespaceSplit")) { p->type = PRE_WHITESPACE_SPLIT; t->n_pre++; return SQ_OK; }
-    if (!strcmp(ty, "ByteLevel")) {
-        int use_regex;
-        if (get_bool(o, "add_prefix_space", 1, &p->add_prefix_space, "ByteLevel", e) ||
-            get_bool(o, "use_regex", 1, &use_regex, "ByteLevel", e))
-            return e->code;
-        p->type = PRE_BYTELEVEL;
-        p->use_regex = use_regex;
-        t->n_pre++;
-        return SQ_OK;
-    }
-    if (!strcmp(ty, "Split")) {
-        const cJSON *pat = member(o, "pattern");
-        const char *rx, *behavior;
-        int invert;
-        if (get_str(pat, "Regex", &rx, "Split.pattern", e) || get_str(o, "behavior", &behavior, "Split", e) ||
-            get_bool(o, "invert", 0, &invert, "Split", e))
-            return e->code;
-        if (!rx) return sq_fail(e, SQ_EINPUT, "tokenizer.json: Split pre_tokenizer needs a Regex pattern");
-        if (!behavior || strcmp(behavior, "Isolated") != 0 || invert)
-            return sq_fail(e, SQ_EINPUT, "tokenizer.json: only Split with behavior Isolated (not inverted) is supported");
-        if (!strcmp(rx, LLAMA3_REGEX)) p->type = PRE_LLAMA3;
-        else if (!strcmp(rx, GPT2_REGEX)) p->type = PRE_GPT2;
-        else return sq_fail(e, SQ_EINPUT, "tokenizer.json: Split regex is not one we know (Llama 3 or GPT-2): %.80s", rx);
-        t->n_pre++;
-        return SQ_OK;
-    }
-    return sq_fail(e, SQ_EINPUT, "tokenizer.json: pre_tokenizer type '%.64s' is not supported", ty);
-}
-
-/* ---- post-processor ---- */
-
-static int tmpl_add(sq_tokenizer *t, int after, int32_t id, sq_err *e)
-{
-    if (id < 0 || id >= TOK_MAX_IDS) return sq_fail(e, SQ_EINPUT, "tokenizer.json: post_processor id out of range");
-    if (after) {
-        if (t->n_tmpl_post >= TOK_MAX_TEMPLATE) return sq_fail(e, SQ_EINPUT, "tokenizer.json: post_processor template too long");
-        t->tmpl_post[t->n_tmpl_post++] = id;
-    } else {
-        if (t->n_tmpl_pre >= TOK_MAX_TEMPLATE) return sq_fail(e, SQ_EINPUT, "tokenizer.json: post_processor template too long");
-        t->tmpl_pre[t->n_tmpl_pre++] = id;
-    }
-    return SQ_OK;
-}
-
-static int load_post(sq_tokenizer *t, const cJSON *o, int depth, sq_err *e)
-{
-    if (!o || cJSON_IsNull(o)) return SQ_OK;
-    const char *ty = type_of(o);
-    if (!ty) return sq_fail(e, SQ_EINPUT, "tokenizer.json: post_processor without a type");
-    if (depth > MAX_DEPTH) return sq_fail(e, SQ_EINPUT, "tokenizer.json: post_processors nested too deeply");
-    if (!strcmp(ty, "Sequence")) {
-        const cJSON *arr = member(o, "processors"), *it;
-        if (!cJSON_IsArray(arr)) return sq_fail(e, SQ_EINPUT, "tokenizer.json: post_processor Sequence needs processors[]");
-        cJSON_ArrayForEach(it, arr) if (load_post(t, it, depth + 1, e)) return e->code;
-        return SQ_OK;
-    }
-    if (!strcmp(ty, "ByteLevel")) return SQ_OK; /* offsets only */
-    if (!strcmp(ty, "BertProcessing") || !strcmp(ty, "RobertaProcessing")) {
-        const cJSON *cls = member(o, "cls"), *sep = member(o, "sep");
-        const cJSON *ci = cJSON_GetArrayItem(cls, 1), *si = cJSON_GetArrayItem(sep, 1);
-        if (!cJSON_IsArray(cls) || !cJSON_IsArray(sep) || !is_int_in(ci, 0, TOK_MAX_IDS - 1) ||
-            !is_int_in(si, 0, TOK_MAX_IDS - 1))
-            return sq_fail(e, SQ_EINPUT, "tokenizer.json: %s needs cls and sep as [token, id]", ty);
-        if (t->has_template) return sq_fail(e, SQ_EINPUT, "tokenizer.json: more than one template post_processor");
-        t->has_template = 1;
-        if (tmpl_add(t, 0, (int32_t)ci->valuedouble, e)) return e->code;
-        return tmpl_add(t, 1, (int32_t)si->valuedouble, e);
-    }
-    if (!strcmp(ty, "TemplateProcessing")) {
-        const cJSON *single = member(o, "single"), *sp = member(o, "special_tokens"), *it;
-        int seen_a = 0;
-        if (!cJSON_IsArray(single)) return sq_fail(e, SQ_EINPUT, "tokenizer.json: TemplateProcessing.single must be an array");
-        if (t->has_template) return sq_fail(e, SQ_EINPUT, "tokenizer.json: more than one template post_processor");
-        t->has_template = 1;
-        cJSON_ArrayForEach(it, single) {
-            const cJSON *st = member(it, "SpecialToken"), *sq = member(it, "Sequence");
-            if (sq) {
-                const char *id;
-                if (get_str(sq, "id", &id, "TemplateProcessing.single[].Sequence", e)) return e->code;
-                if (!id || strcmp(id, "A") != 0 || seen_a)
-                    return sq_fail(e, SQ_EINPUT, "tokenizer.json: TemplateProcessing.single must hold sequence A once");
-                seen_a = 1;
-            } else if (st) {
-                const char *name;
-                if (get_str(st, "id", &name, "TemplateProcessing.single[].SpecialToken", e)) return e->code;
-                const cJSON *def = name ? member(sp, name) : NULL, *ids = member(def, "ids"), *x;
-                if (!cJSON_IsArray(ids))
-                    return sq_fail(e, SQ_EINPUT, "tokenizer.json: TemplateProcessing special token '%.64s' is not defined",
-                                   name ? name : "?");
-                cJSON_ArrayForEach(x, ids) {
-                    if (!is_int_in(x, 0, TOK_MAX_IDS - 1))
-                        return sq_fail(e, SQ_EINPUT, "tokenizer.json: TemplateProcessing special token ids must be integers");
-                    if (tmpl_add(t, seen_a, (int32_t)x->valuedouble, e)) return e->code;
-                }
-            } else {
-                return sq_fail(e, SQ_EINPUT, "tokenizer.json: TemplateProcessing.single items must be SpecialToken or Sequence");
-            }
-        }
-        if (!seen_a) return sq_fail(e, SQ_EINPUT, "tokenizer.json: TemplateProcessing.single has no sequence A");
-        return SQ_OK;
-    }
-    return sq_fail(e, SQ_EINPUT, "tokenizer.json: post_processor type '%.64s' is not supported", ty);
-}
-
-/* ---- decoder ---- */
-
-static tok_dec *new_dec(sq_tokenizer *t, int type, sq_err *e)
-{
-    if (t->n_dec >= TOK_MAX_STEPS) {
-        sq_fail(e, SQ_EINPUT, "tokenizer.json: too many decoder steps");
-        return NULL;
-    }
-    tok_dec *d = &t->dec[t->n_dec++];
-    memset(d, 0, sizeof *d);
-    d->type = type;
-    return d;
-}
-
-static int single_char(const char *s, uint32_t *cp)
-{
-    size_t n = strlen(s);
-    if (n == 0) return 0;
-    size_t k = sq_utf8_next((const uint8_t *)s, n, 0, cp);
-    return k == n;
-}
-
-static int load_decoder(sq_tokenizer *t, const cJSON *o, int depth, int *fused, sq_err *e)
-{
-    if (!o || cJSON_IsNull(o)) return SQ_OK;
-    const char *ty = type_of(o);
-    tok_dec *d;
-    if (!ty) return sq_fail(e, SQ_EINPUT, "tokenizer.json: decoder without a type");
-    if (depth > MAX_DEPTH) return sq_fail(e, SQ_EINPUT, "tokenizer.json: decoders nested too deeply");
-    t->has_decoder = 1;
-    if (!strcmp(ty, "Sequence")) {
-        const cJSON *arr = member(o, "decoders"), *it;
-        if (!cJSON_IsArray(arr)) return sq_fail(e, SQ_EINPUT, "tokenizer.json: decoder Sequence needs decoders[]");
-        cJSON_ArrayForEach(it, arr) if (load_decoder(t, it, depth + 1, fused, e)) return e->code;
-        return SQ_OK;
-    }
-    if (!strcmp(ty, "ByteLevel")) return new_dec(t, DEC_BYTELEVEL, e) ? SQ_OK : e->code;
-    if (!strcmp(ty, "ByteFallback")) return new_dec(t, DEC_BYTE_FALLBACK, e) ? SQ_OK : e->code;
-    if (!strcmp(ty, "Fuse")) {
-        *fused = 1;
-        return new_dec(t, DEC_FUSE, e) ? SQ_OK : e->code;
-    }
-    if (!strcmp(ty, "WordPiece")) {
-        const char *prefix;
-        if (get_str(o, "prefix", &prefix, "decoder WordPiece", e)) return e->code;
-        if (!(d = new_dec(t, DEC_WORDPIECE, e))) return e->code;
-        if (!prefix) prefix = "##";
-        d->na = strlen(prefix);
-        if (d->na > TOK_MAX_PATTERN) return sq_fail(e, SQ_EINPUT, "tokenizer.json: WordPiece decoder prefix too long");
-        if (dup_bytes(&d->a, prefix, d->na, e)) return e->code;
-        return get_bool(o, "cleanup", 1, &d->cleanup, "decoder WordPiece", e);
-    }
-    if (!strcmp(ty, "Replace")) {
-        const cJSON *pat = member(o, "pattern");
-        const char *from, *to;
-        if (member(pat, "Regex")) return sq_fail(e, SQ_EINPUT, "tokenizer.json: Replace decoder with a Regex pattern is not supported");
-        if (get_str(pat, "String", &from, "decoder Replace.pattern", e) || get_str(o, "content", &to, "decoder Replace", e))
-            return e->code;
-        if (!from || !*from || !to) return sq_fail(e, SQ_EINPUT, "tokenizer.json: Replace decoder needs pattern.String and content");
-        if (strlen(from) > TOK_MAX_PATTERN || strlen(to) > TOK_MAX_PATTERN)
-            return sq_fail(e, SQ_EINPUT, "tokenizer.json: Replace decoder strings longer than %d bytes", TOK_MAX_PATTERN);
-        if (!(d = new_dec(t, DEC_REPLACE, e))) return e->code;
-        d->na = strlen(from);
-        d->nb = strlen(to);
-        if (dup_bytes(&d->a, from, d->na, e)) return e->code;
-        return dup_bytes(&d->b, to, d->nb, e);
-    }
-    if (!strcmp(ty, "Strip")) {
-        const char *content;
-        const cJSON *start = member(o, "start"), *stop = member(o, "stop");
-        if (get_str(o, "content", &content, "decoder Strip", e)) return e->code;
-        if (!(d = new_dec(t, DEC_STRIP, e))) return e->code;
-        if (!content || !single_char(content, &d->strip_char))
-            return sq_fail(e, SQ_EINPUT, "tokenizer.json: Strip decoder content must be one character");
-        if (!is_int_in(start, 0, 1024) || (stop && !cJSON_IsNull(stop) && !is_int_in(stop, 0, 0)))
-            return sq_fail(e, SQ_EINPUT, "tokenizer.json: Strip decoder supports start in [0, 1024] and stop 0 only");
-        d->strip_start = (int)start->valuedouble;
-        d->after_fuse = *fused;
-        return SQ_OK;
-    }
-    if (!strcmp(ty, "Metaspace")) {
-        const char *rep, *scheme;
-        int add_prefix;
-        if (get_str(o, "replacement", &rep, "decoder Metaspace", e) || get_str(o, "prepend_scheme", &scheme, "decoder Metaspace", e) ||
-            get_bool(o, "add_prefix_space", 1, &add_prefix, "decoder Metaspace", e))
-            return e->code;
-        if (!(d = new_dec(t, DEC_METASPACE, e))) return e->code;
-        if (!rep) rep = "\xe2\x96\x81";
-        if (!single_char(rep, &d->strip_char)) return sq_fail(e, SQ_EINPUT, "tokenizer.json: Metaspace replacement must be one character");
-        d->na = strlen(rep);
-        if (dup_bytes(&d->a, rep, d->na, e)) return e->code;
-        d->strip_start = scheme ? strcmp(scheme, "never") != 0 : add_prefix;
-        return SQ_OK;
-    }
-    return sq_fail(e, SQ_EINPUT, "tokenizer.json: decoder type '%.64s' is not supported", ty);
 }
 
 /* ---- model ---- */
@@ -556,11 +257,11 @@ static int load_vocab_object(sq_tokenizer *t, const cJSON *vocab, sq_err *e)
     if (!cJSON_IsObject(vocab)) return sq_fail(e, SQ_EINPUT, "tokenizer.json: model.vocab must be an object");
     cJSON_ArrayForEach(it, vocab) {
         if (!it->string) return sq_fail(e, SQ_EINPUT, "tokenizer.json: model.vocab entry without a name");
-        if (!is_int_in(it, 0, TOK_MAX_IDS - 1))
+        if (!sq_tok_is_int_in(it, 0, TOK_MAX_IDS - 1))
             return sq_fail(e, SQ_EINPUT, "tokenizer.json: model.vocab[\"%.40s\"] must be an integer id in [0, %d)", it->string,
                            TOK_MAX_IDS);
         size_t len = strlen(it->string);
-        if (!utf8_well_formed(it->string, len)) return sq_fail(e, SQ_EINPUT, "tokenizer.json: a vocabulary string is not valid UTF-8");
+        if (!sq_tok_utf8_well_formed(it->string, len)) return sq_fail(e, SQ_EINPUT, "tokenizer.json: a vocabulary string is not valid UTF-8");
         if (sq_tok_vocab_add(&t->v, it->string, len, (int32_t)it->valuedouble, 0, e)) return e->code;
     }
     if (t->v.n_ent == 0) return sq_fail(e, SQ_EINPUT, "tokenizer.json: model.vocab is empty");
@@ -620,26 +321,26 @@ static int load_merges(sq_tokenizer *t, const cJSON *merges, sq_err *e)
 static int load_model(sq_tokenizer *t, const cJSON *m, sq_err *e)
 {
     if (!cJSON_IsObject(m)) return sq_fail(e, SQ_EINPUT, "tokenizer.json: no model object");
-    const char *ty = type_of(m);
+    const char *ty = sq_tok_type_of(m);
     if (!ty) { /* HF accepts an untagged model and guesses from the fields */
-        if (member(m, "merges")) ty = "BPE";
-        else if (member(m, "max_input_chars_per_word") || member(m, "continuing_subword_prefix")) ty = "WordPiece";
+        if (sq_tok_member(m, "merges")) ty = "BPE";
+        else if (sq_tok_member(m, "max_input_chars_per_word") || sq_tok_member(m, "continuing_subword_prefix")) ty = "WordPiece";
         else return sq_fail(e, SQ_EINPUT, "tokenizer.json: model has no type");
     }
     const char *unk;
-    if (get_str(m, "unk_token", &unk, "model", e)) return e->code;
+    if (sq_tok_get_str(m, "unk_token", &unk, "model", e)) return e->code;
     if (!strcmp(ty, "WordPiece")) {
         const char *prefix;
-        const cJSON *mx = member(m, "max_input_chars_per_word");
+        const cJSON *mx = sq_tok_member(m, "max_input_chars_per_word");
         t->kind = SQ_TOK_WORDPIECE;
-        if (load_vocab_object(t, member(m, "vocab"), e)) return e->code;
-        if (get_str(m, "continuing_subword_prefix", &prefix, "model", e)) return e->code;
+        if (load_vocab_object(t, sq_tok_member(m, "vocab"), e)) return e->code;
+        if (sq_tok_get_str(m, "continuing_subword_prefix", &prefix, "model", e)) return e->code;
         if (!prefix) prefix = "##";
         t->wp_prefix_len = strlen(prefix);
         if (t->wp_prefix_len > TOK_MAX_PATTERN) return sq_fail(e, SQ_EINPUT, "tokenizer.json: continuing_subword_prefix too long");
-        if (dup_bytes(&t->wp_prefix, prefix, t->wp_prefix_len, e)) return e->code;
+        if (sq_tok_dup_bytes(&t->wp_prefix, prefix, t->wp_prefix_len, e)) return e->code;
         if (mx && !cJSON_IsNull(mx)) {
-            if (!is_int_in(mx, 1, TOK_MAX_WORD_CHARS))
+            if (!sq_tok_is_int_in(mx, 1, TOK_MAX_WORD_CHARS))
                 return sq_fail(e, SQ_EINPUT, "tokenizer.json: max_input_chars_per_word must be in [1, %d]", TOK_MAX_WORD_CHARS);
             t->wp_max_chars = (size_t)mx->valuedouble;
         }
@@ -650,12 +351,12 @@ static int load_model(sq_tokenizer *t, const cJSON *m, sq_err *e)
     }
     if (!strcmp(ty, "BPE")) {
         const char *cs, *eow;
-        const cJSON *drop = member(m, "dropout");
+        const cJSON *drop = sq_tok_member(m, "dropout");
         t->kind = SQ_TOK_BPE_SENTENCEPIECE; /* refined after the pre_tokenizer is known */
-        if (load_vocab_object(t, member(m, "vocab"), e)) return e->code;
-        if (get_bool(m, "fuse_unk", 0, &t->fuse_unk, "model", e) || get_bool(m, "byte_fallback", 0, &t->byte_fallback, "model", e) ||
-            get_bool(m, "ignore_merges", 0, &t->ignore_merges, "model", e) ||
-            get_str(m, "continuing_subword_prefix", &cs, "model", e) || get_str(m, "end_of_word_suffix", &eow, "model", e))
+        if (load_vocab_object(t, sq_tok_member(m, "vocab"), e)) return e->code;
+        if (sq_tok_get_bool(m, "fuse_unk", 0, &t->fuse_unk, "model", e) || sq_tok_get_bool(m, "byte_fallback", 0, &t->byte_fallback, "model", e) ||
+            sq_tok_get_bool(m, "ignore_merges", 0, &t->ignore_merges, "model", e) ||
+            sq_tok_get_str(m, "continuing_subword_prefix", &cs, "model", e) || sq_tok_get_str(m, "end_of_word_suffix", &eow, "model", e))
             return e->code;
         if ((cs && *cs) || (eow && *eow))
             return sq_fail(e, SQ_EINPUT, "tokenizer.json: BPE continuing_subword_prefix / end_of_word_suffix are not supported");
@@ -665,7 +366,7 @@ static int load_model(sq_tokenizer *t, const cJSON *m, sq_err *e)
             t->unk_id = sq_tok_vocab_find(&t->v, unk, strlen(unk));
             if (t->unk_id < 0) return sq_fail(e, SQ_EINPUT, "tokenizer.json: BPE unk_token '%.40s' is not in the vocabulary", unk);
         }
-        return load_merges(t, member(m, "merges"), e);
+        return load_merges(t, sq_tok_member(m, "merges"), e);
     }
     return sq_fail(e, SQ_EINPUT, "tokenizer.json: model type '%.64s' is not supported (WordPiece and BPE are)", ty);
 }
@@ -791,12 +492,12 @@ static int sq_tokenizer_load_json_impl(sq_tokenizer **out, const char *json, siz
     sq_tokenizer *t = NULL;
     if (!cJSON_IsObject(root)) { sq_fail(e, SQ_EINPUT, "tokenizer.json: the top level must be an object"); goto fail; }
     if (!(t = tok_new(e))) goto fail;
-    if (load_model(t, member(root, "model"), e) || load_normalizer(t, member(root, "normalizer"), 0, e) ||
-        load_pre(t, member(root, "pre_tokenizer"), 0, e) || load_post(t, member(root, "post_processor"), 0, e))
+    if (load_model(t, sq_tok_member(root, "model"), e) || sq_tok_load_normalizer(t, sq_tok_member(root, "normalizer"), 0, e) ||
+        sq_tok_load_pre(t, sq_tok_member(root, "pre_tokenizer"), 0, e) || sq_tok_load_post(t, sq_tok_member(root, "post_processor"), 0, e))
         goto fail;
     int fused = 0;
-    if (load_decoder(t, member(root, "decoder"), 0, &fused, e)) goto fail;
-    if (load_added_tokens(t, member(root, "added_tokens"), e)) goto fail;
+    if (sq_tok_load_decoder(t, sq_tok_member(root, "decoder"), 0, &fused, e)) goto fail;
+    if (load_added_tokens(t, sq_tok_member(root, "added_tokens"), e)) goto fail;
     if (t->kind != SQ_TOK_WORDPIECE) {
         int bytelevel = 0;
         for (size_t k = 0; k < t->n_pre; k++)
@@ -806,9 +507,9 @@ static int sq_tokenizer_load_json_impl(sq_tokenizer **out, const char *json, siz
         t->kind = bytelevel ? SQ_TOK_BPE_BYTELEVEL : SQ_TOK_BPE_SENTENCEPIECE;
     }
     {
-        const cJSON *tr = member(root, "truncation"), *ml = member(tr, "max_length");
+        const cJSON *tr = sq_tok_member(root, "truncation"), *ml = sq_tok_member(tr, "max_length");
         if (tr && !cJSON_IsNull(tr)) {
-            if (!is_int_in(ml, 0, 1e9)) { sq_fail(e, SQ_EINPUT, "tokenizer.json: truncation.max_length must be an integer"); goto fail; }
+            if (!sq_tok_is_int_in(ml, 0, 1e9)) { sq_fail(e, SQ_EINPUT, "tokenizer.json: truncation.max_length must be an integer"); goto fail; }
             t->max_length = (size_t)ml->valuedouble;
         }
     }
@@ -880,3 +581,4 @@ int sq_tokenizer_load_vocab_txt(sq_tokenizer **out, const char *txt, size_t len,
     if (rc) sq_fail(e, rc, "%s", local.msg);
     return rc;
 }
+

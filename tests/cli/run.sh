@@ -147,6 +147,10 @@ check "failed quantize leaves an existing output untouched" grep -q keep "$T/exi
 check "no temporary files left" bash -c "! ls $T/*.tmp-* 2>/dev/null"
 check "bad option value is refused with exit 2" bash -c "$SQ quantize $BERT $T/x.safetensors --bits 5 2>/dev/null; [ \$? -eq 2 ]"
 check "missing model is refused with exit 2" bash -c "$SQ inspect /nonexistent/model 2>/dev/null; [ \$? -eq 2 ]"
+check "every command prints its usage for --help / -h with exit 0" bash -c "for c in inspect quantize dequantize classify eval generate perplexity; do for h in --help -h; do $SQ \$c \$h > $T/help.txt 2>&1 || exit 1; grep -q \"^  sq \$c \" $T/help.txt || exit 1; done; done"
+check "quantize usage lists every format, --threads and --quiet" bash -c "$SQ quantize --help > $T/qhelp.txt && grep -q 'packed|paper|codebook' $T/qhelp.txt && grep -q -- '--threads N' $T/qhelp.txt && grep -q -- '--quiet' $T/qhelp.txt"
+check "sq --help lists every command's usage, generate with --stats" bash -c "$SQ --help | grep -q 'sq perplexity MODEL' && $SQ --help | grep -q -- '--stats'"
+check "classify -- -h classifies the text '-h' instead of printing help" bash -c "$SQ classify $BERT -- -h | grep -q -- '-h\$'"
 
 # --- sharded models (model-0000i-of-0000N.safetensors + index): one logical model
 python3 tests/cli/make_shards.py $STORIES "$T/sh3" 3
