@@ -1,4 +1,5 @@
-# sq - SplitQuant. `make` builds the native CLI at build/sq; `make test` runs every test.
+# sq - SplitQuant. `make` builds the native CLI at build/sq; `make test` runs every test
+# (the list: TEST_SUITES below), `make check` the quick native ones.
 # Sources are discovered: every core/**/*.c is the library, cli/*.c the front end,
 # host/*.c what the front ends share that calls the platform (the thread pool),
 # tests/unit/test_*.c one test program each.
@@ -20,7 +21,7 @@ HOST_OBJ  := $(HOST_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(HOST_OBJ)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test unit-test cli-test tokenizer-test demo clean asan eval
+.PHONY: all test check unit-test cli-test tokenizer-test demo clean asan eval
 all: $(BUILD)/sq $(BUILD)/sq-synth
 
 $(BUILD)/obj/%.o: %.c
@@ -49,7 +50,6 @@ cli-test: $(BUILD)/sq
 tokenizer-test:
 	bash tests/tokenizer/run.sh
 
-test: unit-test cli-test tokenizer-test
 
 # The whole suite once more under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan:
@@ -72,6 +72,22 @@ clean:
 
 # Further targets (wasm, web, fuzz, bench) live in mk/*.mk.
 include $(sort $(wildcard mk/*.mk))
+
+# ---------------- every test suite, in one place ----------------
+# `make test` runs them all (the suites' rules: unit/cli/tokenizer above, the others in
+# mk/*.mk); `make check` is the quick native-only run for development (no wasm, browser,
+# fuzz or npm cross-check). Under SANITIZE (make asan) only the native suites apply:
+# sanitizers don't reach wasm, and test_kernels runs natively through unit-test.
+FUZZ_IN_TEST ?= 1
+TEST_SUITES   = unit-test cli-test tokenizer-test
+ifneq ($(FUZZ_IN_TEST),0)
+TEST_SUITES  += fuzz-regress
+endif
+ifeq ($(SANITIZE),)
+TEST_SUITES  += kernels-test wasm-test web-test
+endif
+test: $(TEST_SUITES)
+check: unit-test cli-test
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 

@@ -103,10 +103,6 @@ fuzz-seeds: $(FUZZ_BUILD)/gen_seeds
 	$(FUZZ_BUILD)/gen_seeds fuzz/corpus
 	python3 fuzz/gen_text_seeds.py fuzz/corpus
 
-# `make test` runs the regressions too (FUZZ_IN_TEST=0 leaves them out).
-FUZZ_IN_TEST ?= 1
-ifneq ($(FUZZ_IN_TEST),0)
-test: fuzz-regress
-endif
+# Part of `make test` (TEST_SUITES in the Makefile; FUZZ_IN_TEST=0 leaves it out).
 
 -include $(shell find $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)

@@ -53,7 +53,4 @@ kernels-bench: $(KERNELS_DIR)/test_kernels.wasm $(KERNELS_DIR)/test_kernels_auto
 
 bench: kernels-bench
 
-# Part of `make test` (not of `make asan`, which runs test_kernels natively through unit-test).
-ifeq ($(SANITIZE),)
-test: kernels-test
-endif
+# Part of `make test` (TEST_SUITES in the Makefile).

@@ -124,9 +124,6 @@ $(WEB_API_JS): $(BUILD)/web/%: wasm/%
 wasm-test: $(BUILD)/sq $(BUILD)/sq-synth $(BUILD)/sq.wasm web-module
 	$(NODE) tests/wasm/run.mjs --build $(BUILD) $(WASM_TEST_ARGS)
 
-# Part of `make test` (but not of `make asan`: sanitizers don't apply to wasm).
-ifeq ($(SANITIZE),)
-test: wasm-test
-endif
+# Part of `make test` (TEST_SUITES in the Makefile).
 
 -include $(shell find $(BUILD)/wasi $(BUILD)/em -name '*.d' 2>/dev/null)

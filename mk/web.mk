@@ -39,6 +39,4 @@ serve: web
 web-test: web $(BUILD)/sq $(BUILD)/sq-synth
 	$(NODE) tests/web/run.mjs --build $(BUILD) --chromium $(CHROMIUM)
 
-ifeq ($(SANITIZE),)
-test: web-test
-endif
+# Part of `make test` (TEST_SUITES in the Makefile).
