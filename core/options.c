@@ -21,10 +21,14 @@ int sq_quant_opt_set(sq_quant_opts *o, const char *key, const char *v, sq_err *e
     if (!v) v = "";
     if (strcmp(key, "bits") == 0) {
         if (strcmp(v, "f32") == 0) o->bits = SQ_BITS_F32;
-        else if (int_in(v, 2, 8, &n) && (n == 2 || n == 3 || n == 4 || n == 8)) o->bits = (int)n;
-        else return sq_fail(e, SQ_EINPUT, "--bits must be 2, 3, 4, 8 or f32");
+        else if (int_in(v, 1, 8, &n) && sq_bits_known(n)) o->bits = (int)n; /* the widths of formats.h */
+        else {
+            char msg[96];
+            return sq_fail(e, SQ_EINPUT, "%s", sq_bits_usage(msg, sizeof msg));
+        }
     } else if (strcmp(key, "clusters") == 0) {
-        if (!int_in(v, 1, 8, &n)) return sq_fail(e, SQ_EINPUT, "--clusters must be an integer from 1 to 8");
+        if (!int_in(v, 1, SQ_MAX_CLUSTERS, &n))
+            return sq_fail(e, SQ_EINPUT, "--clusters must be an integer from 1 to %d", SQ_MAX_CLUSTERS);
         o->clusters = (int)n;
     } else if (strcmp(key, "group") == 0) {
         if (strcmp(v, "auto") == 0) o->group = SQ_GROUP_AUTO;
@@ -33,10 +37,7 @@ int sq_quant_opt_set(sq_quant_opts *o, const char *key, const char *v, sq_err *e
         else if (int_in(v, 1, 1L << 30, &n)) o->group = (int)n;
         else return sq_fail(e, SQ_EINPUT, "--group must be auto, row, tensor or a positive number");
     } else if (strcmp(key, "format") == 0) {
-        if (strcmp(v, "paper") == 0) o->format = SQ_FMT_PAPER;
-        else if (strcmp(v, "packed") == 0) o->format = SQ_FMT_PACKED;
-        else if (strcmp(v, "codebook") == 0) o->format = SQ_FMT_CODEBOOK;
-        else return sq_fail(e, SQ_EINPUT, "--format must be packed, paper or codebook");
+        if (!sq_format_find(v, &o->format)) return sq_fail(e, SQ_EINPUT, "--format must be packed, paper or codebook");
     } else if (strcmp(key, "seed") == 0) {
         if (!int_in(v, 0, 0x7fffffffL, &n)) return sq_fail(e, SQ_EINPUT, "--seed must be a non-negative integer");
         o->seed = (uint64_t)n;
@@ -48,5 +49,6 @@ int sq_quant_opt_set(sq_quant_opts *o, const char *key, const char *v, sq_err *e
 
 void sq_quant_opts_finish(sq_quant_opts *o, int clusters_given)
 {
-    if (o->format == SQ_FMT_CODEBOOK && !clusters_given) o->clusters = 1;
+    int max_k = sq_formats[o->format].max_k; /* the codebook's levels are its clusters */
+    if (!clusters_given && o->clusters > max_k) o->clusters = max_k;
 }

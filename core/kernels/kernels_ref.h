@@ -55,7 +55,7 @@
 #define SQ_KL 16       /* lanes of the canonical dot */
 #define SQ_KCHUNK 512  /* columns decoded at a time (a multiple of SQ_KL) */
 #define SQ_KNB 16      /* inputs handled per pass over a weight row */
-#define SQ_KTAB 16     /* entries of a dequantization table (k <= 16) */
+#define SQ_KTAB SQ_MAX_K /* entries of a dequantization table (k <= SQ_MAX_K, formats.h) */
 
 /* One-input row kernels (token-by-token decoding), R rows per pass: several rows share
  * each load of x and give the core several independent accumulator chains; every row

@@ -23,8 +23,9 @@
 #include <stdint.h>
 #include "../safetensors.h"
 #include "../sq.h"
+#include "../formats/formats.h"
 
-#define SQ_LIN_MAX_PARTS 16
+#define SQ_LIN_MAX_PARTS SQ_MAX_K /* paper sub-layers (formats.h) */
 
 enum { SQ_LIN_F32 = 0, SQ_LIN_PACKED = 1, SQ_LIN_PAPER = 2, SQ_LIN_BF16 = 3, SQ_LIN_F16 = 4, SQ_LIN_CODEBOOK = 5 };
 
@@ -84,13 +85,7 @@ void sq_linear_matmul_multi(const sq_linear *const *L, float *const *Y, int coun
 /* The kernel implementation in use ("ref", "avx2", "simd128"). */
 const char *sq_linear_kernels(void);
 
-/* Load the layer whose float weight would be called `weight_name` (e.g.
- * "model.layers.0.mlp.up_proj.weight") from f, in whatever layout f holds it
- * (original, packed, paper or split parts); bias_name may be NULL or absent from f.
- * expect_rows/expect_cols: the shape the model needs; a mismatch is an SQ_EINPUT error
- * naming the tensor. */
-int sq_linear_load(sq_linear *L, const sq_st_file *f, const char *weight_name, const char *bias_name,
-                   size_t expect_rows, size_t expect_cols, sq_err *e);
+/* Loading a layer from a file: quant/qload.h. */
 void sq_linear_free(sq_linear *L);
 /* Bytes of weight data the layer holds in memory. */
 size_t sq_linear_bytes(const sq_linear *L);

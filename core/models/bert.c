@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../quant/qfile.h"
+#include "../quant/qload.h"
 #include "config.h"
 
 /* ---------------- config ---------------- */
@@ -69,32 +69,29 @@ static float *read_float(const sq_st_file *f, const char *name, int ndim, size_t
 }
 
 /* Rows of a (possibly quantized) 2-D weight: the stored tensor or its sq.tensors entry. */
-static int weight_rows(const sq_st_file *f, const char *name, size_t *rows, sq_err *e)
+static int weight_rows(const sq_qfile *q, const char *name, size_t *rows, sq_err *e)
 {
-    const sq_tensor_info *t = sq_st_find(f, name);
+    const sq_tensor_info *t = sq_st_find(q->f, name);
     if (t) {
         if (t->ndim != 2) return sq_fail(e, SQ_EINPUT, "tensor '%s': expected 2 dims, found %d", name, t->ndim);
         *rows = (size_t)t->shape[0];
         return SQ_OK;
     }
-    sq_qfile q;
-    if (sq_qfile_open(&q, f, e)) return e->code;
     sq_qtensor d;
-    int found = sq_qfile_describe(&q, name, &d, e);
-    sq_qfile_close(&q);
+    int found = sq_qfile_describe(q, name, &d, e);
     if (e->code) return e->code;
     if (!found) return sq_fail(e, SQ_EINPUT, "tensor '%s' is missing", name);
     *rows = d.rows;
     return SQ_OK;
 }
 
-static int load_lin(sq_linear *L, const sq_st_file *f, const char *pre, const char *name, size_t rows, size_t cols,
+static int load_lin(sq_linear *L, const sq_qfile *q, const char *pre, const char *name, size_t rows, size_t cols,
                     sq_err *e)
 {
     char w[256], b[256];
     snprintf(w, sizeof w, "%s%s.weight", pre, name);
     snprintf(b, sizeof b, "%s%s.bias", pre, name);
-    if (sq_linear_load(L, f, w, b, rows, cols, e)) return e->code;
+    if (sq_linear_load_from(L, q, w, b, rows, cols, e)) return e->code;
     if (!L->bias) return sq_fail(e, SQ_EINPUT, "tensor '%s' is missing (BERT linear layers have biases)", b);
     return SQ_OK;
 }
@@ -200,6 +197,9 @@ int sq_bert_load(sq_bert **out, const sq_st_file *f, const char *config_json, sq
     if (!rc && !(m->emb_ln_w = load_vec(f, pre, "embeddings.LayerNorm.weight", H, e))) rc = e->code;
     if (!rc && !(m->emb_ln_b = load_vec(f, pre, "embeddings.LayerNorm.bias", H, e))) rc = e->code;
     if (!rc && !(m->layers = sq_calloc((size_t)c->n_layers, sizeof *m->layers, e))) rc = e->code;
+    sq_qfile q; /* "sq.tensors" parsed once for every layer */
+    memset(&q, 0, sizeof q);
+    if (!rc) rc = sq_qfile_open(&q, f, e);
     /* per-layer tensor names: BERT/RoBERTa, DistilBERT */
     static const char *const LN[2][10] = {
         {"encoder.layer.%d.", "attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
@@ -212,12 +212,12 @@ int sq_bert_load(sq_bert **out, const sq_st_file *f, const char *config_json, sq
         char p[128], fmt[64], w1[96], b1[96], w2[96], b2[96];
         snprintf(fmt, sizeof fmt, "%s%s", pre, nm[0]);
         snprintf(p, sizeof p, fmt, l);
-        if ((rc = load_lin(&L->q, f, p, nm[1], H, H, e))) break;
-        if ((rc = load_lin(&L->k, f, p, nm[2], H, H, e))) break;
-        if ((rc = load_lin(&L->v, f, p, nm[3], H, H, e))) break;
-        if ((rc = load_lin(&L->attn_out, f, p, nm[4], H, H, e))) break;
-        if ((rc = load_lin(&L->inter, f, p, nm[5], I, H, e))) break;
-        if ((rc = load_lin(&L->out, f, p, nm[6], H, I, e))) break;
+        if ((rc = load_lin(&L->q, &q, p, nm[1], H, H, e))) break;
+        if ((rc = load_lin(&L->k, &q, p, nm[2], H, H, e))) break;
+        if ((rc = load_lin(&L->v, &q, p, nm[3], H, H, e))) break;
+        if ((rc = load_lin(&L->attn_out, &q, p, nm[4], H, H, e))) break;
+        if ((rc = load_lin(&L->inter, &q, p, nm[5], I, H, e))) break;
+        if ((rc = load_lin(&L->out, &q, p, nm[6], H, I, e))) break;
         snprintf(w1, sizeof w1, "%s.weight", nm[7]);
         snprintf(b1, sizeof b1, "%s.bias", nm[7]);
         snprintf(w2, sizeof w2, "%s.weight", nm[8]);
@@ -232,22 +232,23 @@ int sq_bert_load(sq_bert **out, const sq_st_file *f, const char *config_json, sq
        DistilBERT's pre_classifier + classifier */
     const char *head_out = family == SQ_BERT_FAMILY_ROBERTA ? "classifier.out_proj" : "classifier";
     if (!rc) {
-        if (family == SQ_BERT_FAMILY_ROBERTA) rc = load_lin(&m->pooler, f, "", "classifier.dense", H, H, e);
-        else if (distil) rc = load_lin(&m->pooler, f, "", "pre_classifier", H, H, e);
+        if (family == SQ_BERT_FAMILY_ROBERTA) rc = load_lin(&m->pooler, &q, "", "classifier.dense", H, H, e);
+        else if (distil) rc = load_lin(&m->pooler, &q, "", "pre_classifier", H, H, e);
         else {
             snprintf(name, sizeof name, "%spooler.", pre);
-            rc = load_lin(&m->pooler, f, name, "dense", H, H, e);
+            rc = load_lin(&m->pooler, &q, name, "dense", H, H, e);
         }
     }
     char head_w[64];
     snprintf(head_w, sizeof head_w, "%s.weight", head_out);
     size_t nl = 0;
-    if (!rc) rc = weight_rows(f, head_w, &nl, e);
+    if (!rc) rc = weight_rows(&q, head_w, &nl, e);
     if (!rc && (nl < 1 || nl > 100000)) rc = sq_fail(e, SQ_EINPUT, "tensor '%s': %zu outputs", head_w, nl);
     if (!rc) {
         c->n_labels = (int)nl;
-        rc = load_lin(&m->classifier, f, "", head_out, nl, H, e);
+        rc = load_lin(&m->classifier, &q, "", head_out, nl, H, e);
     }
+    sq_qfile_close(&q);
     if (!rc) rc = load_labels(m, cfg, e);
     cJSON_Delete(cfg);
     if (rc) {

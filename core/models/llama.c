@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../quant/qfile.h"
+#include "../quant/qload.h"
 #include "config.h"
 
 #define PREFILL_CHUNK 64
@@ -152,24 +152,21 @@ static float *read_vec(const sq_st_file *f, const char *name, size_t n, sq_err *
 }
 
 /* Stored as it is, or described as quantized in sq.tensors. */
-static int tensor_present(const sq_st_file *f, const char *name, sq_err *e)
+static int tensor_present(const sq_qfile *q, const char *name, sq_err *e)
 {
-    if (sq_st_find(f, name)) return 1;
-    sq_qfile q;
-    if (sq_qfile_open(&q, f, e)) return 0;
+    if (sq_st_find(q->f, name)) return 1;
     sq_qtensor d;
-    int found = sq_qfile_describe(&q, name, &d, e);
-    sq_qfile_close(&q);
+    int found = sq_qfile_describe(q, name, &d, e);
     return !e->code && found == 1;
 }
 
-static int load_lin(sq_linear *L, const sq_st_file *f, const char *pre, const char *name, int bias, size_t rows,
+static int load_lin(sq_linear *L, const sq_qfile *q, const char *pre, const char *name, int bias, size_t rows,
                     size_t cols, sq_err *e)
 {
     char w[256], b[256];
     snprintf(w, sizeof w, "%s%s.weight", pre, name);
     snprintf(b, sizeof b, "%s%s.bias", pre, name);
-    if (sq_linear_load(L, f, w, bias ? b : NULL, rows, cols, e)) return e->code;
+    if (sq_linear_load_from(L, q, w, bias ? b : NULL, rows, cols, e)) return e->code;
     if (bias && !L->bias) return sq_fail(e, SQ_EINPUT, "tensor '%s' is missing (config.json asks for biases)", b);
     return SQ_OK;
 }
@@ -243,8 +240,9 @@ static void tied_head(sq_llama *m)
     }
 }
 
-static int load_weights(sq_llama *m, const sq_st_file *f, sq_err *e)
+static int load_weights(sq_llama *m, const sq_qfile *q, sq_err *e)
 {
+    const sq_st_file *f = q->f;
     const sq_llama_config *c = &m->c;
     size_t dim = (size_t)c->dim, qd = (size_t)c->n_heads * (size_t)c->head_dim;
     size_t kvd = (size_t)c->n_kv_heads * (size_t)c->head_dim, hid = (size_t)c->hidden_dim, V = (size_t)c->vocab;
@@ -268,17 +266,17 @@ static int load_weights(sq_llama *m, const sq_st_file *f, sq_err *e)
         if (!(L->attn_norm = read_vec(f, name, dim, e))) return e->code;
         snprintf(name, sizeof name, "%spost_attention_layernorm.weight", p);
         if (!(L->ffn_norm = read_vec(f, name, dim, e))) return e->code;
-        if (load_lin(&L->wq, f, p, "self_attn.q_proj", c->qkv_bias, qd, dim, e) ||
-            load_lin(&L->wk, f, p, "self_attn.k_proj", c->qkv_bias, kvd, dim, e) ||
-            load_lin(&L->wv, f, p, "self_attn.v_proj", c->qkv_bias, kvd, dim, e) ||
-            load_lin(&L->wo, f, p, "self_attn.o_proj", c->o_bias, dim, qd, e) ||
-            load_lin(&L->gate, f, p, "mlp.gate_proj", c->mlp_bias, hid, dim, e) ||
-            load_lin(&L->up, f, p, "mlp.up_proj", c->mlp_bias, hid, dim, e) ||
-            load_lin(&L->down, f, p, "mlp.down_proj", c->mlp_bias, dim, hid, e))
+        if (load_lin(&L->wq, q, p, "self_attn.q_proj", c->qkv_bias, qd, dim, e) ||
+            load_lin(&L->wk, q, p, "self_attn.k_proj", c->qkv_bias, kvd, dim, e) ||
+            load_lin(&L->wv, q, p, "self_attn.v_proj", c->qkv_bias, kvd, dim, e) ||
+            load_lin(&L->wo, q, p, "self_attn.o_proj", c->o_bias, dim, qd, e) ||
+            load_lin(&L->gate, q, p, "mlp.gate_proj", c->mlp_bias, hid, dim, e) ||
+            load_lin(&L->up, q, p, "mlp.up_proj", c->mlp_bias, hid, dim, e) ||
+            load_lin(&L->down, q, p, "mlp.down_proj", c->mlp_bias, dim, hid, e))
             return e->code;
     }
     /* LM head: lm_head.weight unless the embeddings are tied (or it is absent). */
-    int has_head = tensor_present(f, "lm_head.weight", e);
+    int has_head = tensor_present(q, "lm_head.weight", e);
     if (e->code) return e->code;
     if (c->tied == 0 && !has_head)
         return sq_fail(e, SQ_EINPUT, "tensor 'lm_head.weight' is missing (config.json says tie_word_embeddings is false)");
@@ -288,7 +286,7 @@ static int load_weights(sq_llama *m, const sq_st_file *f, sq_err *e)
         return SQ_OK;
     }
     m->c.tied = 0;
-    return sq_linear_load(&m->lm_head, f, "lm_head.weight", NULL, V, dim, e);
+    return sq_linear_load_from(&m->lm_head, q, "lm_head.weight", NULL, V, dim, e);
 }
 
 int sq_llama_load(sq_llama **out, const sq_st_file *f, const char *config_json, size_t max_ctx, sq_err *e)
@@ -308,7 +306,12 @@ int sq_llama_load(sq_llama **out, const sq_st_file *f, const char *config_json, 
     int rc = parse_config(cfg, &m->c, e);
     cJSON_Delete(cfg);
     /* weights first: they prove the config's sizes before the KV cache is sized from it */
-    if (!rc) rc = load_weights(m, f, e);
+    sq_qfile q; /* "sq.tensors" parsed once for every layer */
+    if (!rc) rc = sq_qfile_open(&q, f, e);
+    if (!rc) {
+        rc = load_weights(m, &q, e);
+        sq_qfile_close(&q);
+    }
     if (!rc) {
         size_t cap = (size_t)m->c.max_pos;
         m->seq_len = max_ctx ? max_ctx : 2048;

@@ -22,8 +22,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "../sq.h"
+#include "../formats/formats.h"
 
-#define SQ_KMEANS_MAX_K 16
+#define SQ_KMEANS_MAX_K SQ_MAX_K /* formats.h */
 
 /* A weighted set of values, sorted ascending: the histogram of the data.
  * Two shapes, both accepted everywhere:

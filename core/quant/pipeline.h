@@ -11,17 +11,14 @@
 #include "../safetensors.h"
 #include "../sq.h"
 #include "kmeans.h"
-
-enum { SQ_FMT_PACKED = 0, SQ_FMT_PAPER = 1, SQ_FMT_CODEBOOK = 2 };
-/* "packed", "paper", "codebook" */
-const char *sq_format_name(int format);
-#define SQ_BITS_F32 32
+#include "../formats/formats.h" /* SQ_FMT_*, SQ_BITS_F32, the widths each format takes */
 
 typedef struct sq_quant_opts {
-    int bits;       /* 2, 3, 4, 8, or SQ_BITS_F32 (split without quantizing) */
-    int clusters;   /* k >= 1 (1 = plain quantization), <= SQ_KMEANS_MAX_K */
+    int bits;       /* a width of the format (sq_formats[format].widths), or SQ_BITS_F32
+                       (split without quantizing) */
+    int clusters;   /* k >= 1 (1 = plain quantization), <= the format's max_k */
     int group;      /* SQ_GROUP_AUTO / SQ_GROUP_ROW / SQ_GROUP_TENSOR or a size N > 0 */
-    int format;     /* SQ_FMT_PACKED, SQ_FMT_PAPER or SQ_FMT_CODEBOOK (bits 2-4, clusters 1) */
+    int format;     /* SQ_FMT_PACKED, SQ_FMT_PAPER or SQ_FMT_CODEBOOK (formats.h) */
     uint64_t seed;  /* k-means seed; each tensor mixes in a hash of its name */
     int threads;    /* worker threads for the heavy loops (1 = none) */
     int skip_plain; /* 1: don't compute mse_plain (saves time) */

@@ -22,16 +22,7 @@
 
 /* ---------------- plan.c: what each tensor becomes ---------------- */
 
-/* Group geometry of one weight. */
-typedef struct layout {
-    size_t rows, cols, n;
-    size_t group;     /* elements per group along a row; 0 = whole tensor */
-    size_t groups;    /* per row (1 for whole tensor) */
-    size_t params;    /* parameter sets P */
-    size_t row_bytes; /* packed codes per row */
-    size_t id_bytes;  /* packed ids per row */
-    int sym8;         /* paper INT8: symmetric per row */
-} layout;
+typedef sq_qgeom layout; /* the group geometry of one weight (formats.h) */
 
 layout sq_layout_of(const sq_plan_item *it, const sq_quant_opts *o);
 /* A split bias is stored as k float parts (paper, f32), else kept as it is. */

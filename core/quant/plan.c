@@ -10,7 +10,6 @@
 
 #include "pipeline_int.h"
 #include "quant.h"
-#include "../formats/codebook.h"
 
 void sq_quant_opts_default(sq_quant_opts *o)
 {
@@ -23,28 +22,30 @@ void sq_quant_opts_default(sq_quant_opts *o)
     o->threads = 1;
 }
 
-const char *sq_format_name(int format)
-{
-    return format == SQ_FMT_PAPER ? "paper" : format == SQ_FMT_CODEBOOK ? "codebook" : "packed";
-}
-
 int sq_quant_opts_check(const sq_quant_opts *o, sq_err *e)
 {
-    if (!(o->bits == 2 || o->bits == 3 || o->bits == 4 || o->bits == 8 || o->bits == SQ_BITS_F32))
-        return sq_fail(e, SQ_EINPUT, "--bits must be 2, 3, 4, 8 or f32 (got %d)", o->bits);
-    if (o->clusters < 1 || o->clusters > 8)
-        return sq_fail(e, SQ_EINPUT, "--clusters must be between 1 and 8 (got %d)", o->clusters);
-    if (o->format != SQ_FMT_PACKED && o->format != SQ_FMT_PAPER && o->format != SQ_FMT_CODEBOOK)
+    char wt[64];
+    unsigned all = sq_widths_all();
+    if (!(o->bits == SQ_BITS_F32 || (o->bits >= 1 && o->bits <= 8 && (all & SQ_BITS_MASK(o->bits)))))
+        return sq_fail(e, SQ_EINPUT, "--bits must be %s (got %d)", sq_widths_text(all, "f32", wt, sizeof wt), o->bits);
+    if (o->clusters < 1 || o->clusters > SQ_MAX_CLUSTERS)
+        return sq_fail(e, SQ_EINPUT, "--clusters must be between 1 and %d (got %d)", SQ_MAX_CLUSTERS, o->clusters);
+    if (o->format < 0 || o->format >= SQ_FMT_COUNT)
         return sq_fail(e, SQ_EINPUT, "--format must be packed, paper or codebook");
-    if (o->format == SQ_FMT_CODEBOOK && !(o->bits >= 2 && o->bits <= 4))
-        return sq_fail(e, SQ_EINPUT, "--format codebook needs --bits 2, 3 or 4 (got %s)", o->bits == SQ_BITS_F32 ? "f32" : o->bits == 8 ? "8" : "?");
-    if (o->format == SQ_FMT_CODEBOOK && o->clusters != 1)
-        return sq_fail(e, SQ_EINPUT, "--format codebook takes no --clusters: its 2^bits table levels are its clusters");
+    const sq_format *F = &sq_formats[o->format];
+    int f32_ok = F->max_k > 1; /* --bits f32 splits into float parts: for formats that split */
+    if (o->bits == SQ_BITS_F32 ? !f32_ok : !(F->widths & SQ_BITS_MASK(o->bits))) {
+        char got[16];
+        if (o->bits == SQ_BITS_F32) snprintf(got, sizeof got, "f32"); else snprintf(got, sizeof got, "%d", o->bits);
+        return sq_fail(e, SQ_EINPUT, "--format %s needs --bits %s (got %s)", F->name,
+                       sq_widths_text(F->widths, f32_ok ? "f32" : NULL, wt, sizeof wt), got);
+    }
+    if (o->clusters > F->max_k)
+        return sq_fail(e, SQ_EINPUT, "--format %s takes no --clusters: its 2^bits table levels are its clusters", F->name);
     if (o->group == 0 || o->group < SQ_GROUP_TENSOR)
         return sq_fail(e, SQ_EINPUT, "--group must be auto, row, tensor or a positive size");
     return SQ_OK;
 }
-
 
 /* ---------------- the plan ---------------- */
 
@@ -129,28 +130,8 @@ void sq_plan_free(sq_plan *p)
 
 layout sq_layout_of(const sq_plan_item *it, const sq_quant_opts *o)
 {
-    layout L;
-    memset(&L, 0, sizeof L);
-    L.rows = it->rows;
-    L.cols = it->cols;
-    L.n = it->rows * it->cols;
-    L.sym8 = o->format == SQ_FMT_PAPER && o->bits == 8;
-    if (L.sym8) {
-        L.group = L.cols;
-        L.groups = 1;
-        L.params = L.rows;
-    } else if (o->group == SQ_GROUP_TENSOR) {
-        L.group = 0;
-        L.groups = 1;
-        L.params = 1;
-    } else {
-        L.group = o->format == SQ_FMT_CODEBOOK ? sq_cb_group_size(o->group, L.cols) : sq_group_size(o->group, L.cols);
-        L.groups = (L.cols + L.group - 1) / L.group;
-        L.params = L.rows * L.groups;
-    }
-    if (o->bits != SQ_BITS_F32) L.row_bytes = sq_packed_row_bytes(L.cols, o->bits);
-    if (o->clusters > 1) L.id_bytes = sq_packed_row_bytes(L.cols, sq_id_bits(o->clusters));
-    return L;
+    size_t group = o->group == SQ_GROUP_TENSOR ? 0 : sq_formats[o->format].group_size(o->group, it->cols);
+    return sq_qgeom_make(o->format, o->bits, o->clusters, it->rows, it->cols, group);
 }
 
 int sq_bias_has_parts(const sq_quant_opts *o)
@@ -158,59 +139,34 @@ int sq_bias_has_parts(const sq_quant_opts *o)
     return o->clusters > 1 && (o->format == SQ_FMT_PAPER || o->bits == SQ_BITS_F32);
 }
 
-static int add2(sq_st_writer *w, const char *name, const char *suffix, sq_dtype dt, int64_t a, int64_t b, int nd,
-                sq_err *e)
+static int add_part(sq_st_writer *w, const char *name, const char *suffix, sq_dtype dt, int ndim, const int64_t *shape,
+                    sq_err *e)
 {
     char buf[1024];
-    int64_t shape[2] = {a, b};
     if (snprintf(buf, sizeof buf, "%s%s", name, suffix) >= (int)sizeof buf)
         return sq_fail(e, SQ_EINPUT, "tensor name too long: '%.64s...'", name);
-    return sq_stw_add(w, buf, dt, nd, shape, e);
+    return sq_stw_add(w, buf, dt, ndim, shape, e);
 }
 
 int sq_declare_outputs(sq_st_writer *w, const sq_plan_item *it, const sq_quant_opts *o, sq_err *e)
 {
     const sq_tensor_info *t = it->t;
-    int k = o->clusters;
-    char sfx[64];
+    char sfx[32];
     if (it->role == SQ_ROLE_COPY || (it->role == SQ_ROLE_BIAS && !sq_bias_has_parts(o)))
         return sq_stw_add(w, t->name, t->dtype, t->ndim, t->shape, e);
-    if (it->role == SQ_ROLE_BIAS || o->bits == SQ_BITS_F32) {
-        for (int c = 0; c < k; c++) {
-            char buf[1024];
-            if (snprintf(buf, sizeof buf, "%s.sq.part%d", t->name, c) >= (int)sizeof buf)
-                return sq_fail(e, SQ_EINPUT, "tensor name too long: '%.64s...'", t->name);
-            if (sq_stw_add(w, buf, SQ_DT_F32, t->ndim, t->shape, e)) return e->code;
+    if (it->role == SQ_ROLE_BIAS || o->bits == SQ_BITS_F32) { /* k float parts of T's shape */
+        for (int c = 0; c < o->clusters; c++) {
+            snprintf(sfx, sizeof sfx, ".sq.part%d", c);
+            if (add_part(w, t->name, sfx, SQ_DT_F32, t->ndim, t->shape, e)) return e->code;
         }
         return SQ_OK;
     }
     layout L = sq_layout_of(it, o);
-    if (o->format == SQ_FMT_CODEBOOK) {
-        if (add2(w, t->name, ".sq.codes", SQ_DT_U8, (int64_t)L.rows, (int64_t)L.row_bytes, 2, e)) return e->code;
-        if (add2(w, t->name, ".sq.table", SQ_DT_I8, (int64_t)1 << o->bits, 0, 1, e)) return e->code;
-        return add2(w, t->name, ".sq.scale", SQ_DT_BF16, (int64_t)L.params, 0, 1, e);
-    }
-    if (o->format == SQ_FMT_PACKED) {
-        if (add2(w, t->name, ".sq.codes", SQ_DT_U8, (int64_t)L.rows, (int64_t)L.row_bytes, 2, e)) return e->code;
-        if (k > 1 && add2(w, t->name, ".sq.ids", SQ_DT_U8, (int64_t)L.rows, (int64_t)L.id_bytes, 2, e)) return e->code;
-        if (add2(w, t->name, ".sq.scale", SQ_DT_BF16, (int64_t)L.params, k, 2, e)) return e->code;
-        if (add2(w, t->name, ".sq.min", SQ_DT_BF16, (int64_t)L.params, k, 2, e)) return e->code;
-        return SQ_OK;
-    }
-    for (int c = 0; c < k; c++) {
-        if (L.sym8) {
-            snprintf(sfx, sizeof sfx, ".sq.part%d.codes", c);
-            if (add2(w, t->name, sfx, SQ_DT_I8, (int64_t)L.rows, (int64_t)L.cols, 2, e)) return e->code;
-            snprintf(sfx, sizeof sfx, ".sq.part%d.scale", c);
-            if (add2(w, t->name, sfx, SQ_DT_F32, (int64_t)L.rows, 0, 1, e)) return e->code;
-        } else {
-            snprintf(sfx, sizeof sfx, ".sq.part%d.codes", c);
-            if (add2(w, t->name, sfx, SQ_DT_U8, (int64_t)L.rows, (int64_t)L.row_bytes, 2, e)) return e->code;
-            snprintf(sfx, sizeof sfx, ".sq.part%d.scale", c);
-            if (add2(w, t->name, sfx, SQ_DT_F32, (int64_t)L.params, 0, 1, e)) return e->code;
-            snprintf(sfx, sizeof sfx, ".sq.part%d.min", c);
-            if (add2(w, t->name, sfx, SQ_DT_F32, (int64_t)L.params, 0, 1, e)) return e->code;
-        }
+    sq_qpart parts[SQ_QPARTS_MAX];
+    int np = sq_formats[o->format].parts(&L, parts);
+    for (int i = 0; i < np; i++) {
+        int64_t shape[2] = {parts[i].d0, parts[i].d1};
+        if (add_part(w, t->name, parts[i].suffix, parts[i].dtype, parts[i].ndim, shape, e)) return e->code;
     }
     return SQ_OK;
 }

@@ -11,6 +11,7 @@
 #include "../json.h"
 #include "qfile.h"
 #include "quant.h"
+#include "../formats/formats.h"
 
 int sq_qfile_open(sq_qfile *q, const sq_st_file *f, sq_err *e)
 {
@@ -18,9 +19,8 @@ int sq_qfile_open(sq_qfile *q, const sq_st_file *f, sq_err *e)
     q->f = f;
     const char *fmt = sq_st_meta(f, "sq.format");
     if (!fmt) return SQ_OK; /* not quantized: q->format stays 0 (none) */
-    if (strcmp(fmt, "packed") == 0) q->format = SQ_QF_PACKED;
-    else if (strcmp(fmt, "paper") == 0) q->format = SQ_QF_PAPER;
-    else if (strcmp(fmt, "codebook") == 0) q->format = SQ_QF_CODEBOOK;
+    int id;
+    if (sq_format_find(fmt, &id)) q->format = id + 1; /* SQ_QF_* */
     else return sq_fail(e, SQ_EINPUT, "unknown sq.format \"%.32s\" (expected packed, paper or codebook)", fmt);
     const char *tj = sq_st_meta(f, "sq.tensors");
     if (!tj) return sq_fail(e, SQ_EINPUT, "quantized file without \"sq.tensors\" metadata");
@@ -63,11 +63,12 @@ int sq_qfile_describe(const sq_qfile *q, const char *name, sq_qtensor *t, sq_err
         return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: missing \"kind\" or \"dtype\"", name);
     t->dtype = sq_dtype_from_name(dt->valuestring);
     if (!sq_dtype_is_float(t->dtype)) return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: dtype must be F32, F16 or BF16", name);
-    if (strcmp(kind->valuestring, "packed") == 0) t->kind = SQ_QT_PACKED;
-    else if (strcmp(kind->valuestring, "paper") == 0) t->kind = SQ_QT_PAPER;
+    static const int qt_of_format[SQ_FMT_COUNT] = {[SQ_FMT_PACKED] = SQ_QT_PACKED, [SQ_FMT_PAPER] = SQ_QT_PAPER,
+                                                   [SQ_FMT_CODEBOOK] = SQ_QT_CODEBOOK};
+    const sq_format *F = sq_format_find(kind->valuestring, &t->format);
+    if (F) t->kind = qt_of_format[t->format];
     else if (strcmp(kind->valuestring, "split") == 0) t->kind = SQ_QT_SPLIT;
     else if (strcmp(kind->valuestring, "bias") == 0) t->kind = SQ_QT_BIAS;
-    else if (strcmp(kind->valuestring, "codebook") == 0) t->kind = SQ_QT_CODEBOOK;
     else return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: unknown kind \"%.32s\"", name, kind->valuestring);
     t->ndim = cJSON_GetArraySize(shape);
     uint64_t numel = 1;
@@ -85,26 +86,37 @@ int sq_qfile_describe(const sq_qfile *q, const char *name, sq_qtensor *t, sq_err
     t->rows = (size_t)t->shape[0];
     t->cols = t->numel / t->rows;
     long bits, k, group = 0;
-    if (!get_int(d, "bits", 2, 32, &bits) || !(bits == 2 || bits == 3 || bits == 4 || bits == 8 || bits == 32))
-        return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: \"bits\" must be 2, 3, 4, 8 or 32", name);
-    if (!get_int(d, "k", 1, 8, &k)) return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: \"k\" must be 1..8", name);
+    char wt[64];
+    unsigned all = sq_widths_all();
+    if (!get_int(d, "bits", 1, 32, &bits) || !(bits == 32 || (bits <= 8 && (all & SQ_BITS_MASK(bits)))))
+        return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: \"bits\" must be %s", name, sq_widths_text(all, "32", wt, sizeof wt));
+    if (!get_int(d, "k", 1, SQ_MAX_CLUSTERS, &k))
+        return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: \"k\" must be 1..%d", name, SQ_MAX_CLUSTERS);
     t->bits = (int)bits;
     t->k = (int)k;
-    if (t->kind == SQ_QT_CODEBOOK && (bits > 4 || k != 1))
-        return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: a codebook tensor has bits 2, 3 or 4 and k 1", name);
-    if (t->kind == SQ_QT_PACKED || t->kind == SQ_QT_PAPER || t->kind == SQ_QT_CODEBOOK) {
-        if (bits == 32) return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: quantized kind with bits 32", name);
-        if (!get_int(d, "group", 0, (long)(t->cols < 0x7fffffff ? t->cols : 0x7fffffff), &group))
-            return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: \"group\" must be 0..%zu", name, t->cols);
+    if (!F) { /* float parts: no groups, no codes */
+        t->format = -1;
+        t->groups = 1;
+        t->params = 1;
+        if (t->k > 1) t->id_bytes = sq_packed_row_bytes(t->cols, sq_id_bits(t->k));
+        return 1;
     }
-    t->group = (size_t)group;
-    t->sym8 = t->kind == SQ_QT_PAPER && bits == 8;
-    if (t->sym8) { t->group = t->cols; t->groups = 1; t->params = t->rows; }
-    else if (t->group == 0) { t->groups = 1; t->params = 1; }
-    else { t->groups = (t->cols + t->group - 1) / t->group; t->params = t->rows * t->groups; }
-    if (t->kind == SQ_QT_PACKED || t->kind == SQ_QT_PAPER || t->kind == SQ_QT_CODEBOOK)
-        t->row_bytes = sq_packed_row_bytes(t->cols, t->bits);
-    if (t->k > 1) t->id_bytes = sq_packed_row_bytes(t->cols, sq_id_bits(t->k));
+    if (bits == 32) return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: quantized kind with bits 32", name);
+    if (!(F->widths & SQ_BITS_MASK(bits)) || k > F->max_k) {
+        char kt[16] = "1";
+        if (F->max_k > 1) snprintf(kt, sizeof kt, "1..%d", F->max_k);
+        return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: a %s tensor has bits %s and k %s", name, F->name,
+                       sq_widths_text(F->widths, NULL, wt, sizeof wt), kt);
+    }
+    if (!get_int(d, "group", 0, (long)(t->cols < 0x7fffffff ? t->cols : 0x7fffffff), &group))
+        return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: \"group\" must be 0..%zu", name, t->cols);
+    sq_qgeom g = sq_qgeom_make(t->format, t->bits, t->k, t->rows, t->cols, (size_t)group);
+    t->group = g.group;
+    t->groups = g.groups;
+    t->params = g.params;
+    t->row_bytes = g.row_bytes;
+    t->id_bytes = g.id_bytes;
+    t->sym8 = g.sym8;
     return 1;
 }
 
@@ -131,7 +143,6 @@ const sq_tensor_info *sq_qfile_part(const sq_qfile *q, const char *name, const c
     return t;
 }
 
-
 int sq_qfile_check(const sq_qfile *q, const char *name, const sq_qtensor *d, sq_err *e)
 {
     char sfx[64];
@@ -147,28 +158,11 @@ int sq_qfile_check(const sq_qfile *q, const char *name, const sq_qtensor *d, sq_
         }
         return SQ_OK;
     }
-    if (d->kind == SQ_QT_CODEBOOK) {
-        if (!sq_qfile_part(q, name, ".sq.codes", SQ_DT_U8, 2, (int64_t)d->rows, (int64_t)d->row_bytes, e)) return e->code;
-        if (!sq_qfile_part(q, name, ".sq.table", SQ_DT_I8, 1, (int64_t)1 << d->bits, 0, e)) return e->code;
-        if (!sq_qfile_part(q, name, ".sq.scale", SQ_DT_BF16, 1, (int64_t)d->params, 0, e)) return e->code;
-        return SQ_OK;
-    }
-    if (d->kind == SQ_QT_PACKED) {
-        if (!sq_qfile_part(q, name, ".sq.codes", SQ_DT_U8, 2, (int64_t)d->rows, (int64_t)d->row_bytes, e)) return e->code;
-        if (k > 1 && !sq_qfile_part(q, name, ".sq.ids", SQ_DT_U8, 2, (int64_t)d->rows, (int64_t)d->id_bytes, e)) return e->code;
-        if (!sq_qfile_part(q, name, ".sq.scale", SQ_DT_BF16, 2, (int64_t)d->params, k, e)) return e->code;
-        if (!sq_qfile_part(q, name, ".sq.min", SQ_DT_BF16, 2, (int64_t)d->params, k, e)) return e->code;
-        return SQ_OK;
-    }
-    for (int c = 0; c < k; c++) {
-        snprintf(sfx, sizeof sfx, ".sq.part%d.codes", c);
-        if (!(d->sym8 ? sq_qfile_part(q, name, sfx, SQ_DT_I8, 2, (int64_t)d->rows, (int64_t)d->cols, e)
-                      : sq_qfile_part(q, name, sfx, SQ_DT_U8, 2, (int64_t)d->rows, (int64_t)d->row_bytes, e)))
+    sq_qgeom g = sq_qgeom_make(d->format, d->bits, d->k, d->rows, d->cols, d->group);
+    sq_qpart parts[SQ_QPARTS_MAX];
+    int np = sq_formats[d->format].parts(&g, parts);
+    for (int i = 0; i < np; i++)
+        if (!sq_qfile_part(q, name, parts[i].suffix, parts[i].dtype, parts[i].ndim, parts[i].d0, parts[i].d1, e))
             return e->code;
-        snprintf(sfx, sizeof sfx, ".sq.part%d.scale", c);
-        if (!sq_qfile_part(q, name, sfx, SQ_DT_F32, 1, (int64_t)d->params, 0, e)) return e->code;
-        snprintf(sfx, sizeof sfx, ".sq.part%d.min", c);
-        if (!d->sym8 && !sq_qfile_part(q, name, sfx, SQ_DT_F32, 1, (int64_t)d->params, 0, e)) return e->code;
-    }
     return SQ_OK;
 }

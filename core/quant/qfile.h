@@ -21,6 +21,7 @@ typedef struct sq_qfile {
 /* One source tensor's description, with its derived geometry. */
 typedef struct sq_qtensor {
     int kind;          /* SQ_QT_* */
+    int format;        /* SQ_FMT_* of a quantized kind (formats.h); -1 for float parts */
     sq_dtype dtype;    /* source dtype */
     int ndim;
     int64_t shape[SQ_ST_MAX_DIMS];

@@ -39,6 +39,7 @@
 #include <stdint.h>
 #include "../dtype.h"
 #include "../sq.h"
+#include "../formats/formats.h"
 
 size_t sq_packed_row_bytes(size_t cols, int bits);
 /* Pack n codes (each < 2^bits) of one row into out (sq_packed_row_bytes(n, bits) bytes). */
@@ -84,7 +85,7 @@ void sq_dequant_clustered(const uint8_t *codes, const uint8_t *ids, int k, const
  * with the same bytes, but reading w once instead of five times (twice per group, in
  * cache). scratch: sq_quant_rows_scratch(cols) bytes, 4-byte aligned. k <= SQ_CQ_MAX_K.
  * The sums add in another order than a separate pass would (last bits may differ). */
-#define SQ_CQ_MAX_K 16
+#define SQ_CQ_MAX_K SQ_MAX_K /* formats.h */
 size_t sq_quant_rows_scratch(size_t cols);
 /* The vector width sq_quant_clustered_rows uses (0: scalar, 4, or 8 with AVX2), and a
  * switch for tests and benchmarks (-1: the best the CPU has, else at most w); every

@@ -12,6 +12,7 @@
 
 #include "dtype.h"
 #include "kernels/linear.h"
+#include "quant/qload.h"
 #include "models/bert.h"
 #include "models/llama.h"
 #include "models/sample.h"

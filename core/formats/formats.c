@@ -1,0 +1,154 @@
+/* formats.c - the table of quantized weight formats (formats.h): one row per format,
+ * with the geometry and the part tensors every reader and writer derives from it.
+ */
+#include "formats.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "../kernels/linear.h"
+#include "../quant/quant.h"
+#include "codebook.h"
+
+static size_t bits_bytes(size_t cols, int bits) { return (cols * (size_t)bits + 7) / 8; }
+
+static int id_bits(int k)
+{
+    int b = 0;
+    while ((1 << b) < k) b++;
+    return b;
+}
+
+sq_qgeom sq_qgeom_make(int format, int bits, int k, size_t rows, size_t cols, size_t group)
+{
+    sq_qgeom g;
+    memset(&g, 0, sizeof g);
+    g.format = format;
+    g.bits = bits;
+    g.k = k;
+    g.rows = rows;
+    g.cols = cols;
+    g.n = rows * cols;
+    g.sym8 = format == SQ_FMT_PAPER && bits == 8;
+    if (g.sym8) {
+        g.group = cols;
+        g.groups = 1;
+        g.params = rows;
+    } else if (group == 0) {
+        g.groups = 1;
+        g.params = 1;
+    } else {
+        g.group = group;
+        g.groups = (cols + group - 1) / group;
+        g.params = rows * g.groups;
+    }
+    if (bits != SQ_BITS_F32) g.row_bytes = bits_bytes(cols, bits);
+    if (k > 1) g.id_bytes = bits_bytes(cols, id_bits(k));
+    return g;
+}
+
+static sq_qpart part(const char *suffix, sq_dtype dt, int ndim, size_t d0, size_t d1)
+{
+    sq_qpart p;
+    memset(&p, 0, sizeof p);
+    snprintf(p.suffix, sizeof p.suffix, "%s", suffix);
+    p.dtype = dt;
+    p.ndim = ndim;
+    p.d0 = (int64_t)d0;
+    p.d1 = (int64_t)d1;
+    return p;
+}
+
+/* packed: codes, cluster ids (k > 1), BF16 scale and min per (parameter set, cluster) */
+static int packed_parts(const sq_qgeom *g, sq_qpart *o)
+{
+    int n = 0;
+    o[n++] = part(".sq.codes", SQ_DT_U8, 2, g->rows, g->row_bytes);
+    if (g->k > 1) o[n++] = part(".sq.ids", SQ_DT_U8, 2, g->rows, g->id_bytes);
+    o[n++] = part(".sq.scale", SQ_DT_BF16, 2, g->params, (size_t)g->k);
+    o[n++] = part(".sq.min", SQ_DT_BF16, 2, g->params, (size_t)g->k);
+    return n;
+}
+
+/* paper: k sub-layers, each codes + F32 scale (+ F32 min unless symmetric INT8) */
+static int paper_parts(const sq_qgeom *g, sq_qpart *o)
+{
+    int n = 0;
+    char sfx[24];
+    for (int c = 0; c < g->k && c < SQ_MAX_K; c++) {
+        snprintf(sfx, sizeof sfx, ".sq.part%d.codes", c);
+        o[n++] = g->sym8 ? part(sfx, SQ_DT_I8, 2, g->rows, g->cols) : part(sfx, SQ_DT_U8, 2, g->rows, g->row_bytes);
+        snprintf(sfx, sizeof sfx, ".sq.part%d.scale", c);
+        o[n++] = part(sfx, SQ_DT_F32, 1, g->params, 0);
+        if (!g->sym8) {
+            snprintf(sfx, sizeof sfx, ".sq.part%d.min", c);
+            o[n++] = part(sfx, SQ_DT_F32, 1, g->params, 0);
+        }
+    }
+    return n;
+}
+
+/* codebook: codes, the int8 table of 2^bits levels, one BF16 scale per parameter set */
+static int codebook_parts(const sq_qgeom *g, sq_qpart *o)
+{
+    o[0] = part(".sq.codes", SQ_DT_U8, 2, g->rows, g->row_bytes);
+    o[1] = part(".sq.table", SQ_DT_I8, 1, (size_t)1 << g->bits, 0);
+    o[2] = part(".sq.scale", SQ_DT_BF16, 1, g->params, 0);
+    return 3;
+}
+
+const sq_format sq_formats[SQ_FMT_COUNT] = {
+    [SQ_FMT_PACKED] = {"packed", SQ_WIDTHS_SPLIT, SQ_MAX_CLUSTERS, sq_group_size, packed_parts, SQ_LIN_PACKED},
+    [SQ_FMT_PAPER] = {"paper", SQ_WIDTHS_SPLIT, SQ_MAX_CLUSTERS, sq_group_size, paper_parts, SQ_LIN_PAPER},
+    [SQ_FMT_CODEBOOK] = {"codebook", SQ_WIDTHS_CODEBOOK, 1, sq_cb_group_size, codebook_parts, SQ_LIN_CODEBOOK},
+};
+
+const sq_format *sq_format_find(const char *name, int *id)
+{
+    for (int i = 0; i < SQ_FMT_COUNT; i++)
+        if (strcmp(sq_formats[i].name, name) == 0) {
+            if (id) *id = i;
+            return &sq_formats[i];
+        }
+    return NULL;
+}
+
+const char *sq_format_name(int format)
+{
+    return format >= 0 && format < SQ_FMT_COUNT ? sq_formats[format].name : "packed";
+}
+
+unsigned sq_widths_all(void)
+{
+    unsigned all = 0;
+    for (int i = 0; i < SQ_FMT_COUNT; i++) all |= sq_formats[i].widths;
+    return all;
+}
+
+int sq_bits_known(long b)
+{
+    return b >= 1 && b <= 8 && (sq_widths_all() & SQ_BITS_MASK(b));
+}
+
+const char *sq_bits_usage(char *buf, size_t n)
+{
+    char wt[64];
+    snprintf(buf, n, "--bits must be %s", sq_widths_text(sq_widths_all(), "f32", wt, sizeof wt));
+    return buf;
+}
+
+const char *sq_widths_text(unsigned widths, const char *last, char *buf, size_t n)
+{
+    int items[10], m = 0;
+    for (int b = 1; b <= 8; b++)
+        if (widths & SQ_BITS_MASK(b)) items[m++] = b;
+    size_t at = 0;
+    buf[0] = 0;
+    for (int i = 0; i < m + (last != NULL) && at < n; i++) {
+        const char *sep = i == 0 ? "" : i == m + (last != NULL) - 1 ? " or " : ", ";
+        int w = i < m ? snprintf(buf + at, n - at, "%s%d", sep, items[i]) : snprintf(buf + at, n - at, "%s%s", sep, last);
+        if (w < 0) break;
+        at += (size_t)w;
+    }
+    return buf;
+}
