@@ -74,7 +74,7 @@ static int packed_parts(const sq_qgeom *g, sq_qpart *o)
 static int paper_parts(const sq_qgeom *g, sq_qpart *o)
 {
     int n = 0;
-    char sfx[24];
+    char sfx[40]; /* ".sq.part" + any int + ".codes": room for the widest int (gcc -O1 checks) */
     for (int c = 0; c < g->k && c < SQ_MAX_K; c++) {
         snprintf(sfx, sizeof sfx, ".sq.part%d.codes", c);
         o[n++] = g->sym8 ? part(sfx, SQ_DT_I8, 2, g->rows, g->cols) : part(sfx, SQ_DT_U8, 2, g->rows, g->row_bytes);
