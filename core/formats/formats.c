@@ -74,14 +74,14 @@ static int packed_parts(const sq_qgeom *g, sq_qpart *o)
 static int paper_parts(const sq_qgeom *g, sq_qpart *o)
 {
     int n = 0;
-    char sfx[40]; /* ".sq.part" + any int + ".codes": room for the widest int (gcc -O1 checks) */
+    char sfx[24]; /* part numbers are < SQ_MAX_K: printed as unsigned char so gcc -O1 sees they fit */
     for (int c = 0; c < g->k && c < SQ_MAX_K; c++) {
-        snprintf(sfx, sizeof sfx, ".sq.part%d.codes", c);
+        snprintf(sfx, sizeof sfx, ".sq.part%u.codes", (unsigned)(unsigned char)c);
         o[n++] = g->sym8 ? part(sfx, SQ_DT_I8, 2, g->rows, g->cols) : part(sfx, SQ_DT_U8, 2, g->rows, g->row_bytes);
-        snprintf(sfx, sizeof sfx, ".sq.part%d.scale", c);
+        snprintf(sfx, sizeof sfx, ".sq.part%u.scale", (unsigned)(unsigned char)c);
         o[n++] = part(sfx, SQ_DT_F32, 1, g->params, 0);
         if (!g->sym8) {
-            snprintf(sfx, sizeof sfx, ".sq.part%d.min", c);
+            snprintf(sfx, sizeof sfx, ".sq.part%u.min", (unsigned)(unsigned char)c);
             o[n++] = part(sfx, SQ_DT_F32, 1, g->params, 0);
         }
     }
