@@ -18,7 +18,7 @@ static const command cmds[] = {
     {"inspect", cmd_inspect, {"MODEL [--json]"}},
     {"quantize",
      cmd_quantize,
-     {"MODEL OUT.safetensors [--bits 2|3|4|8|f32] [--clusters K]\n[--group auto|row|tensor|N] [--format packed|paper|codebook]\n"
+     {"MODEL OUT.safetensors [--bits 2..8|f32] [--clusters K]\n[--group auto|row|tensor|N] [--format packed|paper|codebook]\n"
       "[--report REPORT.json] [--threads N] [--seed S] [--quiet|--progress]\n[--shard-size SIZE]"}},
     {"dequantize", cmd_dequantize, {"QMODEL OUT.safetensors [--dtype f32|f16|bf16]"}},
     {"classify", cmd_classify, {"MODEL \"text\" ... [--json] [--threads N]"}},

@@ -23,7 +23,7 @@
  * sees an I/O failure; the JS wrapper rethrows the original exception.
  *
  * The options JSON of sqw_quantize / sqw_roundtrip:
- *   {"bits": 2|3|4|8|"f32", "clusters": K, "group": "auto"|"row"|"tensor"|N,
+ *   {"bits": 2..8|"f32", "clusters": K, "group": "auto"|"row"|"tensor"|N,
  *    "format": "packed"|"paper"|"codebook", "seed": S, "skip_plain": bool, "model": "display name",
  *    "threads": N (0 = all the module has; the output is the same for any N)}
  * (every key optional; defaults as the CLI's). bits, clusters, group, format and seed go

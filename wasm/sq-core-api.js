@@ -266,7 +266,7 @@ export class SqModel {
     return JSON.parse(this.core._take(this.core.M._sqw_inspect(this.h), this.readCb));
   }
 
-  /* Quantize. opts: {bits: 2|3|4|8|"f32", clusters, group: "auto"|"row"|"tensor"|N,
+  /* Quantize. opts: {bits: 2..8|"f32", clusters, group: "auto"|"row"|"tensor"|N,
    * format: "packed"|"paper", seed, skip_plain, model: report display name,
    * threads: 0 = all the module has (SqCore.threads), else at most that many}.
    * write(chunk): every output byte in order (chunk is a view into wasm memory, valid

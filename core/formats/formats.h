@@ -27,7 +27,9 @@ enum { SQ_FMT_PACKED = 0, SQ_FMT_PAPER = 1, SQ_FMT_CODEBOOK = 2, SQ_FMT_COUNT };
 
 /* The code widths a format may have (bits 1..8 of a mask), as one list. */
 #define SQ_BITS_MASK(b) (1u << (b))
-#define SQ_WIDTHS_SPLIT (SQ_BITS_MASK(2) | SQ_BITS_MASK(3) | SQ_BITS_MASK(4) | SQ_BITS_MASK(8))
+#define SQ_WIDTHS_SPLIT                                                                                      \
+    (SQ_BITS_MASK(2) | SQ_BITS_MASK(3) | SQ_BITS_MASK(4) | SQ_BITS_MASK(5) | SQ_BITS_MASK(6) | SQ_BITS_MASK(7) | \
+     SQ_BITS_MASK(8))
 #define SQ_WIDTHS_CODEBOOK (SQ_BITS_MASK(2) | SQ_BITS_MASK(3) | SQ_BITS_MASK(4))
 
 /* Group geometry of one quantized weight [rows, cols]. */
@@ -74,12 +76,12 @@ const sq_format *sq_format_find(const char *name, int *id);
 /* "packed", "paper", "codebook" */
 const char *sq_format_name(int format);
 /* Whether some format takes b bits (the list CLI and bindings parse against), and the
- * one-line error for a --bits value that is not: "--bits must be 2, 3, 4, 8 or f32". */
+ * one-line error for a --bits value that is not: "--bits must be 2, 3, 4, 5, 6, 7, 8 or f32". */
 int sq_bits_known(long b);
 unsigned sq_widths_all(void);
 const char *sq_bits_usage(char *buf, size_t n);
 /* The widths of a mask for messages, with `last` (may be NULL) as one more item:
- * "2, 3 or 4"; "2, 3, 4, 8 or f32". */
+ * "2, 3 or 4"; "2, 3, 4, 5, 6, 7, 8 or f32". */
 const char *sq_widths_text(unsigned widths, const char *last, char *buf, size_t n);
 
 #endif

@@ -38,7 +38,7 @@ typedef struct sq_lin_part {
 typedef struct sq_linear {
     int kind;
     size_t rows, cols;   /* out_features, in_features */
-    int bits;            /* 2,3,4,8 for quantized kinds (2,3,4 for CODEBOOK) */
+    int bits;            /* 2..8 for quantized kinds (2,3,4 for CODEBOOK): formats.h */
     int k;               /* clusters (packed), parts (paper) */
     size_t group;        /* group size along a row; 0 = one group for the whole tensor */
     size_t groups;       /* G = groups per row (1 when group == 0) */

@@ -57,6 +57,35 @@ check "codebook: --clusters is refused with exit 2" bash -c "$SQ quantize $BERT 
 check "inspect a codebook file" bash -c "$SQ inspect $T/cb4bert-tiny-emotion.safetensors | grep -q 'sq codebook format, bits 4'"
 check "classify + eval a codebook INT4 file" bash -c "$SQ classify $T/cb4bert-tiny-emotion.safetensors 'i feel so happy today' | grep -q joy && $SQ eval $T/cb4bert-tiny-emotion.safetensors --data data/emotion/test.jsonl --limit 50 --json | grep -q accuracy"
 check "generate + perplexity on a codebook INT4 file" bash -c "$SQ generate $T/cb4stories260K.safetensors --prompt 'Once upon a time' -n 16 | grep -q . && $SQ perplexity $T/cb4stories260K.safetensors --text data/tinystories/tinystories-valid-first1000.jsonl --limit 3 --json | grep -q perplexity"
+# --- INT5, INT6, INT7 (formats.h widths): plain, packed split and paper split, through
+# inspect, every inference command and dequantize; plain perplexity falls with the width
+TXT=data/tinystories/tinystories-valid-first1000.jsonl
+ppl(){ $SQ perplexity "$1" --text $TXT --limit 20 --json | python3 -c "import json,sys; print(json.load(sys.stdin)['perplexity'])"; }
+PPL32=$(ppl $STORIES)
+wide_llama(){ # FILE BITS OPTS...: quantize stories260K, inspect, generate, perplexity within 3% of FP32
+  local f=$1 b=$2; shift 2
+  $SQ quantize $STORIES $f --bits $b "$@" --quiet && $SQ inspect $f | grep -q "bits $b," &&
+    $SQ generate $f --prompt 'Once upon a time' -n 12 | grep -q . &&
+    python3 -c "import sys; sys.exit(0 if float(sys.argv[2]) < 1.03 * float(sys.argv[1]) else 1)" $PPL32 "$(ppl $f)"
+}
+wide_bert(){ # FILE BITS OPTS...: quantize bert-tiny, classify, eval, dequantize (a plain model again)
+  local f=$1 b=$2; shift 2
+  $SQ quantize $BERT $f --bits $b "$@" --quiet && $SQ classify $f 'i feel so happy today' | grep -q joy &&
+    $SQ eval $f --data data/emotion/test.jsonl --limit 50 --json | grep -q accuracy &&
+    $SQ dequantize $f $f.deq.safetensors --dtype f32 && $SQ inspect $f.deq.safetensors | grep -q 'to split      14 weights'
+}
+for b in 5 6 7; do
+  for fk in packed:1 packed:3 paper:3; do
+    fmt=${fk%:*} k=${fk#*:}
+    check "INT$b $fmt k=$k: stories260K quantize, inspect, generate, perplexity near FP32" wide_llama $T/w$b$fmt$k.s.safetensors $b --format $fmt --clusters $k
+    check "INT$b $fmt k=$k: bert-tiny classify, eval, dequantize" wide_bert $T/w$b$fmt$k.b.safetensors $b --format $fmt --clusters $k
+  done
+done
+$SQ quantize $STORIES $T/w4packed1.s.safetensors --bits 4 --clusters 1 --quiet
+check "plain perplexity falls from INT4 to INT5 to INT7" python3 -c "import sys; a = [float(x) for x in sys.argv[1:]]; sys.exit(0 if a[0] > a[1] > a[2] else 1)" \
+  "$(ppl $T/w4packed1.s.safetensors)" "$(ppl $T/w5packed1.s.safetensors)" "$(ppl $T/w7packed1.s.safetensors)"
+check "--bits 9 is refused naming every width" bash -c "$SQ quantize $BERT $T/x9.safetensors --bits 9 2>&1 | grep -q -- '--bits must be 2, 3, 4, 5, 6, 7, 8 or f32'"
+
 check "codebook INT4 beats plain INT4 on stories260K perplexity at fewer bytes" bash -c "$SQ quantize $STORIES $T/p4.safetensors --bits 4 --clusters 1 --report $T/p4.json --quiet && python3 -c \"
 import json,subprocess,sys
 def ppl(f): return json.loads(subprocess.run(['$SQ','perplexity',f,'--text','data/tinystories/tinystories-valid-first1000.jsonl','--limit','20','--json'],capture_output=True,text=True,check=True).stdout)['perplexity']
@@ -145,7 +174,7 @@ echo keep > "$T/exists.safetensors"
 $SQ quantize "$T/h/val_nan_weight.safetensors" "$T/exists.safetensors" --quiet 2>/dev/null
 check "failed quantize leaves an existing output untouched" grep -q keep "$T/exists.safetensors"
 check "no temporary files left" bash -c "! ls $T/*.tmp-* 2>/dev/null"
-check "bad option value is refused with exit 2" bash -c "$SQ quantize $BERT $T/x.safetensors --bits 5 2>/dev/null; [ \$? -eq 2 ]"
+check "bad option value is refused with exit 2" bash -c "$SQ quantize $BERT $T/x.safetensors --bits 9 2>/dev/null; [ \$? -eq 2 ]"
 check "missing model is refused with exit 2" bash -c "$SQ inspect /nonexistent/model 2>/dev/null; [ \$? -eq 2 ]"
 check "every command prints its usage for --help / -h with exit 0" bash -c "for c in inspect quantize dequantize classify eval generate perplexity; do for h in --help -h; do $SQ \$c \$h > $T/help.txt 2>&1 || exit 1; grep -q \"^  sq \$c \" $T/help.txt || exit 1; done; done"
 check "quantize usage lists every format, --threads and --quiet" bash -c "$SQ quantize --help > $T/qhelp.txt && grep -q 'packed|paper|codebook' $T/qhelp.txt && grep -q -- '--threads N' $T/qhelp.txt && grep -q -- '--quiet' $T/qhelp.txt"

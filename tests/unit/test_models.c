@@ -268,13 +268,13 @@ static double kernel_err(const sq_linear *L, const float *wref)
 
 static void test_kernels_packed(void)
 {
-    static const int bits[] = {2, 3, 4, 8};
+    static const int bits[] = {2, 3, 4, 5, 6, 7, 8}, nb = sizeof bits / sizeof bits[0];
     static const int ks[] = {1, 2, 3, 5, 8};
     static const size_t groups[] = {128, 300, 0, 32};
     size_t rows = 7, cols = 300;
     float *w = malloc(rows * cols * sizeof(float));
     double worst = 0;
-    for (int b = 0; b < 4; b++)
+    for (int b = 0; b < nb; b++)
         for (int ki = 0; ki < 5; ki++)
             for (int g = 0; g < 4; g++) {
                 sq_linear L;
@@ -290,12 +290,12 @@ static void test_kernels_packed(void)
 
 static void test_kernels_paper(void)
 {
-    static const int bits[] = {2, 3, 4, 8};
+    static const int bits[] = {2, 3, 4, 5, 6, 7, 8}, nb = sizeof bits / sizeof bits[0];
     static const size_t groups[] = {64, 100, 0};
     size_t rows = 9, cols = 200;
     float *w = malloc(rows * cols * sizeof(float));
     double worst = 0;
-    for (int b = 0; b < 4; b++)
+    for (int b = 0; b < nb; b++)
         for (int k = 1; k <= 3; k++)
             for (int g = 0; g < 3; g++) {
                 sq_linear L;

@@ -21,7 +21,7 @@ static void test_quant_options(void)
     CHECK(sq_quant_opt_set(&o, "group", "64", &e) == SQ_OK && o.group == 64);
     CHECK(sq_quant_opt_set(&o, "format", "codebook", &e) == SQ_OK && o.format == SQ_FMT_CODEBOOK);
     CHECK(sq_quant_opt_set(&o, "seed", "2147483647", &e) == SQ_OK && o.seed == 2147483647u);
-    static const char *bad[][2] = {{"bits", "5"},        {"bits", "4.0"},    {"bits", ""},      {"clusters", "9"},
+    static const char *bad[][2] = {{"bits", "9"},        {"bits", "4.0"},    {"bits", ""},      {"clusters", "9"},
                                    {"clusters", "0"},    {"group", "0"},     {"group", "-3"},   {"format", "q4_0"},
                                    {"seed", "-1"},       {"seed", "1e3"},    {"bits", NULL}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

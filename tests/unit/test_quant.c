@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "quant/pipeline.h"
 #include "quant/quant.h"
 #include "test.h"
 
@@ -557,6 +558,48 @@ static void test_reference_bit_exact(void)
     st_close(&ref);
 }
 
+/* Every width 2..8 round-trips through the whole one-tensor path (sq_split_roundtrip:
+ * plan geometry, scan, k-means, quantize, pack, dequantize) for plain, packed split and
+ * paper split, and the error falls with each added bit: about 4x per bit for a uniform
+ * grid, so a width that silently ran at another width's grid would show. Paper INT8 is
+ * the symmetric per-row recipe (255 levels over a whole row, not 2^b over a group of
+ * 128): measured about equal to INT7, so it is only held below INT6. */
+static void test_widths_roundtrip(void)
+{
+    const size_t rows = 24, cols = 256, n = rows * cols;
+    float *w = malloc(n * sizeof *w), *deq = malloc(n * sizeof *deq);
+    rseed(77);
+    for (size_t i = 0; i < n; i++) w[i] = (float)(rnorm() * 0.05 + (i % 97 == 0 ? 0.6 : 0));
+    static const struct { int format, k; const char *name; } cases[] = {
+        {SQ_FMT_PACKED, 1, "plain"}, {SQ_FMT_PACKED, 3, "packed k=3"}, {SQ_FMT_PAPER, 3, "paper k=3"}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        double prev = INFINITY, prev2 = INFINITY;
+        for (int bits = 2; bits <= 8; bits++) {
+            sq_quant_opts o;
+            sq_quant_opts_default(&o);
+            o.bits = bits;
+            o.clusters = cases[c].k;
+            o.format = cases[c].format;
+            o.skip_plain = 1;
+            sq_layer_stats st;
+            sq_err e = {0};
+            CHECK_MSG(sq_split_roundtrip(w, rows, cols, &o, 1, &st, deq, &e) == 0, "%s INT%d: %s", cases[c].name, bits, e.msg);
+            double sse = 0;
+            for (size_t i = 0; i < n; i++) sse += ((double)deq[i] - w[i]) * ((double)deq[i] - w[i]);
+            CHECK_NEAR(sse / (double)n, st.mse, 1e-12 + 1e-6 * st.mse);
+            /* stored bytes grow with the width: codes of b bits per weight */
+            CHECK(st.bytes_out >= n * (size_t)bits / 8);
+            int sym8 = cases[c].format == SQ_FMT_PAPER && bits == 8;
+            if (sym8) CHECK_MSG(st.mse < prev2 / 2.5, "%s INT8 %g vs INT6 %g", cases[c].name, st.mse, prev2);
+            else CHECK_MSG(st.mse < prev / 2.5, "%s INT%d mse %g, INT%d %g", cases[c].name, bits, st.mse, bits - 1, prev);
+            prev2 = prev;
+            prev = st.mse;
+        }
+    }
+    free(w);
+    free(deq);
+}
+
 int main(void)
 {
     RUN(test_pack);
@@ -567,5 +610,6 @@ int main(void)
     RUN(test_clustered);
     RUN(test_fused_rows);
     RUN(test_reference_bit_exact);
+    RUN(test_widths_roundtrip);
     return test_summary();
 }

@@ -470,7 +470,7 @@ await test("module: exceptions of the callbacks propagate", () => {
 
 await test("module: bad options and bad files are SqError code 2 with the CLI's message", () => {
   const model = openModel("examples/stories260K/model.safetensors");
-  for (const [o, msg] of [[{ bits: 5 }, "--bits must be 2, 3, 4, 8 or f32"], [{ clusters: 0 }, "--clusters must be an integer from 1 to 8"],
+  for (const [o, msg] of [[{ bits: 9 }, "--bits must be 2, 3, 4, 5, 6, 7, 8 or f32"], [{ clusters: 0 }, "--clusters must be an integer from 1 to 8"],
                           [{ format: "zip" }, "--format must be packed, paper or codebook"], [{ format: "codebook", bits: 8 }, "--format codebook needs --bits 2, 3 or 4 (got 8)"], [{ group: "x" }, "--group must be auto, row, tensor or a positive number"],
                           [{ bitz: 4 }, "unknown option 'bitz'"]]) {
     try { model.quantize(o, { write() {} }); throw new Error("accepted " + JSON.stringify(o)); } catch (err) {

@@ -23,6 +23,6 @@ export const state = {
   variants: {},      // comparison models made for the Run panel: slot -> {key, report, size}
   variantSeq: 0,
   frontier: null,    // {key, points}: size against error (frontier.js)
-  bitsList: [2, 3, 4, 8], // the widths the core quantizes (from the worker's ping)
+  bitsList: [2, 3, 4, 5, 6, 7, 8], // the widths the core quantizes (from the worker's ping)
   onLoadStart: null, // a question (which weights file?) that a new load answers
 };
