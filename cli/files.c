@@ -245,8 +245,7 @@ static int open_shards(cli_model *m, const char *dir, weights_spec *w, sq_err *e
         readers[i] = m->shards[i].reader;
     }
     if (!rc) {
-        /* the virtual reader keeps pointers to the readers: they live in m->shards */
-        for (size_t i = 0; i < w->n_shards; i++) readers[i] = m->shards[i].reader;
+        /* the virtual reader keeps a pointer to readers: it lives in m->shard_readers */
         rc = sq_st_open_shards(&m->st, readers, (const char *const *)w->shards, w->n_shards, index, index_len, e);
         if (rc) {
             char pre[300];
