@@ -58,13 +58,25 @@ int cli_parse_threads(const char *s, int *out)
 }
 
 /* The kernels' exec for t threads (the pool argument points at t, which must outlive it). */
+/* --activations of the running command (one command per process): int8 by default */
+static int g_act = SQ_ACT_INT8;
+
 sq_exec cli_exec_for(int *t)
 {
     sq_exec ex;
     ex.parallel = cli_parallel(*t);
     ex.pool = t;
     ex.threads = ex.parallel ? *t : 1;
+    ex.act = g_act;
     return ex;
+}
+
+int cli_parse_activations(const char *s)
+{
+    if (strcmp(s, "int8") == 0) g_act = SQ_ACT_INT8;
+    else if (strcmp(s, "f32") == 0) g_act = SQ_ACT_F32;
+    else return 0;
+    return 1;
 }
 
 static double clock_s(clockid_t id)

@@ -83,7 +83,9 @@ int cli_parse_double(const char *s, double lo, double hi, double *out);
 int cli_parse_u64(const char *s, uint64_t *out);
 int cli_parse_threads(const char *s, int *out); /* --threads N (1..256) */
 /* The kernels' exec for t threads (the pool argument points at t, which must outlive it). */
-sq_exec cli_exec_for(int *t);
+sq_exec cli_exec_for(int *t); /* threads *t, and the --activations choice */
+/* --activations f32|int8 (how quantized layers meet their inputs, linear.h); 0 if neither */
+int cli_parse_activations(const char *s);
 double cli_now_s(void); /* monotonic seconds */
 double cli_cpu_s(void); /* this process's CPU seconds */
 /* The model's tokenizer: tokenizer.json (preferred) or vocab.txt (core/bundle.c). */

@@ -259,6 +259,8 @@ int cmd_eval_arc(int argc, char **argv)
         else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
             limit = strtol(argv[++i], &end, 10);
             if (*end || limit < 1) return usage("--limit needs a positive integer, got '%s'", argv[i]);
+        } else if (strcmp(argv[i], "--activations") == 0 && i + 1 < argc) {
+            if (!cli_parse_activations(argv[++i])) return usage("--activations must be f32 or int8, got '%s'", argv[i]);
         } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
             long t = strtol(argv[++i], &end, 10);
             if (*end || t < 1 || t > 256) return usage("--threads must be an integer from 1 to 256, got '%s'", argv[i]);
@@ -267,7 +269,7 @@ int cmd_eval_arc(int argc, char **argv)
         else if (!path) path = argv[i];
         else return usage("unexpected argument '%s'", argv[i]);
     }
-    if (!path || !data) return usage("%s", "usage: sq eval MODEL --task arc --data FILE.jsonl [--limit N] [--json] [--threads N] [--quiet|--progress]");
+    if (!path || !data) return usage("%s", "usage: sq eval MODEL --task arc --data FILE.jsonl [--limit N] [--json] [--threads N] [--activations int8|f32] [--quiet|--progress]");
     if (quiet) progress = 0;
 
     sq_err e = {0};
@@ -306,8 +308,7 @@ int cmd_eval_arc(int argc, char **argv)
     if (!rc && n_items == 0) rc = sq_fail(&e, SQ_EINPUT, "%s: no questions in the file", data);
 
     int exec_threads = threads;
-    sq_exec ex = {.parallel = cli_parallel(exec_threads), .pool = &exec_threads, .threads = 1};
-    if (ex.parallel) ex.threads = exec_threads;
+    sq_exec ex = cli_exec_for(&exec_threads);
     if (!rc) rc = cli_model_open(&a.m, path, &e);
     if (!rc && !a.m.config) rc = sq_fail(&e, SQ_EINPUT, "%s: no config.json beside the model (nor in its metadata)", a.m.weights_path);
     if (!rc && !a.m.tokenizer_json) rc = sq_fail(&e, SQ_EINPUT, "%s: no tokenizer.json beside the model (nor in its metadata)", a.m.weights_path);

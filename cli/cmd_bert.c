@@ -73,7 +73,12 @@ int cmd_classify(int argc, char **argv)
     if (!texts) return 1;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) json = 1;
-        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+        else if (strcmp(argv[i], "--activations") == 0 && i + 1 < argc) {
+            if (!cli_parse_activations(argv[++i])) {
+                free(texts);
+                return cli_usage_err("classify", "--activations must be f32 or int8, got '%s'", argv[i]);
+            }
+        } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
             if (!cli_parse_threads(argv[++i], &threads)) {
                 free(texts);
                 return cli_usage_err("classify", "--threads must be an integer from 1 to 256, got '%s'", argv[i]);
@@ -88,7 +93,7 @@ int cmd_classify(int argc, char **argv)
     }
     if (!path || ntexts == 0) {
         free(texts);
-        return cli_usage_err("classify", "%s", "usage: sq classify MODEL \"text\" ... [--json] [--threads N]");
+        return cli_usage_err("classify", "%s", "usage: sq classify MODEL \"text\" ... [--json] [--threads N] [--activations int8|f32]");
     }
     sq_err e = {0};
     bert_ctx b;
@@ -233,13 +238,15 @@ int cmd_eval(int argc, char **argv)
         else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) data = argv[++i];
         else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
             if (!cli_parse_long(argv[++i], 1, LONG_MAX, &limit)) return cli_usage_err("eval", "--limit needs a positive integer, got '%s'", argv[i]);
+        } else if (strcmp(argv[i], "--activations") == 0 && i + 1 < argc) {
+            if (!cli_parse_activations(argv[++i])) return cli_usage_err("eval", "--activations must be f32 or int8, got '%s'", argv[i]);
         } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
             if (!cli_parse_threads(argv[++i], &threads)) return cli_usage_err("eval", "--threads must be an integer from 1 to 256, got '%s'", argv[i]);
         } else if (argv[i][0] == '-') return cli_usage_err("eval", "unknown option or missing value: '%s'", argv[i]);
         else if (!path) path = argv[i];
         else return cli_usage_err("eval", "unexpected argument '%s'", argv[i]);
     }
-    if (!path || !data) return cli_usage_err("eval", "%s", "usage: sq eval MODEL --data FILE.jsonl [--json] [--limit N] [--threads N]");
+    if (!path || !data) return cli_usage_err("eval", "%s", "usage: sq eval MODEL --data FILE.jsonl [--json] [--limit N] [--threads N] [--activations int8|f32]");
     sq_err e = {0};
     size_t len = 0;
     char *text = cli_read_text(data, CLI_DATA_LIMIT, &len, &e);

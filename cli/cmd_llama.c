@@ -153,6 +153,8 @@ int cmd_generate(int argc, char **argv)
             if (!cli_parse_u64(argv[++i], &seed)) return cli_usage_err("generate", "--seed needs a non-negative integer, got '%s'", argv[i]);
         } else if (strcmp(a, "--ctx") == 0 && has) {
             if (!cli_parse_long(argv[++i], 2, 1L << 24, &ctx)) return cli_usage_err("generate", "--ctx needs a token count, got '%s'", argv[i]);
+        } else if (strcmp(a, "--activations") == 0 && has) {
+            if (!cli_parse_activations(argv[++i])) return cli_usage_err("generate", "--activations must be f32 or int8, got '%s'", argv[i]);
         } else if (strcmp(a, "--threads") == 0 && has) {
             if (!cli_parse_threads(argv[++i], &threads)) return cli_usage_err("generate", "--threads must be an integer from 1 to 256, got '%s'", argv[i]);
         } else if (strcmp(a, "--chat") == 0) chat = 1;
@@ -162,7 +164,7 @@ int cmd_generate(int argc, char **argv)
         else return cli_usage_err("generate", "unexpected argument '%s' (the prompt goes after --prompt)", a);
     }
     if (!path || !prompt)
-        return cli_usage_err("generate", "%s", "usage: sq generate MODEL --prompt \"...\" [-n N] [--temp T] [--top-p P] [--seed S] [--chat] [--threads N] [--stats]");
+        return cli_usage_err("generate", "%s", "usage: sq generate MODEL --prompt \"...\" [-n N] [--temp T] [--top-p P] [--seed S] [--chat] [--threads N] [--activations int8|f32] [--stats]");
     sq_err e = {0};
     llama_ctx l;
     if (llama_open(&l, path, &e)) return cli_report(&e);
@@ -283,7 +285,9 @@ int cmd_perplexity(int argc, char **argv)
         const char *a = argv[i];
         int has = i + 1 < argc;
         if (strcmp(a, "--text") == 0 && has) file = argv[++i];
-        else if (strcmp(a, "--threads") == 0 && has) {
+        else if (strcmp(a, "--activations") == 0 && has) {
+            if (!cli_parse_activations(argv[++i])) return cli_usage_err("perplexity", "--activations must be f32 or int8, got '%s'", argv[i]);
+        } else if (strcmp(a, "--threads") == 0 && has) {
             if (!cli_parse_threads(argv[++i], &threads)) return cli_usage_err("perplexity", "--threads must be an integer from 1 to 256, got '%s'", argv[i]);
         }
         else if (strcmp(a, "--ctx") == 0 && has) {
@@ -296,7 +300,7 @@ int cmd_perplexity(int argc, char **argv)
         else return cli_usage_err("perplexity", "unexpected argument '%s'", a);
     }
     if (!path || !file)
-        return cli_usage_err("perplexity", "%s", "usage: sq perplexity MODEL --text FILE [--ctx N] [--json] [--limit N] [--threads N]");
+        return cli_usage_err("perplexity", "%s", "usage: sq perplexity MODEL --text FILE [--ctx N] [--json] [--limit N] [--threads N] [--activations int8|f32]");
     sq_err e = {0};
     size_t len = 0;
     char *text = cli_read_text(file, CLI_DATA_LIMIT, &len, &e);

@@ -21,15 +21,15 @@ static const command cmds[] = {
      {"MODEL OUT.safetensors [--bits 2..8|f32] [--clusters K]\n[--group auto|row|tensor|N] [--format packed|paper|codebook]\n"
       "[--report REPORT.json] [--threads N] [--seed S] [--quiet|--progress]\n[--shard-size SIZE]"}},
     {"dequantize", cmd_dequantize, {"QMODEL OUT.safetensors [--dtype f32|f16|bf16]"}},
-    {"classify", cmd_classify, {"MODEL \"text\" ... [--json] [--threads N]"}},
+    {"classify", cmd_classify, {"MODEL \"text\" ... [--json] [--threads N] [--activations int8|f32]"}},
     {"eval",
      cmd_eval,
-     {"MODEL --data FILE.jsonl [--json] [--limit N] [--threads N]",
-      "MODEL --task arc --data FILE.jsonl [--json] [--limit N] [--threads N]\n[--quiet|--progress]"}},
+     {"MODEL --data FILE.jsonl [--json] [--limit N] [--threads N]\n[--activations int8|f32]",
+      "MODEL --task arc --data FILE.jsonl [--json] [--limit N] [--threads N]\n[--activations int8|f32] [--quiet|--progress]"}},
     {"generate",
      cmd_generate,
-     {"MODEL --prompt \"...\" [-n N] [--temp T] [--top-p P] [--seed S] [--chat]\n[--ctx N] [--threads N] [--stats]"}},
-    {"perplexity", cmd_perplexity, {"MODEL --text FILE [--ctx N] [--json] [--limit N] [--threads N]"}},
+     {"MODEL --prompt \"...\" [-n N] [--temp T] [--top-p P] [--seed S] [--chat]\n[--ctx N] [--threads N] [--activations int8|f32] [--stats]"}},
+    {"perplexity", cmd_perplexity, {"MODEL --text FILE [--ctx N] [--json] [--limit N] [--threads N]\n[--activations int8|f32]"}},
 };
 #define NCMDS (sizeof cmds / sizeof cmds[0])
 

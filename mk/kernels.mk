@@ -18,7 +18,7 @@ KERNELS_DIR  = $(BUILD)/kernels
 KERNELS_REF  = core/kernels/ref.c
 KERNELS_SRC  = $(filter-out $(KERNELS_REF) core/kernels/linear.c,$(sort $(wildcard core/kernels/*.c))) core/dtype.c
 KERNELS_DEP  = $(KERNELS_SRC) $(KERNELS_REF) $(wildcard core/kernels/*.h) core/dtype.h \
-               tests/kernels/kcases.h tests/kernels/test_kernels_wasm.c
+               $(wildcard tests/kernels/*.h) tests/kernels/test_kernels_wasm.c
 KERNELS_WASM = --target=wasm32-wasi -O3 -msimd128 -std=c11 -ffp-contract=off -fno-strict-aliasing \
                -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Icore -Itests/kernels \
                -Wl,-z,stack-size=1048576

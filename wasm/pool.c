@@ -60,11 +60,22 @@ SQW_EXPORT int sqw_threads(void)
 
 sq_parallel_fn sqw_parallel(void) { return sqw_threads() > 1 ? sq_host_parallel_for : NULL; }
 
+/* how quantized layers meet their inputs (kernels/linear.h): int8 by default, as in the
+ * CLI; models opened after a change use the new choice */
+static int g_act = SQ_ACT_INT8;
+
+SQW_EXPORT int sqw_set_activations(int int8)
+{
+    g_act = int8 ? SQ_ACT_INT8 : SQ_ACT_F32;
+    return g_act;
+}
+
 const sq_exec *sqw_exec(void)
 {
     static sq_exec ex;
     ex.parallel = sqw_parallel();
     ex.pool = NULL;
     ex.threads = ex.parallel ? sqw_threads() : 1;
+    ex.act = g_act;
     return &ex;
 }

@@ -578,6 +578,81 @@ AVX2 INLINE void wide_rows(const sq_linear *L, int part, size_t r0, const float 
     }
 WROWS(1) WROWS(2) WROWS(3) WROWS(4)
 
+/* ---- int8 activations: the pair kernel (kernels_ref.h, sq_q8pairs) ----
+ * A block is one vpmaddubsw (codes u8 x activations s8, pairs summed to int16: codes of
+ * at most 7 bits cannot saturate; 8-bit codes are split in two 7-bit halves) and one
+ * vpmaddwd per pair; eight pairs' eight partial
+ * sums are then reduced together (integer: exact in any order) and enter the float
+ * accumulators as one register, lane p = pair p. */
+AVX2 INLINE __m256i hsum8x8(const __m256i p[8])
+{
+    __m256i a = _mm256_hadd_epi32(p[0], p[1]), b = _mm256_hadd_epi32(p[2], p[3]);
+    __m256i c = _mm256_hadd_epi32(p[4], p[5]), d = _mm256_hadd_epi32(p[6], p[7]);
+    __m256i ab = _mm256_hadd_epi32(a, b), cd = _mm256_hadd_epi32(c, d);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(ab, cd, 0x20), _mm256_permute2x128_si256(ab, cd, 0x31));
+}
+
+AVX2 INLINE void q8_pairs_rt(const sq_q8pairs *P, const int R, const int T, const int nib, const int wide)
+{
+    const __m256i ones = _mm256_set1_epi16(1), twos = _mm256_set1_epi16(2), one8 = _mm256_set1_epi8(1);
+    const __m256i low4 = _mm256_set1_epi8(15), low7 = _mm256_set1_epi8(127);
+    const __m256i shift = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
+    const size_t G = P->nblk / P->gpb;
+    __m256 y = _mm256_loadu_ps(P->y);
+    for (size_t g = 0, b = 0; g < G; g++) {
+        __m256 A = _mm256_setzero_ps();
+        for (size_t e = b + P->gpb; b < e; b++) {
+            __m256i x[2], p[8];
+            _Pragma("GCC unroll 2") for (int t = 0; t < T; t++) x[t] =
+                _mm256_loadu_si256((const __m256i *)(P->xq[t] + b * SQ_QB));
+            _Pragma("GCC unroll 8") for (int rr = 0; rr < R; rr++)
+            {
+                __m256i c;
+                if (nib) /* 16 bytes in both halves; the high half shifted by 4: [even | odd] */
+                    c = _mm256_and_si256(
+                        _mm256_srlv_epi32(_mm256_broadcastsi128_si256(_mm_loadu_si128(
+                                              (const __m128i *)(P->cu + (size_t)rr * P->ldc + b * (SQ_QB / 2)))),
+                                          shift),
+                        low4);
+                else c = _mm256_loadu_si256((const __m256i *)(P->cu + (size_t)rr * P->ldc + b * SQ_QB));
+                _Pragma("GCC unroll 2") for (int t = 0; t < T; t++)
+                {
+                    if (wide) { /* 8-bit codes: c = 2*(c >> 1) + (c & 1), each half a u8 <= 127 */
+                        __m256i h = _mm256_and_si256(_mm256_srli_epi16(c, 1), low7), l = _mm256_and_si256(c, one8);
+                        p[t * R + rr] = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(h, x[t]), twos),
+                                                         _mm256_madd_epi16(_mm256_maddubs_epi16(l, x[t]), ones));
+                    } else p[t * R + rr] = _mm256_madd_epi16(_mm256_maddubs_epi16(c, x[t]), ones);
+                }
+            }
+            __m256 d = T == 1 ? _mm256_broadcast_ss(P->d[0] + b)
+                              : _mm256_set_m128(_mm_broadcast_ss(P->d[1] + b), _mm_broadcast_ss(P->d[0] + b));
+            A = _mm256_add_ps(A, _mm256_mul_ps(d, _mm256_cvtepi32_ps(hsum8x8(p))));
+        }
+        __m256 s, m, X;
+        if (R == 8) {
+            s = _mm256_loadu_ps(P->s + g * 8);
+            m = _mm256_loadu_ps(P->m + g * 8);
+            X = _mm256_broadcast_ss(P->X[0] + g);
+        } else {
+            s = _mm256_broadcast_ps((const __m128 *)(P->s + g * 4));
+            m = _mm256_broadcast_ps((const __m128 *)(P->m + g * 4));
+            X = _mm256_set_m128(_mm_broadcast_ss(P->X[1] + g), _mm_broadcast_ss(P->X[0] + g));
+        }
+        y = _mm256_add_ps(y, _mm256_add_ps(_mm256_mul_ps(s, A), _mm256_mul_ps(m, X)));
+    }
+    _mm256_storeu_ps(P->y, y);
+}
+
+AVX2 void sq_avx2_q8_pairs(const sq_q8pairs *P)
+{
+    if (P->bits == 8) {
+        if (P->T == 1) q8_pairs_rt(P, 8, 1, 0, 1);
+        else q8_pairs_rt(P, 4, 2, 0, 1);
+    } else if (P->nib) q8_pairs_rt(P, 8, 1, 1, 0);
+    else if (P->T == 1) q8_pairs_rt(P, 8, 1, 0, 0);
+    else q8_pairs_rt(P, 4, 2, 0, 0);
+}
+
 static const sq_krows avx2_rows = {
     .rows = 4,
     .fma = 1,

@@ -86,6 +86,52 @@ typedef struct sq_krows {
     sq_kwrows_fn bf16[SQ_KMAX_R], sym8[SQ_KMAX_R];          /* [R - 1] */
 } sq_krows;
 
+/* ---- int8 activations (sq_exec.act == SQ_ACT_INT8): integer dot products ----
+ *
+ * The fast path for factored layers (packed k = 1, paper affine parts): each input is
+ * quantized once per call, shared by every row, and a weight block's contribution is an
+ * exact integer dot product. Canonical arithmetic (float32, no fusion):
+ *
+ *  input x, block b of SQ_QB columns:  amax = max |x_j|;  d_b = amax / 127;
+ *                     q_j = clamp(nearbyint(x_j * (amax > 0 ? 127 / amax : 0)), -127, 127)
+ *                     (ties to even; NaN -> -127), bsum_b = sum of q_j (int32)
+ *  group sums         Xq_g = 0; per block b of g in order: Xq_g = Xq_g + d_b * bsum_b
+ *  I_b                sum over the block of code_j * q_j, exact in int32
+ *  factored layer     y_r = 0; per part (paper), per group g: A = 0; per block b of g in
+ *                     order: A = A + d_b * I_b;  then y_r = y_r + (s*A + m*Xq_g)
+ *  bias               y_r = y_r + b_r
+ *
+ * Integer sums are exact in any order, so every implementation gives the reference's
+ * bits; each (row, input) is computed alone, so prefill equals token-by-token decoding
+ * and threads don't matter. The result differs from the float32 path by the rounding of
+ * the activations to 8 bits (tests bound it). Layers whose row or group is not a whole
+ * number of SQ_QB blocks, or with codes over SQ_Q8_MAX_BITS, take the float32 path.
+ */
+#define SQ_QB 32           /* columns per activation block */
+#define SQ_Q8_MAX_BITS 8
+#define SQ_Q8_PAIRS 8      /* (row, input) pairs per kernel call */
+
+/* One call of the pair kernel: R rows x T inputs (R*T == SQ_Q8_PAIRS: 8x1 or 4x2), pair
+ * p = t*R + rr. Over every block of the row, in order, with groups of gpb blocks:
+ *   A_p = A_p + d[t][b] * I(cu row rr, block b; xq[t] block b);
+ *   at a group's end: y[p] = y[p] + (s[g*R + rr] * A_p + m[g*R + rr] * X[t][g]), A_p = 0.
+ * cu: the R rows' codes, row rr at cu + rr*ldc: one byte per code, or (nib = 1, 4-bit
+ * codes, one input) the layer's packed rows themselves, and then the inputs come in
+ * nibble order (sq_q8act.qn). All pointers cover whole rows. */
+typedef struct sq_q8pairs {
+    int R, T;
+    int bits; /* code width, 1..8 */
+    int nib;
+    const uint8_t *cu;
+    size_t ldc;
+    const int8_t *xq[2];
+    const float *d[2], *X[2];
+    const float *s, *m;
+    size_t nblk, gpb;
+    float *y;
+} sq_q8pairs;
+typedef void (*sq_kq8pairs_fn)(const sq_q8pairs *P);
+
 /* The primitive list of one implementation. Element-wise primitives are required; the
  * fused ones are optional (NULL, or returning 0 for a geometry they don't handle: the
  * generic decode + lanes path of matmul.c runs instead, with the same bits). */
@@ -125,6 +171,8 @@ typedef struct sq_kimpl {
     int (*sym8_row)(const sq_linear *L, int part, size_t r, const float *X, size_t nin, float *y);
     /* one-input row kernels (NULL: one input takes the per-row path) */
     const sq_krows *matvec;
+    /* int8-activation pair kernel (NULL: the shared scalar one, kernels_ref.h) */
+    sq_kq8pairs_fn q8_pairs;
 } sq_kimpl;
 
 extern const sq_kimpl sq_kimpl_ref;
@@ -156,6 +204,26 @@ const char *sq_kernels_name(void);
  * here). The single entry point every path goes through; exposed for tests. */
 void sq_kernels_rows(const sq_kimpl *K, const sq_linear *L, const float *X, size_t n, float *Y, const float *gs,
                      size_t r0, size_t r1);
+/* The int8-activation counterpart of sq_kernels_rows (rows [r0, r1) of a factored layer
+ * on n inputs quantized in A, Y[i*rows + r]); returns 0 with nothing written when the
+ * layer doesn't qualify (see above). The shared scalar pair kernel is sq_kq8_pairs_ref. */
+typedef struct sq_q8act {
+    size_t n, cols, nblk; /* inputs, columns, blocks per input (cols / SQ_QB) */
+    int8_t *q;            /* [n, cols] */
+    int8_t *qn;           /* the same in nibble order: per block, the 16 even columns'
+                             values, then the 16 odd ones (how 4-bit codes pair up in a
+                             byte), so a packed row decodes with one shift and one mask */
+    float *d;             /* [n, nblk] */
+    int32_t *bsum;        /* [n, nblk] */
+} sq_q8act;
+/* Quantize X[n, cols] (cols a multiple of SQ_QB); 0, or -1 when out of memory. */
+int sq_q8act_make(sq_q8act *A, const float *X, size_t n, size_t cols);
+void sq_q8act_free(sq_q8act *A);
+int sq_kernels_rows_q8(const sq_kimpl *K, const sq_linear *L, const sq_q8act *A, float *Y, size_t r0, size_t r1);
+void sq_kq8_pairs_ref(const sq_q8pairs *P);
+/* 1 when L takes the int8-activation path. */
+int sq_kq8_qualifies(const sq_linear *L);
+
 /* The canonical sum16 of x[0..len). */
 float sq_ksum16(const float *x, size_t len);
 

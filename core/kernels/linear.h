@@ -66,10 +66,18 @@ typedef void (*sq_parallel_fn)(void *pool, size_t n, sq_task_fn fn, void *arg);
 /* How kernels may run: parallel == NULL (or threads <= 1) runs on the calling thread.
  * threads sizes the split only; every output row is computed by one task, so the results
  * are the same bits for any thread count. */
+enum { SQ_ACT_F32 = 0, SQ_ACT_INT8 = 1 };
+
 typedef struct sq_exec {
     sq_parallel_fn parallel;
     void *pool;
     int threads;
+    /* how activations meet quantized weights: SQ_ACT_F32 (zero, the default of a zeroed
+     * sq_exec) multiplies in float32, the exact arithmetic of kernels_ref.h; SQ_ACT_INT8
+     * quantizes each input to int8 per 32 columns and uses integer dot products where the
+     * layer allows (packed k = 1 and paper affine layers; others stay float32). Either
+     * way the results do not depend on threads, implementation or batch size. */
+    int act;
 } sq_exec;
 
 /* y[rows] = W x + b. */

@@ -338,9 +338,17 @@ typedef struct job {
     const sq_linear *L[MULTI_MAX];
     float *Y[MULTI_MAX];
     float *gs[MULTI_MAX];
+    const sq_q8act *A;           /* the quantized input (int8 activations), or NULL */
+    int q8[MULTI_MAX];           /* layer c takes the int8-activation path */
     size_t per[MULTI_MAX];       /* rows per task */
     size_t first[MULTI_MAX + 1]; /* first task of each layer */
 } job;
+
+static void rows_of(const job *jb, int c, size_t r0, size_t r1)
+{
+    if (jb->q8[c] && sq_kernels_rows_q8(jb->K, jb->L[c], jb->A, jb->Y[c], r0, r1)) return;
+    sq_kernels_rows(jb->K, jb->L[c], jb->X, jb->n, jb->Y[c], jb->gs[c], r0, r1);
+}
 
 static void run_task(void *arg, size_t i)
 {
@@ -349,7 +357,7 @@ static void run_task(void *arg, size_t i)
     while (c + 1 < jb->count && i >= jb->first[c + 1]) c++;
     const sq_linear *L = jb->L[c];
     size_t r0 = (i - jb->first[c]) * jb->per[c], r1 = r0 + jb->per[c] < L->rows ? r0 + jb->per[c] : L->rows;
-    if (r0 < r1) sq_kernels_rows(jb->K, L, jb->X, jb->n, jb->Y[c], jb->gs[c], r0, r1);
+    if (r0 < r1) rows_of(jb, c, r0, r1);
 }
 
 void sq_linear_matmul_multi(const sq_linear *const *Ls, float *const *Ys, int count, const float *X, size_t n,
@@ -368,12 +376,21 @@ void sq_linear_matmul_multi(const sq_linear *const *Ls, float *const *Ys, int co
     jb.n = n;
     jb.count = count;
     double work = 0;
+    sq_q8act A;
+    int have_q8 = 0;
     for (int c = 0; c < count; c++) {
         const sq_linear *L = Ls[c];
         jb.L[c] = L;
         jb.Y[c] = Ys[c];
         work += (double)L->rows * (double)L->cols * (double)n;
-        if (factored(L)) { /* group sums, shared by all rows (NULL: computed per row) */
+        if (ex && ex->act == SQ_ACT_INT8 && sq_kq8_qualifies(L)) {
+            if (!have_q8) have_q8 = sq_q8act_make(&A, X, n, L->cols) == 0 ? 1 : -1;
+            if (have_q8 == 1) {
+                jb.A = &A;
+                jb.q8[c] = 1;
+            }
+        }
+        if (factored(L) && !jb.q8[c]) { /* group sums, shared by all rows (NULL: computed per row) */
             size_t gsz = group_size(L), G = (L->cols + gsz - 1) / gsz;
             jb.gs[c] = malloc(n * G * sizeof(float));
             if (jb.gs[c]) group_sums(L, X, n, jb.gs[c]);
@@ -389,6 +406,7 @@ void sq_linear_matmul_multi(const sq_linear *const *Ls, float *const *Ys, int co
             const sq_linear *L = Ls[c];
             double row_work = (double)L->cols * (double)n;
             size_t per = (size_t)(per_task / row_work);
+            if (jb.q8[c]) per = (per + SQ_Q8_PAIRS - 1) / SQ_Q8_PAIRS * SQ_Q8_PAIRS; /* whole tiles */
             if (per < 1) per = 1;
             if (per > L->rows) per = L->rows;
             jb.per[c] = per;
@@ -398,9 +416,10 @@ void sq_linear_matmul_multi(const sq_linear *const *Ls, float *const *Ys, int co
         jb.first[count] = tasks;
         ex->parallel(ex->pool, tasks, run_task, &jb);
     } else {
-        for (int c = 0; c < count; c++) sq_kernels_rows(jb.K, Ls[c], X, n, Ys[c], jb.gs[c], 0, Ls[c]->rows);
+        for (int c = 0; c < count; c++) rows_of(&jb, c, 0, Ls[c]->rows);
     }
     for (int c = 0; c < count; c++) free(jb.gs[c]);
+    if (have_q8 == 1) sq_q8act_free(&A);
 }
 
 void sq_linear_matmul_ex(const sq_linear *L, const float *X, size_t n, float *Y, const sq_exec *ex)

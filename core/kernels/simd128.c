@@ -660,6 +660,88 @@ static const sq_krows simd128_rows = {
     .bf16 = {bf16rows_1, bf16rows_2},
 };
 
+/* ---------------- int8 activations: the pair kernel (kernels_ref.h) ----------------
+ * Codes of at most 7 bits are non-negative int8, so one i16x8.extmul per 8 products and
+ * a pairwise add to int32; 8-bit codes widen to int16 first (i32x4.dot_i16x8). The eight
+ * pairs' partial sums are reduced with shuffles (integer: exact) into two i32x4, pair p
+ * in lane p % 4 of register p / 4. */
+INLINE v128_t q8_dot16(v128_t c, v128_t x, const int wide)
+{
+    if (wide)
+        return wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_u16x8_extend_low_u8x16(c), wasm_i16x8_extend_low_i8x16(x)),
+                              wasm_i32x4_dot_i16x8(wasm_u16x8_extend_high_u8x16(c), wasm_i16x8_extend_high_i8x16(x)));
+    return wasm_i32x4_add(wasm_i32x4_extadd_pairwise_i16x8(wasm_i16x8_extmul_low_i8x16(c, x)),
+                          wasm_i32x4_extadd_pairwise_i16x8(wasm_i16x8_extmul_high_i8x16(c, x)));
+}
+
+/* [a0+a1, a2+a3, b0+b1, b2+b3] */
+INLINE v128_t q8_pairsum(v128_t a, v128_t b)
+{
+    return wasm_i32x4_add(wasm_i32x4_shuffle(a, b, 0, 2, 4, 6), wasm_i32x4_shuffle(a, b, 1, 3, 5, 7));
+}
+
+INLINE void q8_pairs_rt(const sq_q8pairs *P, const int R, const int T, const int nib, const int wide)
+{
+    const size_t G = P->nblk / P->gpb;
+    v128_t y0 = wasm_v128_load(P->y), y1 = wasm_v128_load(P->y + 4);
+    for (size_t g = 0, b = 0; g < G; g++) {
+        v128_t A0 = wasm_f32x4_splat(0.0f), A1 = A0;
+        for (size_t e = b + P->gpb; b < e; b++) {
+            v128_t x[2][2], p[8];
+            for (int t = 0; t < T; t++) {
+                x[t][0] = wasm_v128_load(P->xq[t] + b * SQ_QB);
+                x[t][1] = wasm_v128_load(P->xq[t] + b * SQ_QB + 16);
+            }
+            for (int rr = 0; rr < R; rr++) {
+                const uint8_t *cp = P->cu + (size_t)rr * P->ldc;
+                v128_t c0, c1;
+                if (nib) { /* even columns' codes, then the odd ones' (inputs in nibble order) */
+                    v128_t v = wasm_v128_load(cp + b * (SQ_QB / 2));
+                    c0 = wasm_v128_and(v, wasm_i8x16_const_splat(0x0f));
+                    c1 = wasm_u8x16_shr(v, 4);
+                } else {
+                    c0 = wasm_v128_load(cp + b * SQ_QB);
+                    c1 = wasm_v128_load(cp + b * SQ_QB + 16);
+                }
+                for (int t = 0; t < T; t++)
+                    p[t * R + rr] = wasm_i32x4_add(q8_dot16(c0, x[t][0], wide), q8_dot16(c1, x[t][1], wide));
+            }
+            v128_t t0 = q8_pairsum(q8_pairsum(p[0], p[1]), q8_pairsum(p[2], p[3]));
+            v128_t t1 = q8_pairsum(q8_pairsum(p[4], p[5]), q8_pairsum(p[6], p[7]));
+            v128_t d0 = wasm_f32x4_splat(P->d[0][b]), d1 = T == 1 ? d0 : wasm_f32x4_splat(P->d[1][b]);
+            A0 = wasm_f32x4_add(A0, wasm_f32x4_mul(d0, wasm_f32x4_convert_i32x4(t0)));
+            A1 = wasm_f32x4_add(A1, wasm_f32x4_mul(d1, wasm_f32x4_convert_i32x4(t1)));
+        }
+        v128_t s0, s1, m0, m1, X0, X1;
+        if (R == 8) {
+            s0 = wasm_v128_load(P->s + g * 8);
+            s1 = wasm_v128_load(P->s + g * 8 + 4);
+            m0 = wasm_v128_load(P->m + g * 8);
+            m1 = wasm_v128_load(P->m + g * 8 + 4);
+            X0 = X1 = wasm_f32x4_splat(P->X[0][g]);
+        } else {
+            s0 = s1 = wasm_v128_load(P->s + g * 4);
+            m0 = m1 = wasm_v128_load(P->m + g * 4);
+            X0 = wasm_f32x4_splat(P->X[0][g]);
+            X1 = wasm_f32x4_splat(P->X[1][g]);
+        }
+        y0 = wasm_f32x4_add(y0, wasm_f32x4_add(wasm_f32x4_mul(s0, A0), wasm_f32x4_mul(m0, X0)));
+        y1 = wasm_f32x4_add(y1, wasm_f32x4_add(wasm_f32x4_mul(s1, A1), wasm_f32x4_mul(m1, X1)));
+    }
+    wasm_v128_store(P->y, y0);
+    wasm_v128_store(P->y + 4, y1);
+}
+
+static void s_q8_pairs(const sq_q8pairs *P)
+{
+    if (P->bits == 8) {
+        if (P->T == 1) q8_pairs_rt(P, 8, 1, 0, 1);
+        else q8_pairs_rt(P, 4, 2, 0, 1);
+    } else if (P->nib) q8_pairs_rt(P, 8, 1, 1, 0);
+    else if (P->T == 1) q8_pairs_rt(P, 8, 1, 0, 0);
+    else q8_pairs_rt(P, 4, 2, 0, 0);
+}
+
 const sq_kimpl sq_kimpl_simd128 = {
     .name = "simd128",
     .unpack = s_unpack,
@@ -676,6 +758,7 @@ const sq_kimpl sq_kimpl_simd128 = {
     .bf16_row = s_bf16_row,
     .sym8_row = s_sym8_row,
     .matvec = &simd128_rows,
+    .q8_pairs = s_q8_pairs,
 };
 
 #else

@@ -207,7 +207,7 @@ static int alloc_all(sq_llama *m, sq_err *e)
         !(m->xb2 = sq_malloc(big * sizeof(float), e)) || !(m->q = sq_malloc(qd * sizeof(float), e)) ||
         !(m->k = sq_malloc(kvd * sizeof(float), e)) || !(m->v = sq_malloc(kvd * sizeof(float), e)) ||
         !(m->hb = sq_malloc(hid * sizeof(float), e)) || !(m->hb2 = sq_malloc(hid * sizeof(float), e)) ||
-        !(m->att = sq_malloc(m->seq_len * sizeof(float), e)) ||
+        !(m->att = sq_malloc((size_t)m->c.n_heads * m->seq_len * sizeof(float), e)) ||
         !(m->logits = sq_malloc((size_t)c->vocab * sizeof(float), e)) || !(m->row = sq_malloc(dim * sizeof(float), e)))
         return e->code;
     return SQ_OK;
@@ -428,15 +428,23 @@ static void rope(const sq_llama *m, float *v, int n_heads, size_t pos)
     }
 }
 
+/* A dot product with eight partial sums in a fixed order (the compiler may keep them in
+ * one SIMD register; without fused multiply-adds the bits are those of this C code in
+ * every build), combined as ((s0+s4)+(s1+s5)) + ((s2+s6)+(s3+s7)), then the tail. */
 static float dot(const float *a, const float *b, size_t n)
 {
-    float s = 0;
-    for (size_t i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
+    float s[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) s[k] = s[k] + a[i + (size_t)k] * b[i + (size_t)k];
+    float r = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+    for (; i < n; i++) r = r + a[i] * b[i];
+    return r;
 }
 
-/* Attention of one token's queries q [n_heads*hd] over cached positions 0..pos of layer l. */
-static void attend(const sq_llama *m, int l, const float *q, size_t pos, float *att, float *out)
+/* Attention of head h of one token's queries q [n_heads*hd] over cached positions
+ * 0..pos of layer l; att: scratch for pos + 1 scores. */
+static void attend_head(const sq_llama *m, int l, int h, const float *q, size_t pos, float *att, float *out)
 {
     const sq_llama_config *c = &m->c;
     size_t hd = (size_t)c->head_dim, kvd = (size_t)c->n_kv_heads * hd;
@@ -446,28 +454,56 @@ static void attend(const sq_llama *m, int l, const float *q, size_t pos, float *
     const float *vc = m->value_cache + (size_t)l * m->seq_len * kvd;
     /* a sliding window (Mistral) sees positions pos-W+1..pos */
     size_t first = c->sliding_window > 0 && pos >= (size_t)c->sliding_window ? pos + 1 - (size_t)c->sliding_window : 0;
-    for (int h = 0; h < c->n_heads; h++) {
-        const float *qh = q + (size_t)h * hd;
-        size_t koff = (size_t)(h / group) * hd;
-        float mx = -INFINITY;
-        for (size_t t = first; t <= pos; t++) {
-            float s = dot(qh, kc + t * kvd + koff, hd) * scale;
-            att[t] = s;
-            if (s > mx) mx = s;
-        }
-        float sum = 0;
-        for (size_t t = first; t <= pos; t++) {
-            att[t] = expf(att[t] - mx);
-            sum += att[t];
-        }
-        float *o = out + (size_t)h * hd;
-        for (size_t d = 0; d < hd; d++) o[d] = 0;
-        for (size_t t = first; t <= pos; t++) {
-            float p = att[t] / sum;
-            const float *vt = vc + t * kvd + koff;
-            for (size_t d = 0; d < hd; d++) o[d] += p * vt[d];
-        }
+    const float *qh = q + (size_t)h * hd;
+    size_t koff = (size_t)(h / group) * hd;
+    float mx = -INFINITY;
+    for (size_t t = first; t <= pos; t++) {
+        float s = dot(qh, kc + t * kvd + koff, hd) * scale;
+        att[t] = s;
+        if (s > mx) mx = s;
     }
+    float sum = 0;
+    for (size_t t = first; t <= pos; t++) {
+        att[t] = expf(att[t] - mx);
+        sum += att[t];
+    }
+    float *o = out + (size_t)h * hd;
+    for (size_t d = 0; d < hd; d++) o[d] = 0;
+    for (size_t t = first; t <= pos; t++) {
+        float p = att[t] / sum;
+        const float *vt = vc + t * kvd + koff;
+        for (size_t d = 0; d < hd; d++) o[d] += p * vt[d];
+    }
+}
+
+/* Attention of n tokens at positions pos0.. (their keys and values already cached), one
+ * task per head on the host's threads: each (token, head) is computed by the same code
+ * whatever the thread count or batch, so prefill equals token-by-token decoding. */
+typedef struct attn_job {
+    const sq_llama *m;
+    int l;
+    const float *q;
+    size_t n, pos0;
+    float *out;
+} attn_job;
+
+static void attn_task(void *arg, size_t h)
+{
+    const attn_job *j = arg;
+    size_t qd = (size_t)j->m->c.n_heads * (size_t)j->m->c.head_dim;
+    float *att = j->m->att + h * j->m->seq_len;
+    for (size_t i = 0; i < j->n; i++) attend_head(j->m, j->l, (int)h, j->q + i * qd, j->pos0 + i, att, j->out + i * qd);
+}
+
+static void attend_all(const sq_llama *m, int l, const float *q, size_t n, size_t pos0, float *out)
+{
+    attn_job j = {m, l, q, n, pos0, out};
+    size_t heads = (size_t)m->c.n_heads;
+    /* below a few thousand multiply-adds the threads cost more than they save */
+    if (m->exec.parallel && m->exec.threads > 1 && n * (pos0 + n) * (size_t)m->c.head_dim * heads >= (1u << 15))
+        m->exec.parallel(m->exec.pool, heads, attn_task, &j);
+    else
+        for (size_t h = 0; h < heads; h++) attn_task(&j, h);
 }
 
 static inline float silu(float x)
@@ -529,7 +565,7 @@ static void run_tokens(sq_llama *m, const int32_t *tokens, size_t n, size_t pos0
             memcpy(kc + (pos0 + i) * kvd, w->k + i * kvd, kvd * sizeof(float));
             memcpy(vc + (pos0 + i) * kvd, w->v + i * kvd, kvd * sizeof(float));
         }
-        for (size_t i = 0; i < n; i++) attend(m, l, w->q + i * qd, pos0 + i, m->att, w->o + i * qd);
+        attend_all(m, l, w->q, n, pos0, w->o);
         sq_linear_matmul_ex(&L->wo, w->o, n, w->xb, &m->exec);
         for (size_t i = 0; i < n * dim; i++) w->x[i] += w->xb[i];
 

@@ -82,6 +82,23 @@ for b in 5 6 7; do
   done
 done
 $SQ quantize $STORIES $T/w4packed1.s.safetensors --bits 4 --clusters 1 --quiet
+# --- --activations: int8 (the default) vs f32 (the exact float32 arithmetic)
+$SQ quantize $STORIES "$T/act4.safetensors" --bits 4 --clusters 1 --quiet
+$SQ quantize $STORIES "$T/act4p.safetensors" --bits 4 --clusters 3 --format paper --quiet
+for f in act4 act4p; do
+  check "--activations int8 vs f32 ($f): perplexity within 0.5%, and they differ" python3 -c "
+import json, subprocess, sys
+def ppl(a): return json.loads(subprocess.run(['$SQ','perplexity','$T/$f.safetensors','--text','$TXT','--limit','20','--json','--activations',a],capture_output=True,text=True,check=True).stdout)['perplexity']
+d = ppl('int8'); f = ppl('f32')
+print(d, f); sys.exit(0 if abs(d - f) / f < 0.005 and d != f else 1)"
+done
+check "--activations int8 is the default (same perplexity without the option)" bash -c "[ \"\$($SQ perplexity $T/act4.safetensors --text $TXT --limit 5 --json)\" = \"\$($SQ perplexity $T/act4.safetensors --text $TXT --limit 5 --json --activations int8)\" ]"
+check "--activations int8: generate is the same for 1 and 2 threads" bash -c "[ \"\$($SQ generate $T/act4.safetensors --prompt 'Once upon a time' -n 24 --threads 1)\" = \"\$($SQ generate $T/act4.safetensors --prompt 'Once upon a time' -n 24 --threads 2)\" ]"
+check "--activations int8: classify + eval run, accuracy within 1 point of f32" bash -c "$SQ quantize $BERT $T/actb.safetensors --bits 4 --clusters 1 --quiet && python3 -c \"
+import json, subprocess, sys
+def acc(a): return json.loads(subprocess.run(['$SQ','eval','$T/actb.safetensors','--data','data/emotion/test.jsonl','--limit','300','--json','--activations',a],capture_output=True,text=True,check=True).stdout)['accuracy']
+sys.exit(0 if abs(acc('int8') - acc('f32')) <= 0.01 else 1)\" && $SQ classify $T/actb.safetensors --activations f32 'i feel so happy today' | grep -q joy"
+check "--activations with a bad value is refused with exit 2" bash -c "for c in 'generate $T/act4.safetensors --prompt x' 'perplexity $T/act4.safetensors --text $TXT' 'classify $T/actb.safetensors hi' 'eval $T/actb.safetensors --data data/emotion/test.jsonl'; do $SQ \$c --activations int4 2>$T/e.txt; [ \$? -eq 2 ] && grep -q 'f32 or int8' $T/e.txt || exit 1; done"
 check "plain perplexity falls from INT4 to INT5 to INT7" python3 -c "import sys; a = [float(x) for x in sys.argv[1:]]; sys.exit(0 if a[0] > a[1] > a[2] else 1)" \
   "$(ppl $T/w4packed1.s.safetensors)" "$(ppl $T/w5packed1.s.safetensors)" "$(ppl $T/w7packed1.s.safetensors)"
 check "--bits 9 is refused naming every width" bash -c "$SQ quantize $BERT $T/x9.safetensors --bits 9 2>&1 | grep -q -- '--bits must be 2, 3, 4, 5, 6, 7, 8 or f32'"

@@ -254,7 +254,7 @@ static double kc_check_layer(const sq_kimpl *K, const sq_linear *L, const float 
         sq_linear_matmul(L, X, n, Yg);
         KC_CHECK(kc_same(Yr, Yg, n * rows, &where), "%s %s n=%zu: sq_linear_matmul differs at %zu", what, K->name, n, where);
         for (int threads = 2; threads <= 9; threads += 7) {
-            sq_exec ex = {kc_backwards, NULL, threads};
+            sq_exec ex = {kc_backwards, NULL, threads, SQ_ACT_F32};
             sq_linear_matmul_ex(L, X, n, Yg, &ex);
             KC_CHECK(kc_same(Yr, Yg, n * rows, &where), "%s %s n=%zu threads=%d: differs at %zu", what, K->name, n, threads,
                      where);
@@ -465,6 +465,8 @@ static void kc_check_big_scales(const sq_kimpl *K)
 /* Every implementation of this build (sq_kernels_at) against ref: the primitives, every
  * layer, huge scales. report(what, failed) is called per group of checks with the number
  * of failed checks (-1: not available on this CPU, skipped). */
+#include "kq8.h"
+
 static void kc_run_all(void (*report)(const char *what, int failed))
 {
     char what[160];
@@ -487,6 +489,7 @@ static void kc_run_all(void (*report)(const char *what, int failed))
         snprintf(what, sizeof what, "%s: %d layers + huge scales bit-identical to ref (ref vs oracle %.2g)", K->name, n,
                  worst);
         report(what, KC_FAILS - before);
+        kq8_run(K, report);
     }
 }
 

@@ -70,7 +70,7 @@ static void test_threads(void)
             const sq_linear *Ls[2] = {&L[0], &L[1]};
             sq_linear_matmul_multi(Ls, Y1, 2, X, n, NULL);
             for (int threads = 2; threads <= 5; threads += 3) {
-                sq_exec ex = {pfor, &threads, threads};
+                sq_exec ex = {pfor, &threads, threads, SQ_ACT_F32};
                 sq_linear_matmul_multi(Ls, Y2, 2, X, n, &ex);
                 size_t where = 0;
                 CHECK_MSG(kc_same(Y1[0], Y2[0], n * rows, &where) && kc_same(Y1[1], Y2[1], n * (rows / 3), &where),
