@@ -11,8 +11,10 @@ BUILD/bench/synth1b (kept between runs, never committed):
                 --clusters 3 --format packed` with all cores; native_peak_rss_mb;
                 wasi_s / wasi_peak_mb: the same under node:wasi (BUILD/sq.wasm and
                 tools/sq-wasi.mjs; null when either is missing). Medians of repeats.
-  generate_1b   tokens/s of `sq generate` on the quantized 1B (int4 plain, int4 packed
-                k=3, int4 paper k=3, int8 plain); null when generate fails on it.
+  infer         bench/infer.py: prefill (64- and 512-token prompts) and decode tok/s,
+                time to first token and peak RSS of `sq generate` on the 1B and a
+                SmolLM-135M-shaped model, plain / packed k=3 / paper k=3 INT4 and BF16,
+                --activations int8 vs f32, all threads and one, and sq.wasm; see there.
   kernels       BUILD/bench/kernels.json as `make kernels-bench` (mk/kernels.mk, run by
                 `make bench` first) wrote it; without it, the first of
                 bench/kernels.{mjs,py,sh} that exists is run (env BENCH_DIR, SQ, BUILD)
@@ -263,84 +265,14 @@ def bench_bundled(res):
     res["quantize_bundled"] = out
 
 
-GEN_VARIANTS = [  # name, bits, clusters, format
-    ("int4_plain", 4, 1, "packed"),
-    ("int4_packed_k3", 4, 3, "packed"),
-    ("int4_paper_k3", 4, 3, "paper"),
-    ("int8_plain", 8, 1, "packed"),
-]
-
-
-def parse_rates(err):
-    """`sq generate --stats` rates on stderr: (generated match, prompt match)."""
-    return (re.search(r"(\d+) tokens generated in ([\d.]+)s \(([\d.]+) tok/s", err),
-            re.search(r"prompt (\d+) tokens in ([\d.]+)s \(([\d.]+) tok/s", err))
-
-
-def wasi_generate(qf, prompt):
-    """The quantized 1B generating inside sq.wasm under node (one thread): proof that
-    inference on it fits wasm32, with its speed and the node process's peak RSS."""
-    runner = os.path.join("tools", "sq-wasi.mjs")
-    if not (os.path.exists(WASM) and shutil.which("node")):
-        return {"error": "no sq.wasm or node"}
-    n = max(2, TOKENS // 4)
-    log(f"generate: int4_packed_k3 in sq.wasm (node:wasi), {n} tokens")
-    env = dict(os.environ, SQ_WASM=os.path.abspath(WASM))
-    path = qf
-    if os.path.isabs(qf):
-        env["SQ_WASI_DIRS"] = os.path.dirname(qf)
-    try:
-        r = run_timed(["node", runner, "generate", path, "--prompt", prompt, "-n", str(n), "--temp", "0", "--stats"],
-                      env=env)
-    except RuntimeError as ex:
-        return {"error": str(ex)[-300:]}
-    m, p = parse_rates(r["err"])
-    if not m:
-        return {"error": "no token rate in the output: " + r["err"].strip()[-200:]}
-    return {"tok_s": float(m.group(3)), "tokens": int(m.group(1)), "prompt_tok_s": float(p.group(3)) if p else None,
-            "peak_rss_mb": r["rss_mb"], "wall_s": r["wall"]}
-
-
-def bench_generate(res):
-    g = {"threads": THREADS, "tokens": TOKENS, "prompt": "Once upon a time"}
-    ok = False
-    for name, bits, k, fmt in GEN_VARIANTS:
-        qf = os.path.join(OUT, f"gen-{name}.safetensors")
-        entry = None
-        try:
-            if name == "int4_packed_k3" and os.path.exists(os.path.join(OUT, "q4k3.safetensors")):
-                os.replace(os.path.join(OUT, "q4k3.safetensors"), qf)
-            else:
-                log(f"generate: quantizing {name}")
-                run_timed([SQ] + quantize_args(MODEL, qf, bits, k, fmt, THREADS))
-            rates, r = [], None
-            for i in range(REPEAT):
-                log(f"generate: {name}, {TOKENS} tokens, {i + 1}/{REPEAT}")
-                r = run_timed([SQ, "generate", qf, "--prompt", g["prompt"], "-n", str(TOKENS), "--temp", "0", "--stats",
-                               "--threads", str(THREADS)], check=True)
-                m, _ = parse_rates(r["err"])
-                if m:
-                    rates.append(float(m.group(3)))
-            if name == "int4_packed_k3" and "wasi" not in SKIP:
-                g["wasi_int4_packed_k3"] = wasi_generate(qf, g["prompt"])
-            m, p = parse_rates(r["err"])
-            if m and int(m.group(1)) > 0:
-                entry = {"tok_s": median(rates), "runs_tok_s": rates, "tokens": int(m.group(1)), "seconds": float(m.group(2)),
-                         "prompt_tok_s": float(p.group(3)) if p else None, "peak_rss_mb": r["rss_mb"],
-                         "file_mb": round(os.path.getsize(qf) / 1e6, 1)}
-                ok = True
-            else:
-                entry = {"error": "no token rate in the output: " + r["err"].strip()[-200:]}
-        except RuntimeError as ex:
-            entry = {"error": str(ex)[-300:]}
-            log(f"generate {name}: failed: {str(ex)[-200:]}")
-        finally:
-            if os.path.exists(qf):
-                os.remove(qf)
-        g[name] = entry
-    res["generate_1b"] = g if ok else None
-    if not ok:
-        res["generate_1b_errors"] = g
+def bench_infer(res):
+    """bench/infer.py (prefill 64/512, decode, TTFT, peak RSS; 1B and SmolLM-135M shapes;
+    plain/packed/paper INT4 and BF16; int8 vs f32 activations; 1 and all threads; sq.wasm)
+    as a child process; its JSON becomes res["infer"]."""
+    log("infer: bench/infer.py")
+    r = subprocess.run([sys.executable, os.path.join("bench", "infer.py")], env=dict(os.environ, BUILD=BUILD))
+    path = os.path.join(OUT, "infer.json")
+    res["infer"] = json.load(open(path)) if r.returncode == 0 and os.path.exists(path) else {"error": f"exit {r.returncode}"}
 
 
 def bench_kernels(res):
@@ -404,20 +336,14 @@ def summary(res):
                      f"browser_s / wasi_s = {ratio(r.get('browser_s'), q.get('wasi_s'))}; identical: {r.get('identical')}")
     if b.get("error"):
         lines.append(f"browser      failed: {b['error'][:120]}")
-    g = res.get("generate_1b")
-    if g:
-        for name, *_ in GEN_VARIANTS:
-            e = g.get(name) or {}
-            lines.append(f"generate     {name:15s} " + (f"{e['tok_s']:.2f} tok/s ({e['tokens']} tokens, {e['file_mb']} MB)"
-                                                         if "tok_s" in e else f"failed: {e.get('error', '?')[:100]}"))
-        w = g.get("wasi_int4_packed_k3")
-        if w:
-            lines.append("generate     in sq.wasm (node), int4_packed_k3: " +
-                         (f"{w['tok_s']:.2f} tok/s, node peak RSS {w['peak_rss_mb']:.0f} MB" if "tok_s" in w
-                          else f"failed: {w.get('error', '?')[:100]}"))
-    else:
-        lines.append("generate     n/a (" + ("skipped" if "generate" in SKIP else "sq generate failed on the synthetic 1B: "
-                                           "see generate_1b_errors") + ")")
+    for shape, sh in ((res.get("infer") or {}).get("shapes") or {}).items():
+        for name, v in sh.items():
+            for cfg, e in (v.items() if isinstance(v, dict) else []):
+                if isinstance(e, dict) and e.get("decode") is not None:
+                    lines.append(f"infer        {shape} {name} {cfg}: prefill 64 {e.get('prefill_64')}, 512 "
+                                 f"{e.get('prefill_512')}, decode {e.get('decode')} tok/s; peak {e.get('peak_rss_mb')} MB")
+    if not res.get("infer"):
+        lines.append("infer        n/a (" + ("skipped" if "generate" in SKIP else "see infer in results.json") + ")")
     k = res.get("kernels")
     lines.append("kernels      " + ("n/a (no build/bench/kernels.json)" if k is None else
                                     f"see results.json ({len(json.dumps(k))} bytes from make kernels-bench)"))
@@ -434,13 +360,15 @@ def main():
     for p in (SQ, SYNTH, READ):
         if not os.path.exists(p):
             sys.exit(f"bench: {p} is missing (run `make bench`, which builds it)")
-    res = {"machine": machine(), "quantize_1b": {}, "generate_1b": None, "kernels": None}
+    res = {"machine": machine(), "quantize_1b": {}, "infer": None, "kernels": None}
     ensure_model()
     bench_quantize(res)
     bench_bundled(res)
     bench_browser(res)
+    if os.path.exists(os.path.join(OUT, "q4k3.safetensors")):  # 1.4 GB, used by the steps above only
+        os.remove(os.path.join(OUT, "q4k3.safetensors"))
     if "generate" not in SKIP:
-        bench_generate(res)
+        bench_infer(res)
     if "kernels" not in SKIP:
         bench_kernels(res)
     res["machine"]["loadavg_after"] = [float(x) for x in open("/proc/loadavg").read().split()[:3]]

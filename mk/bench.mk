@@ -12,3 +12,8 @@ bench: $(BUILD)/sq $(BUILD)/sq-synth $(BUILD)/bench/read_bench
 $(BUILD)/bench/read_bench: bench/read_bench.c $(BUILD)/libsq.a
 	@mkdir -p $(dir $@)
 	$(CC) $(SQ_CFLAGS) -o $@ $< $(BUILD)/libsq.a $(LDLIBS)
+
+# Inference speed alone (bench/infer.py: build/bench/infer.json); `make bench` runs it too.
+.PHONY: bench-infer
+bench-infer: $(BUILD)/sq $(BUILD)/sq-synth
+	BUILD=$(BUILD) python3 bench/infer.py
