@@ -1,4 +1,5 @@
-/* codebook.c - quantizing to the `codebook` format and back (see codebook.h, FORMAT.md).
+/* codebook.c - quantizing to the `codebook` format and back (see codebook.h, FORMAT.md),
+ * and the format's descriptor hooks (formats.h) at the end.
  *
  * Three steps per tensor, all deterministic (float32/double arithmetic in a fixed order,
  * no fused multiply-add; the same bytes natively and in wasm):
@@ -19,9 +20,12 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../dtype.h"
+#include "../quant/pipeline_int.h"
+#include "../quant/qfile.h"
 #include "../quant/quant.h"
 
 #define NBINS 1024     /* histogram of normalised values: 0.25 wide over [-128, 128) */
@@ -264,4 +268,87 @@ void sq_cb_dequant(const uint8_t *codes_packed, const int8_t *table, const uint1
             v &= (1u << bits) - 1u;
             out[r * cols + c] = sq_bf16_to_f32(scale_bf16[p]) * (float)table[v];
         }
+}
+
+/* ---------------- the descriptor's hooks ---------------- */
+
+/* codes, the int8 table of 2^bits levels, one BF16 scale per parameter set */
+int sq_cb_parts(const sq_qgeom *g, sq_qpart *o)
+{
+    o[0] = sq_qpart_make(".sq.codes", SQ_DT_U8, 2, g->rows, g->row_bytes);
+    o[1] = sq_qpart_make(".sq.table", SQ_DT_I8, 1, (size_t)1 << g->bits, 0);
+    o[2] = sq_qpart_make(".sq.scale", SQ_DT_BF16, 1, g->params, 0);
+    return 3;
+}
+
+/* One table per tensor, so the whole tensor is quantized on this thread in one call,
+ * then written. mse_plain: the packed format's plain quantization (k = 1) with the same
+ * bits at its own default groups, the baseline this format is meant to beat at equal
+ * size. */
+int sq_cb_quantize_weight(const qrun *r, const weight_in *in, const layout *L, const sq_kmeans_result *km,
+                          sq_layer_stats *st, sq_err *e)
+{
+    (void)km; /* k is 1: the levels are its clusters */
+    const sq_quant_opts *o = r->o;
+    workspace *ws = r->ws;
+    sq_st_writer *w = r->w;
+    const float *x = in->x;
+    int rc;
+    if ((rc = sq_queue_flush_all(r, e))) return rc;
+    size_t K = (size_t)1 << o->bits;
+    uint8_t *packed = sq_wbuf_get(&ws->lone.packed, L->rows * L->row_bytes + 1, e);
+    uint16_t *s16 = sq_wbuf_get(&ws->lone.s16, L->params * sizeof(uint16_t), e);
+    void *scr = sq_wbuf_get(&ws->scratch, sq_cb_scratch(L->rows, L->cols, L->group), e);
+    uint8_t *tmp = sq_wbuf_get(&ws->tmp, WS_TMP, e);
+    if (!packed || !s16 || !scr || !tmp) return e->code;
+    int8_t table[SQ_CB_MAX_ENTRIES];
+    double sse = 0;
+    sq_cb_quantize(x, L->rows, L->cols, L->group, o->bits, table, s16, packed, in->deq_out, &sse, scr);
+    if ((rc = sq_stw_data(w, packed, L->rows * L->row_bytes, e))) return rc;
+    if ((rc = sq_stw_data(w, table, K, e))) return rc;
+    if ((rc = sq_put_u16(w, s16, L->params, tmp, WS_TMP, e))) return rc;
+    st->mse = L->n ? sse / (double)L->n : 0;
+    if (o->skip_plain || !L->n) {
+        st->mse_plain = o->skip_plain ? NAN : 0;
+        return SQ_OK;
+    }
+    size_t g = sq_group_size(o->group, L->cols), P = g ? L->rows * ((L->cols + g - 1) / g) : 1;
+    size_t pr = g ? L->rows : 1, pc = g ? L->cols : L->n;
+    uint8_t *codes = sq_wbuf_get(&ws->codes, L->n, e);
+    float *deq = sq_wbuf_get(&ws->deq, L->n * sizeof(float), e);
+    uint16_t *ps = sq_wbuf_get(&ws->scale, P * sizeof(uint16_t), e), *pm = sq_wbuf_get(&ws->min, P * sizeof(uint16_t), e);
+    if (!codes || !deq || !ps || !pm) return e->code;
+    sq_quant_clustered(x, NULL, 1, pr, pc, g ? g : L->n, o->bits, codes, ps, pm);
+    sq_dequant_clustered(codes, NULL, 1, ps, pm, pr, pc, g ? g : L->n, deq);
+    double sp = 0;
+    for (size_t i = 0; i < L->n; i++) {
+        double d = (double)deq[i] - (double)x[i];
+        sp += d * d;
+    }
+    st->mse_plain = sp / (double)L->n;
+    return SQ_OK;
+}
+
+int sq_cb_dequantize(const sq_qfile *q, const char *name, const sq_qtensor *d, float *out, sq_err *e)
+{
+    const sq_st_file *f = q->f;
+    int8_t table[SQ_CB_MAX_ENTRIES];
+    int rc = SQ_OK;
+    uint8_t *packed = sq_malloc(d->rows * d->row_bytes + 1, e);
+    uint16_t *s16 = sq_malloc(d->params * sizeof(uint16_t), e);
+    if (!packed || !s16) { rc = e->code; goto done; }
+    const sq_tensor_info *tc = sq_qfile_part(q, name, ".sq.codes", SQ_DT_U8, 2, (int64_t)d->rows, (int64_t)d->row_bytes, e);
+    const sq_tensor_info *tt = tc ? sq_qfile_part(q, name, ".sq.table", SQ_DT_I8, 1, (int64_t)1 << d->bits, 0, e) : NULL;
+    const sq_tensor_info *ts = tt ? sq_qfile_part(q, name, ".sq.scale", SQ_DT_BF16, 1, (int64_t)d->params, 0, e) : NULL;
+    if (!ts || sq_st_read_raw(f, tc, packed, e) || sq_st_read_raw(f, tt, table, e) ||
+        sq_qfile_read_u16(f, ts, s16, d->params, e)) {
+        rc = e->code;
+        goto done;
+    }
+    /* one group for the whole tensor: the codes are still packed per row */
+    sq_cb_dequant(packed, table, s16, d->rows, d->cols, d->group, d->bits, out);
+done:
+    free(packed);
+    free(s16);
+    return rc;
 }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "../sq.h"
+#include "formats.h"
 
 #define SQ_CB_MAX_ENTRIES 16 /* 2^4: one 16-byte shuffle register */
 #define SQ_CB_AUTO_GROUP 64  /* --group auto for this format (measured: docs/results.md) */
@@ -36,5 +37,11 @@ void sq_cb_quantize(const float *w, size_t rows, size_t cols, size_t group, int 
 /* out[rows * cols] = scale * table[code] (float32, one rounding), from the stored parts. */
 void sq_cb_dequant(const uint8_t *codes_packed, const int8_t *table, const uint16_t *scale_bf16, size_t rows,
                    size_t cols, size_t group, int bits, float *out);
+
+/* The format's descriptor hooks (formats.h): codes, the table, the scales. */
+int sq_cb_parts(const sq_qgeom *g, sq_qpart *out);
+int sq_cb_quantize_weight(const struct sq_qrun *r, const struct sq_weight_in *in, const sq_qgeom *L,
+                          const struct sq_kmeans_result *km, struct sq_layer_stats *st, sq_err *e);
+int sq_cb_dequantize(const struct sq_qfile *q, const char *name, const struct sq_qtensor *d, float *out, sq_err *e);
 
 #endif

@@ -1,5 +1,6 @@
 /* formats.c - the table of quantized weight formats (formats.h): one row per format,
- * with the geometry and the part tensors every reader and writer derives from it.
+ * naming the hooks of its family file (packed.c, paper.c, codebook.c), and the geometry
+ * every reader and writer derives from it.
  */
 #include "formats.h"
 
@@ -9,6 +10,8 @@
 #include "../kernels/linear.h"
 #include "../quant/quant.h"
 #include "codebook.h"
+#include "packed.h"
+#include "paper.h"
 
 static size_t bits_bytes(size_t cols, int bits) { return (cols * (size_t)bits + 7) / 8; }
 
@@ -47,7 +50,7 @@ sq_qgeom sq_qgeom_make(int format, int bits, int k, size_t rows, size_t cols, si
     return g;
 }
 
-static sq_qpart part(const char *suffix, sq_dtype dt, int ndim, size_t d0, size_t d1)
+sq_qpart sq_qpart_make(const char *suffix, sq_dtype dt, int ndim, size_t d0, size_t d1)
 {
     sq_qpart p;
     memset(&p, 0, sizeof p);
@@ -59,48 +62,14 @@ static sq_qpart part(const char *suffix, sq_dtype dt, int ndim, size_t d0, size_
     return p;
 }
 
-/* packed: codes, cluster ids (k > 1), BF16 scale and min per (parameter set, cluster) */
-static int packed_parts(const sq_qgeom *g, sq_qpart *o)
-{
-    int n = 0;
-    o[n++] = part(".sq.codes", SQ_DT_U8, 2, g->rows, g->row_bytes);
-    if (g->k > 1) o[n++] = part(".sq.ids", SQ_DT_U8, 2, g->rows, g->id_bytes);
-    o[n++] = part(".sq.scale", SQ_DT_BF16, 2, g->params, (size_t)g->k);
-    o[n++] = part(".sq.min", SQ_DT_BF16, 2, g->params, (size_t)g->k);
-    return n;
-}
-
-/* paper: k sub-layers, each codes + F32 scale (+ F32 min unless symmetric INT8) */
-static int paper_parts(const sq_qgeom *g, sq_qpart *o)
-{
-    int n = 0;
-    char sfx[24]; /* part numbers are < SQ_MAX_K: printed as unsigned char so gcc -O1 sees they fit */
-    for (int c = 0; c < g->k && c < SQ_MAX_K; c++) {
-        snprintf(sfx, sizeof sfx, ".sq.part%u.codes", (unsigned)(unsigned char)c);
-        o[n++] = g->sym8 ? part(sfx, SQ_DT_I8, 2, g->rows, g->cols) : part(sfx, SQ_DT_U8, 2, g->rows, g->row_bytes);
-        snprintf(sfx, sizeof sfx, ".sq.part%u.scale", (unsigned)(unsigned char)c);
-        o[n++] = part(sfx, SQ_DT_F32, 1, g->params, 0);
-        if (!g->sym8) {
-            snprintf(sfx, sizeof sfx, ".sq.part%u.min", (unsigned)(unsigned char)c);
-            o[n++] = part(sfx, SQ_DT_F32, 1, g->params, 0);
-        }
-    }
-    return n;
-}
-
-/* codebook: codes, the int8 table of 2^bits levels, one BF16 scale per parameter set */
-static int codebook_parts(const sq_qgeom *g, sq_qpart *o)
-{
-    o[0] = part(".sq.codes", SQ_DT_U8, 2, g->rows, g->row_bytes);
-    o[1] = part(".sq.table", SQ_DT_I8, 1, (size_t)1 << g->bits, 0);
-    o[2] = part(".sq.scale", SQ_DT_BF16, 1, g->params, 0);
-    return 3;
-}
-
+/* name, widths, max k, group policy, parts, kernel family, quantize, reads source bytes, dequantize */
 const sq_format sq_formats[SQ_FMT_COUNT] = {
-    [SQ_FMT_PACKED] = {"packed", SQ_WIDTHS_SPLIT, SQ_MAX_CLUSTERS, sq_group_size, packed_parts, SQ_LIN_PACKED},
-    [SQ_FMT_PAPER] = {"paper", SQ_WIDTHS_SPLIT, SQ_MAX_CLUSTERS, sq_group_size, paper_parts, SQ_LIN_PAPER},
-    [SQ_FMT_CODEBOOK] = {"codebook", SQ_WIDTHS_CODEBOOK, 1, sq_cb_group_size, codebook_parts, SQ_LIN_CODEBOOK},
+    [SQ_FMT_PACKED] = {"packed", SQ_WIDTHS_SPLIT, SQ_MAX_CLUSTERS, sq_group_size, sq_packed_parts, SQ_LIN_PACKED,
+                       sq_packed_quantize, sq_packed_reads_source, sq_packed_dequantize},
+    [SQ_FMT_PAPER] = {"paper", SQ_WIDTHS_SPLIT, SQ_MAX_CLUSTERS, sq_group_size, sq_paper_parts, SQ_LIN_PAPER,
+                      sq_paper_quantize, NULL, sq_paper_dequantize},
+    [SQ_FMT_CODEBOOK] = {"codebook", SQ_WIDTHS_CODEBOOK, 1, sq_cb_group_size, sq_cb_parts, SQ_LIN_CODEBOOK,
+                         sq_cb_quantize_weight, NULL, sq_cb_dequantize},
 };
 
 const sq_format *sq_format_find(const char *name, int *id)

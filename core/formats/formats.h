@@ -1,9 +1,16 @@
 /* formats.h - the quantized weight formats, one descriptor each, in one table: their
  * names in files, the widths and clusters they take, the geometry of a weight (groups,
- * parameter sets, bytes per row) and the part tensors it is stored as (suffix, dtype,
- * shape), and the kernel family that runs it. The quantizer's options check, its output
- * declarations and "sq.tensors", the file reader's checks, the loader and the report all
- * read this table, so a width or a format is added here once (docs/FORMAT.md).
+ * parameter sets, bytes per row), the part tensors it is stored as (suffix, dtype,
+ * shape), how a weight is quantized into those parts and restored from them, and the
+ * kernel family that runs it. The quantizer's options check, its output declarations
+ * and "sq.tensors", the weight quantizer, the file reader's checks, the dequantizer, the
+ * loader and the report all read this table, so a width or a format is added here once
+ * (docs/FORMAT.md).
+ *
+ * One file per format family holds its descriptor's hooks (packed.c, paper.c,
+ * codebook.c, each with a header saying what the format stores); formats.c holds the
+ * table and the geometry every family shares. A new format is one more family file,
+ * one more row in the table (and SQ_FMT_* entry), its kernels and its tests.
  *
  * Not formats: copied tensors, and the float parts of `--bits f32` splits and split
  * biases ("split" / "bias" kinds: k F32 tensors T.sq.part{c} with T's shape).
@@ -15,6 +22,7 @@
 #include <stdint.h>
 
 #include "../dtype.h"
+#include "../sq.h"
 
 enum { SQ_FMT_PACKED = 0, SQ_FMT_PAPER = 1, SQ_FMT_CODEBOOK = 2, SQ_FMT_COUNT };
 #define SQ_BITS_F32 32 /* --bits f32: split without quantizing (k float parts) */
@@ -56,6 +64,17 @@ typedef struct sq_qpart {
     int64_t d0, d1;
 } sq_qpart;
 #define SQ_QPARTS_MAX (3 * SQ_MAX_K)
+sq_qpart sq_qpart_make(const char *suffix, sq_dtype dtype, int ndim, size_t d0, size_t d1);
+
+/* What the hooks are handed: the quantizer's run and weight (core/quant/pipeline_int.h,
+ * its buffers, output queue and parallel sections), the k-means result, a layer's
+ * statistics (pipeline.h), a quantized file and one tensor's description (qfile.h). */
+struct sq_qrun;
+struct sq_weight_in;
+struct sq_kmeans_result;
+struct sq_layer_stats;
+struct sq_qfile;
+struct sq_qtensor;
 
 typedef struct sq_format {
     const char *name;  /* "sq.format" value and the "kind" of its weights in "sq.tensors" */
@@ -67,6 +86,20 @@ typedef struct sq_format {
        returns how many (<= SQ_QPARTS_MAX) */
     int (*parts)(const sq_qgeom *g, sq_qpart *out);
     int lin_kind;      /* the sq_linear kind (SQ_LIN_*) it loads as: its kernel family */
+    /* Quantize one split weight of geometry *L (k-means cells in *km when L->k > 1) and
+       write, or queue, its parts in the order `parts` gives; st gets mse and mse_plain
+       (the same bits without splitting, or NAN when the options skip it), and
+       in->deq_out, when not NULL, the dequantized values. Called by core/quant/weight.c,
+       never for --bits f32 (float parts are not a format). */
+    int (*quantize)(const struct sq_qrun *r, const struct sq_weight_in *in, const sq_qgeom *L,
+                    const struct sq_kmeans_result *km, struct sq_layer_stats *st, sq_err *e);
+    /* Whether quantize reads the source bytes itself for a weight of geometry *L (then
+       the values of a BF16 weight are never converted to floats: in->x is NULL);
+       NULL: never. */
+    int (*reads_source)(const sq_qgeom *L);
+    /* Restore source tensor `name` (description *d, its parts already checked against
+       `parts`) to d->numel float32 values. Called by core/quant/dequant.c. */
+    int (*dequantize)(const struct sq_qfile *q, const char *name, const struct sq_qtensor *d, float *out, sq_err *e);
 } sq_format;
 
 extern const sq_format sq_formats[SQ_FMT_COUNT];

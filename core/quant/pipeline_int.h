@@ -1,12 +1,14 @@
 /* pipeline_int.h - the pieces sq_quantize_model is made of, shared by the files of
- * core/quant/ only (not an API: names and fields change with the pipeline).
+ * core/quant/ and the format families' quantize hooks in core/formats/ (not an API:
+ * names and fields change with the pipeline).
  *
  *   plan.c      options; which tensors are split or copied; what each becomes
  *               (output tensor names, dtypes, shapes; the "sq.tensors" metadata)
  *   cluster.c   one tensor's values: scan (convert, check, histogram), k-means, ids
  *   schedule.c  workspace buffers, parallel sections with the background I/O task,
  *               the queue of output waiting to be written
- *   weight.c    one weight (or bias) quantized in its format, in row chunks
+ *   weight.c    one weight (or bias): clustered, then its format's quantize hook
+ *               (core/formats/), or split into float parts; the row chunks they share
  *   pipeline.c  the walk over the model: read, scan, cluster, quantize, queue, report
  */
 #ifndef SQ_PIPELINE_INT_H
@@ -82,7 +84,7 @@ typedef struct pending {
 #define QUEUE_BYTES ((uint64_t)256 << 20) /* beyond this much waiting, write it all */
 
 /* What every tensor of one quantization run shares. */
-typedef struct qrun {
+typedef struct sq_qrun {
     sq_st_writer *w;
     workspace *ws;
     const sq_st_file *in;        /* NULL for sq_split_roundtrip (nothing to copy) */
@@ -175,7 +177,7 @@ int sq_cluster_values(const float *x, size_t n, int k, uint64_t seed, uint8_t *i
 
 /* One scanned weight to quantize. Its values are in x, or, for the fused path from BF16
  * bytes, x is NULL and they are read from src (dtype). */
-typedef struct weight_in {
+typedef struct sq_weight_in {
     const sq_plan_item *it;
     const float *x;
     const void *src;
@@ -185,11 +187,63 @@ typedef struct weight_in {
     float *deq_out; /* the dequantized values back (the outlier lab), or NULL */
 } weight_in;
 
-/* Whether a weight takes the fused path (which reads the source bytes itself). */
+/* Whether a weight's format reads its source bytes itself (sq_format.reads_source). */
 int sq_is_fused(const sq_plan_item *it, const sq_quant_opts *o);
 /* Quantize one weight and write (or queue) its tensors; st gets mse and mse_plain. */
 int sq_process_weight(const qrun *r, const weight_in *in, sq_layer_stats *st, sq_err *e);
 /* Cluster one bias and write it (as parts or as it is). */
 int sq_process_bias(const qrun *r, const sq_plan_item *it, const float *x, sq_layer_stats *st, sq_err *e);
+
+/* ---- row chunks, for the formats' hooks ----
+ * The heavy loops run over chunks of rows, so a host that has threads can run chunks in
+ * parallel (sq_quant_hooks.parallel). Chunks have a fixed size (about 64 Ki values,
+ * whole rows), every chunk writes only its own rows of the output buffers and its own
+ * partial sums, and partial sums are added in chunk order: the same bytes, and the same
+ * report, whatever the number of threads. */
+size_t sq_chunk_rows(size_t rows, size_t cols);
+double sq_sum_chunks(const double *s, size_t n);
+
+/* The sub-layer path: the values in x (floats), steps over every row chunk, each
+ * written out whole before the next (paper: one step per cluster; the packed format at
+ * group=tensor and --bits f32: see their hooks). A step's math is the format's
+ * (sq_sub_job.step, for rows [r0, r0 + nr) of the math's view L); around it, the first
+ * step assigns cluster ids, every step packs the rows' codes (into packed, when set)
+ * and ids (into packed_ids, when set), and the last one sums the squared error. */
+typedef struct sq_sub_job sq_sub_job;
+struct sq_sub_job {
+    layout L;                /* the math's view (one long row for group=tensor) */
+    layout P;                /* the stored rows, for packing */
+    const sq_quant_opts *o;
+    const float *x;          /* original values */
+    int have_km;             /* k > 1: ids come from bounds */
+    float bounds[SQ_MAX_K];
+    int part;                /* paper / f32: the cluster whose sub-layer is being made */
+    int plain;               /* 1: quantize plainly (k = 1) for mse_plain */
+    void (*step)(sq_sub_job *j, size_t r0, size_t nr);
+    uint8_t *ids;            /* cluster per value (all 0 for k == 1) */
+    uint8_t *codes;          /* unpacked codes */
+    uint8_t *packed;         /* packed codes (row_bytes per row), or NULL */
+    uint8_t *packed_ids;     /* packed ids (id_bytes per row), or NULL */
+    float *scale, *min;      /* affine / sym8 parameters (paper) */
+    uint16_t *s16, *m16;     /* packed-format parameters */
+    float *part_buf;         /* paper / f32: this part's values, zeros elsewhere */
+    float *deq;              /* running sum of dequantized parts */
+    size_t chunk_rows, n_chunks;
+    double *sse;             /* per chunk: squared error (only on the last step) */
+    int last;                /* this step finishes deq: compute sse */
+    bg_task *bg;             /* the I/O task, for the first step only */
+    uint8_t *tmp;            /* WS_TMP bytes, for sq_put_f32 / sq_put_u16 */
+};
+/* Write out what is queued (this path writes as it goes), then set up j for weight *in
+ * of geometry *L0 with k-means cells km: views, chunks, ids (zeros for k == 1), codes,
+ * deq (zeroed), sse, tmp, and part_buf when need_part. The format then gets its own
+ * buffers (sq_wbuf_get from r->ws) and runs its steps. */
+int sq_sub_begin(const qrun *r, const weight_in *in, const layout *L0, const sq_kmeans_result *km, int need_part,
+                 sq_sub_job *j, sq_err *e);
+/* One step over every chunk (the I/O task goes with the first step only). */
+int sq_sub_run(const qrun *r, sq_sub_job *j, sq_err *e);
+/* After the last step: st->mse, in->deq_out, and st->mse_plain (the same step with
+ * plain = 1 and nothing packed, unless k == 1 or the options skip it). */
+void sq_sub_finish(const qrun *r, const weight_in *in, sq_sub_job *j, sq_layer_stats *st);
 
 #endif

@@ -166,3 +166,11 @@ int sq_qfile_check(const sq_qfile *q, const char *name, const sq_qtensor *d, sq_
             return e->code;
     return SQ_OK;
 }
+
+int sq_qfile_read_u16(const sq_st_file *f, const sq_tensor_info *t, uint16_t *out, size_t n, sq_err *e)
+{
+    if (sq_st_read_raw(f, t, out, e)) return e->code;
+    uint8_t *b = (uint8_t *)out;
+    for (size_t i = 0; i < n; i++) out[i] = (uint16_t)(b[2 * i] | (b[2 * i + 1] << 8));
+    return SQ_OK;
+}

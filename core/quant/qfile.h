@@ -43,5 +43,7 @@ const sq_tensor_info *sq_qfile_part(const sq_qfile *q, const char *name, const c
 /* Check that every part of `name` exists with exactly the dtype and shape d implies
  * (before anything is allocated from the description). */
 int sq_qfile_check(const sq_qfile *q, const char *name, const sq_qtensor *d, sq_err *e);
+/* Read n little-endian u16 values (a BF16 part) of tensor t. */
+int sq_qfile_read_u16(const sq_st_file *f, const sq_tensor_info *t, uint16_t *out, size_t n, sq_err *e);
 
 #endif

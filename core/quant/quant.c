@@ -172,6 +172,12 @@ void sq_unpack_row(const uint8_t *packed, size_t n, int bits, uint8_t *codes)
     }
 }
 
+void sq_unpack_rows(const uint8_t *packed, size_t rows, size_t cols, int bits, uint8_t *codes)
+{
+    size_t rb = sq_packed_row_bytes(cols, bits);
+    for (size_t r = 0; r < rows; r++) sq_unpack_row(packed + r * rb, cols, bits, codes + r * cols);
+}
+
 /* ------------------------------------------------------------------ group policy */
 
 size_t sq_group_size(int policy, size_t cols)

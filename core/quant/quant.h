@@ -45,6 +45,8 @@ size_t sq_packed_row_bytes(size_t cols, int bits);
 /* Pack n codes (each < 2^bits) of one row into out (sq_packed_row_bytes(n, bits) bytes). */
 void sq_pack_row(const uint8_t *codes, size_t n, int bits, uint8_t *out);
 void sq_unpack_row(const uint8_t *packed, size_t n, int bits, uint8_t *codes);
+/* rows packed rows of cols codes each (row stride sq_packed_row_bytes) into rows*cols codes */
+void sq_unpack_rows(const uint8_t *packed, size_t rows, size_t cols, int bits, uint8_t *codes);
 int sq_id_bits(int k); /* 0 for k == 1, else ceil(log2 k) */
 
 /* Reference affine group quantization (see above). w is rows x cols, row-major.
