@@ -173,6 +173,9 @@ typedef struct sq_kimpl {
     const sq_krows *matvec;
     /* int8-activation pair kernel (NULL: the shared scalar one, kernels_ref.h) */
     sq_kq8pairs_fn q8_pairs;
+    /* o[d] = sum over t < T in order of p[t] * V[t*ldv + d] (from 0; one multiply then one
+     * add per term), d < n: attention's weighted sum of values (NULL: scalar) */
+    void (*wsum)(const float *p, const float *V, size_t ldv, size_t T, size_t n, float *o);
 } sq_kimpl;
 
 extern const sq_kimpl sq_kimpl_ref;

@@ -90,6 +90,12 @@ void sq_linear_matmul_ex(const sq_linear *L, const float *X, size_t n, float *Y,
 void sq_linear_matmul_multi(const sq_linear *const *L, float *const *Y, int count, const float *X, size_t n,
                             const sq_exec *ex);
 
+/* Vector helpers for attention, on the kernel implementation in use (same bits in every
+ * one): out[t] = dot16(q, K + t*ldk, n) for t < T (kernels_ref.h's canonical dot), and
+ * o[d] = sum over t < T in order of p[t] * V[t*ldv + d] for d < n. */
+void sq_vec_dots(const float *q, const float *K, size_t ldk, size_t T, size_t n, float *out);
+void sq_vec_wsum(const float *p, const float *V, size_t ldv, size_t T, size_t n, float *o);
+
 /* The kernel implementation in use ("ref", "avx2", "simd128"). */
 const char *sq_linear_kernels(void);
 

@@ -324,6 +324,36 @@ void sq_kernels_rows(const sq_kimpl *K, const sq_linear *L, const float *X, size
     }
 }
 
+/* ---------------- vector helpers (attention) ---------------- */
+
+void sq_vec_dots(const float *q, const float *K, size_t ldk, size_t T, size_t n, float *out)
+{
+    const sq_kimpl *Ki = sq_kernels_get();
+    float acc[SQ_KNB * SQ_KL];
+    size_t nb = n / SQ_KL;
+    for (size_t t0 = 0; t0 < T; t0 += SQ_KNB) { /* q is the shared "weight", rows of K the inputs */
+        size_t nin = T - t0 < SQ_KNB ? T - t0 : SQ_KNB;
+        memset(acc, 0, nin * SQ_KL * sizeof(float));
+        Ki->lanes(q, K + t0 * ldk, ldk, nin, nb, acc);
+        Ki->reduce(acc, nin, out + t0);
+        for (size_t i = 0; i < nin; i++)
+            for (size_t d = nb * SQ_KL; d < n; d++) out[t0 + i] = out[t0 + i] + q[d] * K[(t0 + i) * ldk + d];
+    }
+}
+
+static void wsum_scalar(const float *p, const float *V, size_t ldv, size_t T, size_t n, float *o)
+{
+    for (size_t d = 0; d < n; d++) o[d] = 0.0f;
+    for (size_t t = 0; t < T; t++)
+        for (size_t d = 0; d < n; d++) o[d] = o[d] + p[t] * V[t * ldv + d];
+}
+
+void sq_vec_wsum(const float *p, const float *V, size_t ldv, size_t T, size_t n, float *o)
+{
+    const sq_kimpl *Ki = sq_kernels_get();
+    (Ki->wsum ? Ki->wsum : wsum_scalar)(p, V, ldv, T, n, o);
+}
+
 /* ---------------- dispatch and threads ---------------- */
 
 #define MULTI_MAX 8

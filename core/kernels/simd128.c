@@ -742,6 +742,27 @@ static void s_q8_pairs(const sq_q8pairs *P)
     else q8_pairs_rt(P, 4, 2, 0, 0);
 }
 
+/* Attention's weighted sum of values, 32 columns (8 registers) at a time over every t. */
+static void s_wsum(const float *p, const float *V, size_t ldv, size_t T, size_t n, float *o)
+{
+    size_t d0 = 0;
+    for (; d0 + 32 <= n; d0 += 32) {
+        v128_t a[8];
+        for (int q = 0; q < 8; q++) a[q] = wasm_f32x4_splat(0.0f);
+        for (size_t t = 0; t < T; t++) {
+            const v128_t pt = wasm_f32x4_splat(p[t]);
+            const float *v = V + t * ldv + d0;
+            for (int q = 0; q < 8; q++) a[q] = wasm_f32x4_add(a[q], wasm_f32x4_mul(pt, wasm_v128_load(v + 4 * q)));
+        }
+        for (int q = 0; q < 8; q++) wasm_v128_store(o + d0 + 4 * q, a[q]);
+    }
+    for (; d0 < n; d0++) {
+        float a = 0.0f;
+        for (size_t t = 0; t < T; t++) a = a + p[t] * V[t * ldv + d0];
+        o[d0] = a;
+    }
+}
+
 const sq_kimpl sq_kimpl_simd128 = {
     .name = "simd128",
     .unpack = s_unpack,
@@ -759,6 +780,7 @@ const sq_kimpl sq_kimpl_simd128 = {
     .sym8_row = s_sym8_row,
     .matvec = &simd128_rows,
     .q8_pairs = s_q8_pairs,
+    .wsum = s_wsum,
 };
 
 #else

@@ -101,12 +101,13 @@ int sq_avx2_packedk_row(const sq_linear *L, size_t r, const float *X, size_t nin
 int sq_avx2_bf16_row(const sq_linear *L, size_t r, const float *X, size_t nin, float *y);
 int sq_avx2_sym8_row(const sq_linear *L, int part, size_t r, const float *X, size_t nin, float *y);
 void sq_avx2_q8_pairs(const sq_q8pairs *P);
+void sq_avx2_wsum(const float *p, const float *V, size_t ldv, size_t T, size_t n, float *o);
 
 #define SQ_AVX2_PRIMITIVES                                                                                          \
     .unpack = sq_avx2_unpack, .u8_f32 = sq_avx2_u8_f32, .i8_f32 = sq_avx2_i8_f32, .bf16_f32 = sq_avx2_bf16_f32,    \
     .f16_f32 = sq_avx2_f16_f32, .dequant = sq_avx2_dequant, .lut_f32 = sq_avx2_lut_f32, .lanes = sq_avx2_lanes,    \
     .reduce = sq_avx2_reduce, .factored_row = sq_avx2_factored_row, .packedk_row = sq_avx2_packedk_row,            \
-    .bf16_row = sq_avx2_bf16_row, .sym8_row = sq_avx2_sym8_row, .q8_pairs = sq_avx2_q8_pairs
+    .bf16_row = sq_avx2_bf16_row, .sym8_row = sq_avx2_sym8_row, .q8_pairs = sq_avx2_q8_pairs, .wsum = sq_avx2_wsum
 
 #endif
 #endif

@@ -455,25 +455,21 @@ static void attend_head(const sq_llama *m, int l, int h, const float *q, size_t 
     /* a sliding window (Mistral) sees positions pos-W+1..pos */
     size_t first = c->sliding_window > 0 && pos >= (size_t)c->sliding_window ? pos + 1 - (size_t)c->sliding_window : 0;
     const float *qh = q + (size_t)h * hd;
-    size_t koff = (size_t)(h / group) * hd;
+    size_t koff = (size_t)(h / group) * hd, T = pos + 1 - first;
+    /* scores, softmax, weighted values: the dots and the sum on the kernels (linear.h) */
+    sq_vec_dots(qh, kc + first * kvd + koff, kvd, T, hd, att);
     float mx = -INFINITY;
-    for (size_t t = first; t <= pos; t++) {
-        float s = dot(qh, kc + t * kvd + koff, hd) * scale;
-        att[t] = s;
-        if (s > mx) mx = s;
+    for (size_t t = 0; t < T; t++) {
+        att[t] = att[t] * scale;
+        if (att[t] > mx) mx = att[t];
     }
     float sum = 0;
-    for (size_t t = first; t <= pos; t++) {
+    for (size_t t = 0; t < T; t++) {
         att[t] = expf(att[t] - mx);
         sum += att[t];
     }
-    float *o = out + (size_t)h * hd;
-    for (size_t d = 0; d < hd; d++) o[d] = 0;
-    for (size_t t = first; t <= pos; t++) {
-        float p = att[t] / sum;
-        const float *vt = vc + t * kvd + koff;
-        for (size_t d = 0; d < hd; d++) o[d] += p * vt[d];
-    }
+    for (size_t t = 0; t < T; t++) att[t] = att[t] / sum;
+    sq_vec_wsum(att, vc + first * kvd + koff, kvd, T, hd, out + (size_t)h * hd);
 }
 
 /* Attention of n tokens at positions pos0.. (their keys and values already cached), one

@@ -466,6 +466,7 @@ static void kc_check_big_scales(const sq_kimpl *K)
  * layer, huge scales. report(what, failed) is called per group of checks with the number
  * of failed checks (-1: not available on this CPU, skipped). */
 #include "kq8.h"
+#include "kvec.h"
 
 static void kc_run_all(void (*report)(const char *what, int failed))
 {
@@ -490,6 +491,7 @@ static void kc_run_all(void (*report)(const char *what, int failed))
                  worst);
         report(what, KC_FAILS - before);
         kq8_run(K, report);
+        kvec_run(K, report);
     }
 }
 
