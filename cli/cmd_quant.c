@@ -57,8 +57,14 @@ static void print_inspect(const cJSON *root)
                jstr(q, "bits", "?"), jstr(q, "clusters", "?"), jstr(q, "group", "?"), jnum(q, "source_params"));
     printf("bits/weight ");
     print_bpw("linear layers", cJSON_GetObjectItemCaseSensitive(root, "bpw_linear"));
+    const cJSON *be = cJSON_GetObjectItemCaseSensitive(root, "bpw_embeddings");
+    if (cJSON_IsNumber(be)) print_bpw("embeddings", be);
     print_bpw("whole file", cJSON_GetObjectItemCaseSensitive(root, "bpw_file"));
     printf("\n");
+    if (cJSON_IsObject(q))
+        printf("embeddings    %s%s\n", jstr(q, "embeddings", "keep"),
+               strcmp(jstr(q, "embeddings", "keep"), "keep") == 0 ? " (as they are)"
+                                                                  : " (token embedding and LM head as plain codes)");
     int weights = 0, biases = 0;
     const cJSON *l;
     cJSON_ArrayForEach(l, layers) {
@@ -142,7 +148,8 @@ static int on_progress(void *ctx, const sq_progress *p)
         for (int c = 0; c < s->k; c++)
             if (s->cluster_max[c] - s->cluster_min[c] > widest) widest = s->cluster_max[c] - s->cluster_min[c];
         fprintf(stderr, "[%4zu/%zu] %3.0f%% %-52s range %.4g -> %.4g", p->index, p->total, 100 * frac, p->name, s->range, widest);
-        if (s->role == SQ_ROLE_WEIGHT) fprintf(stderr, "  mse %.3g (plain %.3g)", s->mse, s->mse_plain);
+        if (s->role == SQ_ROLE_WEIGHT && s->emb) fprintf(stderr, "  mse %.3g (embeddings, plain)", s->mse);
+        else if (s->role == SQ_ROLE_WEIGHT) fprintf(stderr, "  mse %.3g (plain %.3g)", s->mse, s->mse_plain);
         fprintf(stderr, "  ETA %.0fs\n", eta);
     } else if (ps->tty) {
         fprintf(stderr, "[%4zu/%zu] %3.0f%% %-52s copied  ETA %.0fs\n", p->index, p->total, 100 * frac, p->name, eta);
@@ -265,11 +272,14 @@ int cmd_quantize(int argc, char **argv)
     if (!quiet) {
         int better = 0, layers = 0;
         for (size_t i = 0; i < rep.n_layers; i++)
-            if (rep.layers[i].role == SQ_ROLE_WEIGHT) { layers++; better += rep.layers[i].mse < rep.layers[i].mse_plain; }
+            if (rep.layers[i].role == SQ_ROLE_WEIGHT && !rep.layers[i].emb) { layers++; better += rep.layers[i].mse < rep.layers[i].mse_plain; }
         fprintf(stderr, "wrote %s: %llu -> %llu bytes in %.2fs; %d layers split, quantized weights %llu -> %llu bytes",
                 out, (unsigned long long)rep.bytes_in, (unsigned long long)rep.bytes_out, secs, layers,
                 (unsigned long long)rep.quant_bytes_in, (unsigned long long)rep.quant_bytes_out);
-        fprintf(stderr, "; bits/weight %.3f linear layers, %.3f whole file", sq_report_bpw_linear(&rep), sq_report_bpw_file(&rep));
+        fprintf(stderr, "; bits/weight %.3f linear layers, ", sq_report_bpw_linear(&rep));
+        int eb = sq_emb_bits(&o);
+        if (eb > 0) fprintf(stderr, "%.3f embeddings (INT%d), ", sq_report_bpw_embeddings(&rep), eb);
+        fprintf(stderr, "%.3f whole file", sq_report_bpw_file(&rep));
         if (o.clusters > 1 && o.bits != SQ_BITS_F32) fprintf(stderr, "; split beats plain on %d/%d", better, layers);
         fputc('\n', stderr);
         if (n_shards > 1) fprintf(stderr, "cut into %zu shards of at most %llu tensor bytes each, with their index, in place of %s\n", n_shards, (unsigned long long)shard_size, out);

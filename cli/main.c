@@ -19,6 +19,7 @@ static const command cmds[] = {
     {"quantize",
      cmd_quantize,
      {"MODEL OUT.safetensors [--bits 2..8|f32] [--clusters K]\n[--group auto|row|tensor|N] [--format packed|paper|codebook]\n"
+      "[--embeddings keep|int8|int4|int2..int8]\n"
       "[--report REPORT.json] [--threads N] [--seed S] [--quiet|--progress]\n[--shard-size SIZE]"}},
     {"dequantize", cmd_dequantize, {"QMODEL OUT.safetensors [--dtype f32|f16|bf16]"}},
     {"classify", cmd_classify, {"MODEL \"text\" ... [--json] [--threads N] [--activations int8|f32]"}},

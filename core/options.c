@@ -38,6 +38,13 @@ int sq_quant_opt_set(sq_quant_opts *o, const char *key, const char *v, sq_err *e
         else return sq_fail(e, SQ_EINPUT, "--group must be auto, row, tensor or a positive number");
     } else if (strcmp(key, "format") == 0) {
         if (!sq_format_find(v, &o->format)) return sq_fail(e, SQ_EINPUT, "--format must be packed, paper or codebook");
+    } else if (strcmp(key, "embeddings") == 0) {
+        /* keep, or intB for a width of the plain packed codes (formats.h) */
+        if (strcmp(v, "keep") == 0) o->embeddings = SQ_EMB_KEEP;
+        else if (strncmp(v, "int", 3) == 0 && v[3] >= '1' && v[3] <= '8' && !v[4] &&
+                 (sq_formats[SQ_FMT_PACKED].widths & SQ_BITS_MASK(v[3] - '0')))
+            o->embeddings = v[3] - '0';
+        else return sq_fail(e, SQ_EINPUT, "--embeddings must be keep, int8, int4 or another width int2..int8");
     } else if (strcmp(key, "seed") == 0) {
         if (!int_in(v, 0, 0x7fffffffL, &n)) return sq_fail(e, SQ_EINPUT, "--seed must be a non-negative integer");
         o->seed = (uint64_t)n;

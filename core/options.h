@@ -13,9 +13,10 @@
 
 #define SQ_OPT_UNKNOWN (-1) /* not one of the shared options: the front end's own, or an error */
 
-/* Set option key ("bits", "clusters", "group", "format", "seed"; no dashes) of o from its
- * text value: bits 2..8|f32 (formats.h), clusters 1..8, group auto|row|tensor|N, format
- * packed|paper|codebook, seed 0..2^31-1 (integers as whole decimal text). Returns SQ_OK,
+/* Set option key ("bits", "clusters", "group", "format", "embeddings", "seed"; no
+ * dashes) of o from its text value: bits 2..8|f32 (formats.h), clusters 1..8, group
+ * auto|row|tensor|N, format packed|paper|codebook, embeddings keep|int2..int8, seed
+ * 0..2^31-1 (integers as whole decimal text). Returns SQ_OK,
  * SQ_EINPUT with e set, or SQ_OPT_UNKNOWN (e untouched). */
 int sq_quant_opt_set(sq_quant_opts *o, const char *key, const char *value, sq_err *e);
 

@@ -6,7 +6,11 @@ For the bundled BERT-Tiny (emotion test set, 2000 rows) and stories260K (perplex
 the first 100 TinyStories validation stories, the PROVENANCE reference setting): FP32,
 then every width sq accepts (2..8) x {packed, paper} x k = 1..4 (k = 1 is plain
 quantization: "packed" is the plain baseline, "paper" the reference recipe), and the
-codebook format at 2/3/4 bits (default groups of 64, and groups of 128). Every number is
+codebook format at 2/3/4 bits (default groups of 64, and groups of 128), all with the
+embeddings kept as they are (`--embeddings keep`); then the token embedding (and tied head)
+quantized by `--embeddings int8|int4` beside FP32, INT4 k=3 packed (the default), INT4 and
+INT8 plain linear layers (`--embeddings-only` measures just those rows and merges them
+into docs/results.json, then rewrites the docs from it). Every number is
 measured by this run: bits per weight (8 x bytes of the stored quantized linear weights /
 their elements, from the report's layers), mean layer MSE (the report's per-layer
 error), accuracy and perplexity (sq eval / sq perplexity). The picture is drawn from the
@@ -49,8 +53,8 @@ def widths():
 
 
 def configs():
-    # (label, bits, clusters, format, group)
-    cs = [("FP32", None, None, None, None)]
+    # (label, bits, clusters, format, group, embeddings)
+    cs = [("FP32", None, None, None, None, "keep")]
     for bits in sorted(widths(), reverse=True):
         for k in (1, 2, 3, 4):
             for fmt in ("packed", "paper"):
@@ -58,10 +62,24 @@ def configs():
                     label = f"INT{bits} plain" if fmt == "packed" else f"INT{bits} plain, reference recipe"
                 else:
                     label = f"INT{bits} split k={k}, {fmt}"
-                cs.append((label, bits, k, fmt, "auto"))
+                cs.append((label, bits, k, fmt, "auto", "keep"))
         if bits <= 4:
-            cs.append((f"INT{bits} codebook", bits, 1, "codebook", "auto"))
-            cs.append((f"INT{bits} codebook g128", bits, 1, "codebook", "128"))
+            cs.append((f"INT{bits} codebook", bits, 1, "codebook", "auto", "keep"))
+            cs.append((f"INT{bits} codebook g128", bits, 1, "codebook", "128", "keep"))
+    return cs + emb_configs()
+
+
+def emb_configs():
+    """--embeddings: the token embedding (the tied LM head of stories260K too) as plain
+    INT8 / INT4 codes, beside linear layers kept exact (--bits f32 --clusters 1: one
+    float part, the original weights) and quantized as the formats' usual choices."""
+    cs = []
+    for emb in ("int8", "int4"):
+        E = emb.upper()
+        cs += [(f"FP32 linear, embeddings {E}", "f32", 1, "packed", "auto", emb),
+               (f"INT4 split k=3, packed, embeddings {E}", 4, 3, "packed", "auto", emb),
+               (f"INT4 plain, embeddings {E}", 4, 1, "packed", "auto", emb),
+               (f"INT8 plain, embeddings {E}", 8, 1, "packed", "auto", emb)]
     return cs
 
 
@@ -77,15 +95,15 @@ def numel(shape):
 
 
 def one(model, name, cfg):
-    label, bits, k, fmt, group = cfg
-    bpw = mse = None
+    label, bits, k, fmt, group, emb = cfg
+    bpw = mse = bpw_emb = None
     if bits is None:
         path = model
     else:
-        path = os.path.join(OUT, f"{name}-int{bits}-k{k}-{fmt}-g{group}.safetensors")
+        path = os.path.join(OUT, f"{name}-int{bits}-k{k}-{fmt}-g{group}-e{emb}.safetensors")
         rep = path + ".report.json"
         args = [SQ, "quantize", model, path, "--bits", str(bits), "--format", fmt, "--group", group, "--report", rep,
-                "--quiet"]
+                "--embeddings", emb, "--quiet"]
         if fmt != "codebook":
             args += ["--clusters", str(k)]
         run(args)
@@ -94,6 +112,7 @@ def one(model, name, cfg):
         elems = sum(numel(l["shape"]) for l in ws)
         bpw = 8 * sum(l["bytes_out"] for l in ws) / elems
         mse = sum(l["mse"] for l in ws) / len(ws)
+        bpw_emb = r.get("bpw_embeddings")
     t0 = time.time()
     if name == "bert":
         res = json.loads(run([SQ, "eval", path, "--data", EMOTION, "--json"]).stdout)
@@ -102,7 +121,8 @@ def one(model, name, cfg):
         res = json.loads(run([SQ, "perplexity", path, "--text", TINY, "--limit", str(STORIES_LIMIT), "--json"]).stdout)
         metric = {"perplexity": res["perplexity"], "tokens": res["tokens"]}
     return {"model": name, "config": label, "bits": bits or "f32", "clusters": k or 1, "format": fmt or "float",
-            "group": group, "bpw": bpw, "mean_layer_mse": mse, "file_bytes": model_bytes(path),
+            "group": group, "embeddings": emb, "bpw_embeddings": bpw_emb, "bpw": bpw, "mean_layer_mse": mse,
+            "file_bytes": model_bytes(path),
             "eval_seconds": round(time.time() - t0, 2), **metric}
 
 
@@ -247,30 +267,64 @@ def frontier_claims(rows):
     return lines
 
 
+def kept(rows):
+    """The rows of the main grid and picture: embeddings as they are."""
+    return [r for r in rows if r.get("embeddings", "keep") == "keep"]
+
+
+def emb_table(rows, model, key):
+    """--embeddings rows beside the same linear configuration with the embeddings kept."""
+    base = {(r["bits"], r["clusters"], r["format"], r["group"]): r for r in kept(rows) if r["model"] == model}
+    base[("f32", 1, "packed", "auto")] = next(r for r in rows if r["model"] == model and r["config"] == "FP32")
+    L = [f"| linear layers | embeddings | bpw (linear) | bpw (embeddings) | {key} | change vs kept | file bytes | vs kept |",
+         "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        if r["model"] != model or r.get("embeddings", "keep") == "keep":
+            continue
+        b = base.get((r["bits"], r["clusters"], r["format"], r["group"]))
+        lin = r["config"].rsplit(", embeddings", 1)[0]
+        v = r[key] if key == "perplexity" else 100 * r[key]
+        bv = None if b is None else (b[key] if key == "perplexity" else 100 * b[key])
+        ch = "" if bv is None else (f"{100 * (v / bv - 1):+.2f}%" if key == "perplexity" else f"{v - bv:+.2f} pt")
+        size = "" if b is None else f"{r['file_bytes'] / b['file_bytes']:.3f}×"
+        q = f"{v:.4f}" if key == "perplexity" else f"{v:.2f}%"
+        L.append(f"| {lin} | {r['embeddings']} | {r['bpw']:.3f} | {r['bpw_embeddings']:.3f} | {q} | {ch} | "
+                 f"{r['file_bytes']:,} | {size} |")
+    return L
+
+
+def measure(cs):
+    jobs = [(BERT, "bert", c) for c in cs] + [(STORIES, "stories", c) for c in cs]
+    with cf.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as ex:
+        return list(ex.map(lambda j: one(*j), jobs))
+
+
 def main():
     if sys.argv[1:] == ["--svg-only"]:  # redraw the picture from docs/results.json
         rows = json.load(open(os.path.join(DOCS, "results.json")))["rows"]
         with open(os.path.join(DOCS, "frontier.svg"), "w") as f:
-            f.write(svg(rows))
+            f.write(svg(kept(rows)))
         return
     os.makedirs(OUT, exist_ok=True)
-    cs = configs()
-    jobs = [(BERT, "bert", c) for c in cs] + [(STORIES, "stories", c) for c in cs]
-    with cf.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as ex:
-        rows = list(ex.map(lambda j: one(*j), jobs))
+    if sys.argv[1:] == ["--embeddings-only"]:  # measure the --embeddings rows, keep the rest
+        old = json.load(open(os.path.join(DOCS, "results.json")))["rows"]
+        rows = kept(old) + measure(emb_configs())
+    else:
+        rows = measure(configs())
     os.makedirs(DOCS, exist_ok=True)
     with open(os.path.join(DOCS, "results.json"), "w") as f:
         json.dump({"generated_by": "make eval", "stories_limit": STORIES_LIMIT, "rows": rows}, f, indent=1)
     with open(os.path.join(DOCS, "frontier.svg"), "w") as f:
-        f.write(svg(rows))
+        f.write(svg(kept(rows)))
     L = [
         "# Results (generated by `make eval`; do not edit by hand)",
         "",
         "Every number below was measured by `make eval` (tools/eval.py) on the bundled models.",
         "Bits per weight (bpw) = 8 × bytes of the stored quantized linear weights (codes, cluster ids,",
         "tables, scales, offsets, sub-layers) / their element count; biases, norms and embeddings",
-        "stay float and are only in the file bytes. Mean layer MSE: the mean over the quantized",
-        "weights of each one's mean squared error (the report's `mse`).",
+        "stay float (`--embeddings keep`) and are only in the file bytes, except in the last",
+        "section. Mean layer MSE: the mean over the quantized linear weights of each one's mean",
+        "squared error (the report's `mse`).",
         "",
         "![quality against bits per weight](frontier.svg)",
         "",
@@ -278,7 +332,7 @@ def main():
         "",
         "| model | bpw budget | best per family (config, quality @ bpw) |",
         "|---|---|---|",
-        *frontier_claims(rows),
+        *frontier_claims(kept(rows)),
         "",
         "## BERT-Tiny emotion: accuracy on the 2000-row test set",
         "",
@@ -286,7 +340,7 @@ def main():
         "|---|---:|---:|---:|---:|---:|",
     ]
     order = lambda r: (-(r["bpw"] or 99),)
-    L += [fmt_row(r, "accuracy") for r in sorted((r for r in rows if r["model"] == "bert"), key=order)]
+    L += [fmt_row(r, "accuracy") for r in sorted((r for r in kept(rows) if r["model"] == "bert"), key=order)]
     L += [
         "",
         f"## stories260K: perplexity on the first {STORIES_LIMIT} TinyStories validation stories",
@@ -294,8 +348,23 @@ def main():
         "| configuration | bpw | perplexity | tokens | mean layer MSE | file bytes |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    L += [fmt_row(r, "perplexity") for r in sorted((r for r in rows if r["model"] == "stories"), key=order)]
+    L += [fmt_row(r, "perplexity") for r in sorted((r for r in kept(rows) if r["model"] == "stories"), key=order)]
     L += [
+        "",
+        "## Quantized embeddings (`--embeddings int8|int4`)",
+        "",
+        "The token embedding as plain per-row codes (packed layout, k = 1, groups as `--group`",
+        "reads them: 128 along a row, here one per row), looked up one row per token; stories260K",
+        "ties its LM head to it, so the head runs on the same codes. Change and size against the",
+        "same linear layers with the embeddings kept (FP32 linear: the original model).",
+        "",
+        f"### stories260K perplexity ({STORIES_LIMIT} stories)",
+        "",
+        *emb_table(rows, "stories", "perplexity"),
+        "",
+        "### BERT-Tiny emotion accuracy (2000 rows)",
+        "",
+        *emb_table(rows, "bert", "accuracy"),
         "",
         "Candidates that were measured before the codebook format was chosen, and lost, are in",
         "[formats_lab.md](formats_lab.md) (tools/formats_lab.py: numpy fake-quantization measured with sq).",

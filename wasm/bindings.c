@@ -24,9 +24,10 @@
  *
  * The options JSON of sqw_quantize / sqw_roundtrip:
  *   {"bits": 2..8|"f32", "clusters": K, "group": "auto"|"row"|"tensor"|N,
- *    "format": "packed"|"paper"|"codebook", "seed": S, "skip_plain": bool, "model": "display name",
+ *    "format": "packed"|"paper"|"codebook", "embeddings": "keep"|"int8"|"int4"|"int2".."int8",
+ *    "seed": S, "skip_plain": bool, "model": "display name",
  *    "threads": N (0 = all the module has; the output is the same for any N)}
- * (every key optional; defaults as the CLI's). bits, clusters, group, format and seed go
+ * (every key optional; defaults as the CLI's). bits, clusters, group, format, embeddings and seed go
  * through the CLI's parser (core/options.c): numbers, or strings holding whole decimal
  * integers ("4"), with its messages.
  */

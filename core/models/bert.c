@@ -96,6 +96,33 @@ static int load_lin(sq_linear *L, const sq_qfile *q, const char *pre, const char
     return SQ_OK;
 }
 
+/* Stored as it is, or described (quantized) in sq.tensors. */
+static int present(const sq_qfile *q, const char *name)
+{
+    if (sq_st_find(q->f, name)) return 1;
+    sq_qtensor d;
+    sq_err e2 = {0};
+    return sq_qfile_describe(q, name, &d, &e2) == 1 && !e2.code;
+}
+
+/* The token embedding [vocab, H]: a float tensor read as float32 (read_float's checks), or
+ * the plain codes of `sq quantize --embeddings`, looked up a row at a time. */
+static int load_word_emb(sq_linear *L, const sq_qfile *q, const char *name, size_t V, size_t H, sq_err *e)
+{
+    memset(L, 0, sizeof *L);
+    sq_qtensor d;
+    int described = sq_qfile_describe(q, name, &d, e);
+    if (e->code) return e->code;
+    /* the loader refuses a tensor both stored and described; so does the float path */
+    if (described || !sq_st_find(q->f, name)) return sq_linear_load_from(L, q, name, NULL, V, H, e);
+    if (!(L->w = read_float(q->f, name, 2, V, H, e))) return e->code;
+    L->kind = SQ_LIN_F32;
+    L->rows = V;
+    L->cols = H;
+    L->groups = 1;
+    return SQ_OK;
+}
+
 static float *load_vec(const sq_st_file *f, const char *pre, const char *name, size_t n, sq_err *e)
 {
     char buf[256];
@@ -175,16 +202,19 @@ int sq_bert_load(sq_bert **out, const sq_st_file *f, const char *config_json, sq
     if (!rc && c->hidden % c->n_heads != 0)
         rc = sq_fail(e, SQ_EINPUT, "config.json: hidden_size %d is not a multiple of num_attention_heads %d", c->hidden,
                      c->n_heads);
+    sq_qfile q; /* "sq.tensors" parsed once for every layer */
+    memset(&q, 0, sizeof q);
+    if (!rc) rc = sq_qfile_open(&q, f, e);
     const char *pre = family == SQ_BERT_FAMILY_ROBERTA ? "roberta." : distil ? "distilbert." : "bert.";
     char probe[64];
     snprintf(probe, sizeof probe, "%sembeddings.word_embeddings.weight", pre);
-    if (!rc && !sq_st_find(f, probe) && sq_st_find(f, "embeddings.word_embeddings.weight"))
+    if (!rc && !present(&q, probe) && present(&q, "embeddings.word_embeddings.weight"))
         pre = "";
     size_t H = (size_t)c->hidden, I = (size_t)c->intermediate;
     char name[256];
     if (!rc) {
         snprintf(name, sizeof name, "%sembeddings.word_embeddings.weight", pre);
-        if (!(m->word_emb = read_float(f, name, 2, (size_t)c->vocab, H, e))) rc = e->code;
+        rc = load_word_emb(&m->word_emb, &q, name, (size_t)c->vocab, H, e);
     }
     if (!rc) {
         snprintf(name, sizeof name, "%sembeddings.position_embeddings.weight", pre);
@@ -197,9 +227,6 @@ int sq_bert_load(sq_bert **out, const sq_st_file *f, const char *config_json, sq
     if (!rc && !(m->emb_ln_w = load_vec(f, pre, "embeddings.LayerNorm.weight", H, e))) rc = e->code;
     if (!rc && !(m->emb_ln_b = load_vec(f, pre, "embeddings.LayerNorm.bias", H, e))) rc = e->code;
     if (!rc && !(m->layers = sq_calloc((size_t)c->n_layers, sizeof *m->layers, e))) rc = e->code;
-    sq_qfile q; /* "sq.tensors" parsed once for every layer */
-    memset(&q, 0, sizeof q);
-    if (!rc) rc = sq_qfile_open(&q, f, e);
     /* per-layer tensor names: BERT/RoBERTa, DistilBERT */
     static const char *const LN[2][10] = {
         {"encoder.layer.%d.", "attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
@@ -262,7 +289,7 @@ int sq_bert_load(sq_bert **out, const sq_st_file *f, const char *config_json, sq
 void sq_bert_free(sq_bert *m)
 {
     if (!m) return;
-    free(m->word_emb);
+    sq_linear_free(&m->word_emb);
     free(m->pos_emb);
     free(m->type_emb);
     free(m->emb_ln_w);
@@ -395,14 +422,14 @@ int sq_bert_forward_ex(const sq_bert *m, const int32_t *ids, const int32_t *type
                            c->type_vocab - 1);
     }
     size_t H = (size_t)c->hidden, I = (size_t)c->intermediate;
-    size_t need = (5 * n * H + n * I + n + 2 * H) * sizeof(float);
+    size_t need = (5 * n * H + n * I + n + 3 * H) * sizeof(float);
     float *buf = sq_malloc(need, e);
     if (!buf) return e->code;
     float *x = buf, *q = x + n * H, *k = q + n * H, *v = k + n * H, *t = v + n * H, *hb = t + n * H;
-    float *scores = hb + n * I, *pooled = scores + n;
+    float *scores = hb + n * I, *pooled = scores + n, *we = pooled + 2 * H;
 
     for (size_t i = 0; i < n; i++) {
-        const float *we = m->word_emb + (size_t)ids[i] * H;
+        sq_linear_row(&m->word_emb, (size_t)ids[i], we); /* dequantized when quantized */
         const float *pe = m->pos_emb + (i + (size_t)c->pos_offset) * H;
         float *xi = x + i * H;
         if (m->type_emb) {

@@ -52,7 +52,8 @@ typedef struct sq_bert_layer {
 
 typedef struct sq_bert {
     sq_bert_config c;
-    float *word_emb, *pos_emb, *type_emb; /* [vocab|max_pos|type_vocab, hidden]; type_emb NULL for DistilBERT */
+    sq_linear word_emb;           /* [vocab, hidden]: float32, or quantized (--embeddings) */
+    float *pos_emb, *type_emb;    /* [max_pos|type_vocab, hidden]; type_emb NULL for DistilBERT */
     float *emb_ln_w, *emb_ln_b;
     sq_bert_layer *layers;
     sq_linear pooler, classifier; /* pooler: RoBERTa's classifier.dense, DistilBERT's pre_classifier */

@@ -208,36 +208,17 @@ static int alloc_all(sq_llama *m, sq_err *e)
         !(m->k = sq_malloc(kvd * sizeof(float), e)) || !(m->v = sq_malloc(kvd * sizeof(float), e)) ||
         !(m->hb = sq_malloc(hid * sizeof(float), e)) || !(m->hb2 = sq_malloc(hid * sizeof(float), e)) ||
         !(m->att = sq_malloc((size_t)m->c.n_heads * m->seq_len * sizeof(float), e)) ||
-        !(m->logits = sq_malloc((size_t)c->vocab * sizeof(float), e)) || !(m->row = sq_malloc(dim * sizeof(float), e)))
+        !(m->logits = sq_malloc((size_t)c->vocab * sizeof(float), e)))
         return e->code;
     return SQ_OK;
 }
 
-static int little_endian(void)
-{
-    const uint16_t one = 1;
-    return *(const uint8_t *)&one == 1;
-}
-
-/* The tied LM head: an sq_linear viewing the token embedding in its file dtype, so the
- * kernels (SIMD, threads) run it. On a big-endian host the raw little-endian bytes can't
- * be viewed: lm_head() then converts row by row. */
+/* The tied LM head: a view of the token embedding in its layout (float as stored, or
+ * quantized by --embeddings), so the kernels (SIMD, threads) run it. */
 static void tied_head(sq_llama *m)
 {
-    sq_linear *H = &m->lm_head;
-    memset(H, 0, sizeof *H);
-    if (!little_endian()) return;
-    H->rows = (size_t)m->c.vocab;
-    H->cols = (size_t)m->c.dim;
-    H->groups = 1;
-    H->borrowed = 1;
-    if (m->emb_dtype == SQ_DT_F32) {
-        H->kind = SQ_LIN_F32;
-        H->w = (float *)(void *)m->emb;
-    } else {
-        H->kind = m->emb_dtype == SQ_DT_BF16 ? SQ_LIN_BF16 : SQ_LIN_F16;
-        H->w16 = (uint16_t *)(void *)m->emb;
-    }
+    m->lm_head = m->emb;
+    m->lm_head.borrowed = 1; /* sq_llama_free frees m->emb once */
 }
 
 static int load_weights(sq_llama *m, const sq_qfile *q, sq_err *e)
@@ -247,14 +228,18 @@ static int load_weights(sq_llama *m, const sq_qfile *q, sq_err *e)
     size_t dim = (size_t)c->dim, qd = (size_t)c->n_heads * (size_t)c->head_dim;
     size_t kvd = (size_t)c->n_kv_heads * (size_t)c->head_dim, hid = (size_t)c->hidden_dim, V = (size_t)c->vocab;
 
+    /* the token embedding: stored as it is, or described in sq.tensors (--embeddings) */
     const char *en = "model.embed_tokens.weight";
     const sq_tensor_info *t = sq_st_find(f, en);
-    if (!t) return sq_fail(e, SQ_EINPUT, "tensor '%s' is missing", en);
-    if (!sq_dtype_is_float(t->dtype) || t->ndim != 2 || (size_t)t->shape[0] != V || (size_t)t->shape[1] != dim)
+    sq_qtensor d;
+    int described = t ? 0 : sq_qfile_describe(q, en, &d, e);
+    if (e->code) return e->code;
+    if (!t && !described) return sq_fail(e, SQ_EINPUT, "tensor '%s' is missing", en);
+    if (t && (!sq_dtype_is_float(t->dtype) || t->ndim != 2 || (size_t)t->shape[0] != V || (size_t)t->shape[1] != dim))
         return sq_fail(e, SQ_EINPUT, "tensor '%s': expected a float tensor [%zu, %zu] (vocab_size, hidden_size), found %s with %d dims [%lld%s]",
                        en, V, dim, sq_dtype_name(t->dtype), t->ndim, t->ndim ? (long long)t->shape[0] : 0LL, t->ndim > 1 ? ", ..." : "");
-    m->emb_dtype = t->dtype;
-    if (!(m->emb = sq_malloc((size_t)(t->end - t->begin), e)) || sq_st_read_raw(f, t, m->emb, e)) return e->code;
+    m->emb_dtype = t ? t->dtype : d.dtype;
+    if (sq_linear_load_from(&m->emb, q, en, NULL, V, dim, e)) return e->code;
     if (!(m->final_norm = read_vec(f, "model.norm.weight", dim, e))) return e->code;
 
     if (!(m->layers = sq_calloc((size_t)c->n_layers, sizeof *m->layers, e))) return e->code;
@@ -330,9 +315,9 @@ int sq_llama_load(sq_llama **out, const sq_st_file *f, const char *config_json, 
 void sq_llama_free(sq_llama *m)
 {
     if (!m) return;
-    free(m->emb);
+    if (!m->lm_head.borrowed) sq_linear_free(&m->lm_head);
+    sq_linear_free(&m->emb);
     free(m->final_norm);
-    sq_linear_free(&m->lm_head);
     if (m->layers) {
         for (int l = 0; l < m->c.n_layers; l++) {
             sq_llama_layer *L = &m->layers[l];
@@ -361,7 +346,6 @@ void sq_llama_free(sq_llama *m)
     free(m->hb2);
     free(m->att);
     free(m->logits);
-    free(m->row);
     free(m);
 }
 
@@ -391,7 +375,7 @@ int sq_llama_is_eos(const sq_llama *m, int32_t token)
 size_t sq_llama_bytes(const sq_llama *m)
 {
     const sq_llama_config *c = &m->c;
-    size_t n = (size_t)c->vocab * (size_t)c->dim * sq_dtype_size(m->emb_dtype) + (size_t)c->dim * sizeof(float);
+    size_t n = sq_linear_bytes(&m->emb) + (size_t)c->dim * sizeof(float);
     for (int l = 0; l < c->n_layers; l++) {
         const sq_llama_layer *L = &m->layers[l];
         n += 2 * (size_t)c->dim * sizeof(float) + sq_linear_bytes(&L->wq) + sq_linear_bytes(&L->wk) +
@@ -426,20 +410,6 @@ static void rope(const sq_llama *m, float *v, int n_heads, size_t pos)
             p[i + half] = x1 * cs + x0 * sn;
         }
     }
-}
-
-/* A dot product with eight partial sums in a fixed order (the compiler may keep them in
- * one SIMD register; without fused multiply-adds the bits are those of this C code in
- * every build), combined as ((s0+s4)+(s1+s5)) + ((s2+s6)+(s3+s7)), then the tail. */
-static float dot(const float *a, const float *b, size_t n)
-{
-    float s[8] = {0};
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) s[k] = s[k] + a[i + (size_t)k] * b[i + (size_t)k];
-    float r = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
-    for (; i < n; i++) r = r + a[i] * b[i];
-    return r;
 }
 
 /* Attention of head h of one token's queries q [n_heads*hd] over cached positions
@@ -515,23 +485,7 @@ typedef struct work {
 /* LM head for n normalized states xb [n, dim] -> logits [n, vocab]. */
 static void lm_head(sq_llama *m, const float *xb, size_t n, float *logits)
 {
-    const sq_llama_config *c = &m->c;
-    size_t dim = (size_t)c->dim, V = (size_t)c->vocab;
-    if (!c->tied || m->lm_head.rows) {
-        sq_linear_matmul_ex(&m->lm_head, xb, n, logits, &m->exec);
-        return;
-    }
-    size_t es = sq_dtype_size(m->emb_dtype);
-    for (size_t v = 0; v < V; v++) {
-        const float *row;
-        if (m->emb_dtype == SQ_DT_F32) {
-            memcpy(m->row, m->emb + v * dim * es, dim * sizeof(float)); /* alignment-safe */
-        } else {
-            sq_to_f32(m->emb_dtype, m->emb + v * dim * es, m->row, dim);
-        }
-        row = m->row;
-        for (size_t i = 0; i < n; i++) logits[i * V + v] = dot(row, xb + i * dim, dim);
-    }
+    sq_linear_matmul_ex(&m->lm_head, xb, n, logits, &m->exec);
 }
 
 /* n tokens at positions pos0.. (all in cache range). Logits of the last token (all = 0)
@@ -541,9 +495,8 @@ static void run_tokens(sq_llama *m, const int32_t *tokens, size_t n, size_t pos0
     const sq_llama_config *c = &m->c;
     size_t dim = (size_t)c->dim, hd = (size_t)c->head_dim;
     size_t qd = (size_t)c->n_heads * hd, kvd = (size_t)c->n_kv_heads * hd, hid = (size_t)c->hidden_dim;
-    size_t es = sq_dtype_size(m->emb_dtype);
-
-    for (size_t i = 0; i < n; i++) sq_to_f32(m->emb_dtype, m->emb + (size_t)tokens[i] * dim * es, w->x + i * dim, dim);
+    /* one row per token, dequantized when the embedding is quantized */
+    for (size_t i = 0; i < n; i++) sq_linear_row(&m->emb, (size_t)tokens[i], w->x + i * dim);
 
     for (int l = 0; l < c->n_layers; l++) {
         const sq_llama_layer *L = &m->layers[l];

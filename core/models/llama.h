@@ -10,8 +10,10 @@
  * scaling (rope_scaling {"rope_type": "llama3", factor, low_freq_factor,
  * high_freq_factor, original_max_position_embeddings}). Grouped-query attention when
  * num_key_value_heads < num_attention_heads. Linear layers are sq_linear values, so
- * original, packed, paper and split files all run. The token embedding stays in its file
- * dtype (F32/F16/BF16) and rows are converted on use.
+ * original, packed, paper and split files all run. The token embedding is an sq_linear
+ * too, in its file layout (F32/F16/BF16 as stored, or the plain codes of `sq quantize
+ * --embeddings`): a token's row is looked up and dequantized on use (sq_linear_row), and
+ * a tied LM head runs the same tensor through the kernels.
  */
 #ifndef SQ_LLAMA_H
 #define SQ_LLAMA_H
@@ -57,17 +59,17 @@ typedef struct sq_llama_layer {
 typedef struct sq_llama {
     sq_llama_config c;
     size_t seq_len;          /* KV cache capacity (positions) */
-    sq_dtype emb_dtype;      /* F32, F16 or BF16 */
-    uint8_t *emb;            /* [vocab, dim] in emb_dtype, little-endian */
+    sq_dtype emb_dtype;      /* F32, F16 or BF16: as stored, or the source's when quantized */
+    sq_linear emb;           /* model.embed_tokens [vocab, dim], in the file's layout */
     float *final_norm;       /* model.norm [dim] */
-    sq_linear lm_head;       /* lm_head.weight; when c.tied, a view of emb (borrowed) */
+    sq_linear lm_head;       /* lm_head.weight; when c.tied, a view of emb (borrowed: not freed) */
     sq_llama_layer *layers;
     double *inv_freq;        /* [head_dim / 2], after rope scaling */
     float *key_cache, *value_cache; /* [n_layers, seq_len, n_kv_heads * head_dim] */
     size_t n_cached;         /* positions 0..n_cached-1 hold valid keys/values */
     sq_exec exec;            /* threads for the kernels (zero: the calling thread only) */
     /* scratch for one token */
-    float *x, *xb, *xb2, *q, *k, *v, *hb, *hb2, *att, *logits, *row;
+    float *x, *xb, *xb2, *q, *k, *v, *hb, *hb2, *att, *logits;
 } sq_llama;
 
 /* Load from an opened safetensors file and config.json text. max_ctx: KV cache length

@@ -62,6 +62,9 @@ static int write_meta(sq_st_writer *w, const sq_st_file *in, const sq_plan *plan
     if ((rc = sq_stw_meta(w, "sq.group", sq_group_name(o->group, gbuf, sizeof gbuf), e))) return rc;
     snprintf(num, sizeof num, "%llu", (unsigned long long)o->seed);
     if ((rc = sq_stw_meta(w, "sq.seed", num, e))) return rc;
+    /* absent when kept (as in files from before the option): such files stay the same bytes */
+    int eb = sq_emb_bits(o);
+    if (eb > 0 && (rc = sq_stw_meta(w, "sq.embeddings", sq_emb_name(eb, num, sizeof num), e))) return rc;
     char *tj = sq_tensors_json(plan, o);
     if (!tj) return sq_fail(e, SQ_EINTERNAL, "out of memory");
     rc = sq_stw_meta(w, "sq.tensors", tj, e);
@@ -125,9 +128,13 @@ static int quantize_weight(qrun *r, size_t i, float *x, sq_layer_stats *st, sq_e
 }
 
 /* Plan item i, split (a weight or a bias): its statistics in st. */
-static int quantize_split(qrun *r, size_t i, sq_layer_stats *st, sq_err *e)
+static int quantize_split(qrun *r_run, size_t i, sq_layer_stats *st, sq_err *e)
 {
-    const sq_plan_item *it = &r->plan->items[i];
+    const sq_plan_item *it = &r_run->plan->items[i];
+    /* an embedding has options of its own (sq_item_opts); the rest of the run is shared */
+    sq_quant_opts tmp;
+    qrun rr = *r_run, *r = &rr;
+    rr.o = sq_item_opts(it, r_run->o, &tmp);
     const sq_tensor_info *t = it->t;
     size_t n = (size_t)t->numel;
     int rc;
@@ -139,6 +146,7 @@ static int quantize_split(qrun *r, size_t i, sq_layer_stats *st, sq_err *e)
     if (need_x && !(x = sq_wbuf_get(&r->ws->x, n * sizeof(float), e))) return e->code;
     st->name = t->name;
     st->role = it->role;
+    st->emb = it->emb;
     st->ndim = t->ndim;
     memcpy(st->shape, t->shape, sizeof st->shape);
     if (it->role == SQ_ROLE_WEIGHT) return quantize_weight(r, i, x, st, e);
@@ -171,6 +179,7 @@ int sq_quantize_model(const sq_st_file *in, const sq_quant_opts *o, const sq_mod
             return sq_fail(e, SQ_EINPUT, "tensor '%s': names containing \".sq.\" are reserved for sq's own quantized tensors%s",
                            in->tensors[i].name, sq_st_meta(in, "sq.format") ? " (this file is already quantized: dequantize it first)" : "");
     if ((rc = sq_plan_make(in, &plan, e))) return rc;
+    sq_plan_embeddings(&plan, o);
     sq_stw_init(&w, cw);
     if ((rc = write_meta(&w, in, &plan, o, texts, e))) goto done;
     if (!(out_first = sq_calloc(plan.n + 1, sizeof *out_first, e))) { rc = e->code; goto done; }
@@ -251,6 +260,7 @@ int sq_split_roundtrip(const float *w, size_t rows, size_t cols, const sq_quant_
     t.shape[0] = (int64_t)rows;
     t.shape[1] = (int64_t)cols;
     t.numel = (uint64_t)rows * cols;
+    memset(&it, 0, sizeof it); /* emb = SQ_EMBR_NONE: a linear layer */
     it.t = &t;
     it.role = SQ_ROLE_WEIGHT;
     it.rows = rows;

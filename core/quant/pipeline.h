@@ -22,6 +22,9 @@ typedef struct sq_quant_opts {
     uint64_t seed;  /* k-means seed; each tensor mixes in a hash of its name */
     int threads;    /* worker threads for the heavy loops (1 = none) */
     int skip_plain; /* 1: don't compute mse_plain (saves time) */
+    int embeddings; /* the token embedding and an untied LM head: SQ_EMB_AUTO (the
+                       format's default, sq_emb_bits), SQ_EMB_KEEP, or a width 2..8 of
+                       plain per-row codes (packed format, k = 1) */
     int io_on_caller; /* with a parallel hook, where the reader and the writer may be
                          called (SQ_IO_*, below); the output is the same for each. Here
                          rather than in sq_quant_hooks so that positional initializers of
@@ -38,6 +41,15 @@ typedef struct sq_quant_opts {
  *                still overlaps the arithmetic (wasm/pool.c does this) */
 enum { SQ_IO_ANY = 0, SQ_IO_CALLER = 1, SQ_IO_TASK0 = 2 };
 
+/* sq_quant_opts.embeddings besides a width: AUTO = 0 so that zeroed options get the default */
+enum { SQ_EMB_AUTO = 0, SQ_EMB_KEEP = -1 };
+/* What --embeddings resolves to for these options: 0 = kept as they are, else the width.
+ * The default (AUTO) keeps them for --format paper and --bits f32 (the papers split only
+ * linear layers) and for the other formats too (see docs/FORMAT.md "Embeddings"). */
+int sq_emb_bits(const sq_quant_opts *o);
+/* "keep", "int8", "int4", ... for sq_emb_bits's value. */
+const char *sq_emb_name(int bits, char *buf, size_t n);
+
 void sq_quant_opts_default(sq_quant_opts *o);
 /* Check option values; errors are SQ_EINPUT with a sentence naming the option. */
 int sq_quant_opts_check(const sq_quant_opts *o, sq_err *e);
@@ -45,9 +57,14 @@ int sq_quant_opts_check(const sq_quant_opts *o, sq_err *e);
 /* What happens to each input tensor. */
 enum { SQ_ROLE_COPY = 0, SQ_ROLE_WEIGHT = 1, SQ_ROLE_BIAS = 2 };
 
+/* A weight that --embeddings quantizes (plain codes of its own width, not the format's):
+ * the token embedding, or an untied LM head. Their role is SQ_ROLE_WEIGHT. */
+enum { SQ_EMBR_NONE = 0, SQ_EMBR_TOKEN = 1, SQ_EMBR_HEAD = 2 };
+
 typedef struct sq_plan_item {
     const sq_tensor_info *t;
     int role;
+    int emb;           /* SQ_EMBR_*: NONE for linear layers, copies and biases */
     size_t rows, cols; /* WEIGHT: matrix view; BIAS: rows = length, cols = 1 */
 } sq_plan_item;
 
@@ -62,12 +79,21 @@ typedef struct sq_plan {
 /* Classify every tensor: 2-D+ "*.weight" of a linear/conv (not a norm or embedding),
  * and the 1-D "*.bias" of such a layer; the rest is copied. */
 int sq_plan_make(const sq_st_file *f, sq_plan *p, sq_err *e);
+/* With --embeddings at a width (sq_emb_bits(o) > 0): mark the token embedding (names of
+ * the model families sq runs: "*embed_tokens.weight", "*word_embeddings.weight",
+ * "wte.weight") and an untied "lm_head.weight" as SQ_ROLE_WEIGHT with emb set. A
+ * no-op for keep. */
+void sq_plan_embeddings(sq_plan *p, const sq_quant_opts *o);
+/* The options item it is quantized with: o itself, or for an embedding (it->emb) a copy
+ * in *tmp with the packed format, k = 1 and the --embeddings width. */
+const sq_quant_opts *sq_item_opts(const sq_plan_item *it, const sq_quant_opts *o, sq_quant_opts *tmp);
 void sq_plan_free(sq_plan *p);
 
 /* Statistics of one split weight (or bias), the rows of the report. */
 typedef struct sq_layer_stats {
     const char *name;
     int role;
+    int emb;                         /* SQ_EMBR_* of the plan item */
     int ndim;
     int64_t shape[SQ_ST_MAX_DIMS];
     int k;                           /* clusters found (<= asked when few distinct values) */
@@ -137,10 +163,13 @@ char *sq_report_json(const sq_report *r, const sq_quant_opts *o, const char *mod
 
 /* Bits per weight as stored: 8 x bytes / elements; NAN for no elements.
  *   layer:  all stored parts of one report layer (codes, ids, scales, offsets, parts)
- *   linear: the same over every layer of the report (split weights and their biases)
+ *   linear: the same over the report's linear layers (split weights and their biases;
+ *           not the embedding and head that --embeddings quantizes)
+ *   embeddings: the same over those (NAN when they are kept)
  *   file:   8 x bytes_out / params, the whole file (embeddings, norms, metadata too) */
 double sq_layer_bpw(const sq_layer_stats *s);
 double sq_report_bpw_linear(const sq_report *r);
+double sq_report_bpw_embeddings(const sq_report *r);
 double sq_report_bpw_file(const sq_report *r);
 
 /* The same two model figures read back from any safetensors file, quantized by sq or
@@ -149,8 +178,9 @@ double sq_report_bpw_file(const sq_report *r);
 typedef struct sq_file_bpw {
     uint64_t params;                     /* elements of the (source) float tensors */
     uint64_t linear_elems, linear_bytes; /* split layers: source elements, stored bytes */
+    uint64_t emb_elems, emb_bytes;       /* quantized embedding / head (role in sq.tensors) */
     uint64_t bytes;                      /* the file */
-    double linear, file;                 /* bits per weight (NAN for no elements) */
+    double linear, embeddings, file;     /* bits per weight (NAN for no elements) */
 } sq_file_bpw;
 int sq_file_bpw_of(const sq_st_file *f, sq_file_bpw *b, sq_err *e);
 

@@ -20,6 +20,27 @@ void sq_quant_opts_default(sq_quant_opts *o)
     o->format = SQ_FMT_PACKED;
     o->seed = 0;
     o->threads = 1;
+    o->embeddings = SQ_EMB_AUTO;
+}
+
+/* The default of --embeddings where the format does not keep them (docs/FORMAT.md
+ * "Embeddings" has the measurements it was chosen from). 0 = keep. */
+#define EMB_DEFAULT_BITS 0
+
+int sq_emb_bits(const sq_quant_opts *o)
+{
+    if (o->embeddings == SQ_EMB_KEEP) return 0;
+    if (o->embeddings > 0) return o->embeddings;
+    /* the papers split only linear layers; --bits f32 is an exact split */
+    if (o->format == SQ_FMT_PAPER || o->bits == SQ_BITS_F32) return 0;
+    return EMB_DEFAULT_BITS;
+}
+
+const char *sq_emb_name(int bits, char *buf, size_t n)
+{
+    if (bits <= 0) return "keep";
+    snprintf(buf, n, "int%d", bits);
+    return buf;
 }
 
 int sq_quant_opts_check(const sq_quant_opts *o, sq_err *e)
@@ -42,6 +63,9 @@ int sq_quant_opts_check(const sq_quant_opts *o, sq_err *e)
     }
     if (o->clusters > F->max_k)
         return sq_fail(e, SQ_EINPUT, "--format %s takes no --clusters: its 2^bits table levels are its clusters", F->name);
+    if (!(o->embeddings == SQ_EMB_AUTO || o->embeddings == SQ_EMB_KEEP ||
+          (o->embeddings >= 1 && o->embeddings <= 8 && (sq_formats[SQ_FMT_PACKED].widths & SQ_BITS_MASK(o->embeddings)))))
+        return sq_fail(e, SQ_EINPUT, "--embeddings must be keep, int8, int4 or another width int2..int8 (got %d)", o->embeddings);
     if (o->group == 0 || o->group < SQ_GROUP_TENSOR)
         return sq_fail(e, SQ_EINPUT, "--group must be auto, row, tensor or a positive size");
     return SQ_OK;
@@ -120,6 +144,47 @@ int sq_plan_make(const sq_st_file *f, sq_plan *p, sq_err *e)
     return SQ_OK;
 }
 
+/* The token embedding of the model families sq runs (Llama, Mistral, Qwen2: model.
+ * embed_tokens; BERT, RoBERTa, DistilBERT: <prefix>.embeddings.word_embeddings) and of
+ * GPT-2 (wte), whose files sq quantizes and restores but does not run. */
+static int is_token_embedding(const char *name)
+{
+    return ends_with(name, "embed_tokens.weight") || ends_with(name, "embeddings.word_embeddings.weight") ||
+           strcmp(name, "wte.weight") == 0 || ends_with(name, ".wte.weight");
+}
+
+void sq_plan_embeddings(sq_plan *p, const sq_quant_opts *o)
+{
+    if (sq_emb_bits(o) <= 0) return;
+    for (size_t i = 0; i < p->n; i++) {
+        sq_plan_item *it = &p->items[i];
+        const sq_tensor_info *t = it->t;
+        if (!sq_dtype_is_float(t->dtype) || t->ndim != 2 || t->numel == 0) continue;
+        int emb = is_token_embedding(t->name)                                    ? SQ_EMBR_TOKEN
+                  : strcmp(t->name, "lm_head.weight") == 0 && it->role == SQ_ROLE_WEIGHT ? SQ_EMBR_HEAD
+                                                                                 : SQ_EMBR_NONE;
+        if (!emb) continue;
+        if (it->role == SQ_ROLE_WEIGHT) { /* the head was a linear layer of the format */
+            p->n_weights--;
+            p->split_params -= t->numel;
+        }
+        it->role = SQ_ROLE_WEIGHT;
+        it->emb = emb;
+        it->rows = (size_t)t->shape[0];
+        it->cols = (size_t)t->shape[1];
+    }
+}
+
+const sq_quant_opts *sq_item_opts(const sq_plan_item *it, const sq_quant_opts *o, sq_quant_opts *tmp)
+{
+    if (!it->emb) return o;
+    *tmp = *o;
+    tmp->format = SQ_FMT_PACKED; /* plain per-row affine codes: the kernels of every plain INTb layer */
+    tmp->bits = sq_emb_bits(o);
+    tmp->clusters = 1;
+    return tmp;
+}
+
 void sq_plan_free(sq_plan *p)
 {
     free(p->items);
@@ -148,10 +213,12 @@ static int add_part(sq_st_writer *w, const char *name, const char *suffix, sq_dt
     return sq_stw_add(w, buf, dt, ndim, shape, e);
 }
 
-int sq_declare_outputs(sq_st_writer *w, const sq_plan_item *it, const sq_quant_opts *o, sq_err *e)
+int sq_declare_outputs(sq_st_writer *w, const sq_plan_item *it, const sq_quant_opts *o_run, sq_err *e)
 {
     const sq_tensor_info *t = it->t;
     char sfx[32];
+    sq_quant_opts tmp;
+    const sq_quant_opts *o = sq_item_opts(it, o_run, &tmp);
     if (it->role == SQ_ROLE_COPY || (it->role == SQ_ROLE_BIAS && !sq_bias_has_parts(o)))
         return sq_stw_add(w, t->name, t->dtype, t->ndim, t->shape, e);
     if (it->role == SQ_ROLE_BIAS || o->bits == SQ_BITS_F32) { /* k float parts of T's shape */
@@ -181,12 +248,14 @@ const char *sq_group_name(int g, char *buf, size_t n)
 }
 
 /* The "sq.tensors" metadata: what each transformed source tensor was and became. */
-char *sq_tensors_json(const sq_plan *p, const sq_quant_opts *o)
+char *sq_tensors_json(const sq_plan *p, const sq_quant_opts *o_run)
 {
     cJSON *root = cJSON_CreateObject();
     if (!root) return NULL;
     for (size_t i = 0; i < p->n; i++) {
         const sq_plan_item *it = &p->items[i];
+        sq_quant_opts tmp;
+        const sq_quant_opts *o = sq_item_opts(it, o_run, &tmp);
         if (it->role == SQ_ROLE_COPY || (it->role == SQ_ROLE_BIAS && !sq_bias_has_parts(o))) continue;
         cJSON *d = cJSON_AddObjectToObject(root, it->t->name);
         if (!d) break;
@@ -203,6 +272,8 @@ char *sq_tensors_json(const sq_plan *p, const sq_quant_opts *o)
             layout L = sq_layout_of(it, o);
             cJSON_AddNumberToObject(d, "group", (double)L.group);
         }
+        /* what --embeddings made of it (readers that ignore it see a plain packed tensor) */
+        if (it->emb) cJSON_AddStringToObject(d, "role", it->emb == SQ_EMBR_TOKEN ? "embedding" : "head");
     }
     char *s = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);

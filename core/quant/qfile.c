@@ -70,6 +70,12 @@ int sq_qfile_describe(const sq_qfile *q, const char *name, sq_qtensor *t, sq_err
     else if (strcmp(kind->valuestring, "split") == 0) t->kind = SQ_QT_SPLIT;
     else if (strcmp(kind->valuestring, "bias") == 0) t->kind = SQ_QT_BIAS;
     else return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: unknown kind \"%.32s\"", name, kind->valuestring);
+    const cJSON *role = cJSON_GetObjectItemCaseSensitive(d, "role");
+    if (role) {
+        if (cJSON_IsString(role) && strcmp(role->valuestring, "embedding") == 0) t->role = SQ_QROLE_EMBEDDING;
+        else if (cJSON_IsString(role) && strcmp(role->valuestring, "head") == 0) t->role = SQ_QROLE_HEAD;
+        else return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: \"role\" must be \"embedding\" or \"head\"", name);
+    }
     t->ndim = cJSON_GetArraySize(shape);
     uint64_t numel = 1;
     for (int i = 0; i < t->ndim; i++) {
@@ -132,12 +138,15 @@ const sq_tensor_info *sq_qfile_part(const sq_qfile *q, const char *name, const c
     if (!t) { sq_fail(e, SQ_EINPUT, "tensor '%s' is missing (described in sq.tensors)", buf); return NULL; }
     int ok = t->dtype == dtype && t->ndim == ndim && (ndim < 1 || t->shape[0] == d0) && (ndim < 2 || t->shape[1] == d1);
     if (!ok) {
-        if (ndim == 2)
-            sq_fail(e, SQ_EINPUT, "tensor '%s': expected %s [%lld, %lld], found %s with %d dims", buf, sq_dtype_name(dtype),
-                    (long long)d0, (long long)d1, sq_dtype_name(t->dtype), t->ndim);
-        else
-            sq_fail(e, SQ_EINPUT, "tensor '%s': expected %s [%lld], found %s with %d dims", buf, sq_dtype_name(dtype),
-                    (long long)d0, sq_dtype_name(t->dtype), t->ndim);
+        char want[64], got[96];
+        if (ndim == 2) snprintf(want, sizeof want, "[%lld, %lld]", (long long)d0, (long long)d1);
+        else snprintf(want, sizeof want, "[%lld]", (long long)d0);
+        int n = snprintf(got, sizeof got, "[");
+        for (int i = 0; i < t->ndim && n < (int)sizeof got - 24; i++)
+            n += snprintf(got + n, sizeof got - (size_t)n, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
+        snprintf(got + n, sizeof got - (size_t)n, "]");
+        sq_fail(e, SQ_EINPUT, "tensor '%s': expected %s %s, found %s %s", buf, sq_dtype_name(dtype), want,
+                sq_dtype_name(t->dtype), got);
         return NULL;
     }
     return t;

@@ -30,7 +30,9 @@ typedef struct sq_qtensor {
     size_t group;      /* 0 = whole tensor */
     size_t groups, params, row_bytes, id_bytes;
     int sym8;          /* paper INT8: symmetric per row, no min */
+    int role;          /* "role" (--embeddings): SQ_QROLE_*; sq's readers need it only to count bits */
 } sq_qtensor;
+enum { SQ_QROLE_LINEAR = 0, SQ_QROLE_EMBEDDING = 1, SQ_QROLE_HEAD = 2 };
 
 int sq_qfile_open(sq_qfile *q, const sq_st_file *f, sq_err *e);
 void sq_qfile_close(sq_qfile *q);

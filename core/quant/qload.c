@@ -311,6 +311,70 @@ int sq_linear_load_from(sq_linear *L, const sq_qfile *q, const char *weight_name
     return SQ_OK;
 }
 
+/* ---------------- one row, for embedding lookups ---------------- */
+
+void sq_linear_row(const sq_linear *L, size_t r, float *out)
+{
+    size_t cols = L->cols, G = L->group ? L->groups : 1;
+    /* the parameter set of column j: per (row, group), or one for the whole tensor */
+#define PSET(j) (L->group ? r * G + (j) / L->group : 0)
+    switch (L->kind) {
+    case SQ_LIN_F32:
+        memcpy(out, L->w + r * cols, cols * sizeof(float));
+        return;
+    case SQ_LIN_BF16:
+    case SQ_LIN_F16:
+        for (size_t j = 0; j < cols; j++) {
+            uint16_t h = L->w16[r * cols + j];
+            out[j] = L->kind == SQ_LIN_BF16 ? sq_bf16_to_f32(h) : sq_f16_to_f32(h);
+        }
+        return;
+    case SQ_LIN_PACKED: { /* as sq_dequant_clustered */
+        const uint8_t *codes = L->codes + r * L->row_bytes, *ids = L->k > 1 ? L->ids + r * L->id_row_bytes : NULL;
+        int ib = id_bits(L->k);
+        for (size_t j = 0; j < cols; j++) {
+            size_t p = PSET(j) * (size_t)L->k + (ids ? get_bits(ids, j, ib) : 0);
+            float s = sq_bf16_to_f32(L->scale_bf16[p]), m = sq_bf16_to_f32(L->min_bf16[p]);
+            if (s == 0) {
+                out[j] = m;
+                continue;
+            }
+            float t = (float)get_bits(codes, j, L->bits) * s;
+            out[j] = t + m;
+        }
+        return;
+    }
+    case SQ_LIN_CODEBOOK: { /* as sq_cb_dequant */
+        const uint8_t *codes = L->codes + r * L->row_bytes;
+        for (size_t j = 0; j < cols; j++)
+            out[j] = sq_bf16_to_f32(L->scale_bf16[PSET(j)]) * (float)L->table[get_bits(codes, j, L->bits)];
+        return;
+    }
+    default: /* paper: the parts summed in order, as sq_dequant_affine / sq_dequant_sym8 */
+        memset(out, 0, cols * sizeof(float));
+        for (int c = 0; c < L->k; c++) {
+            const sq_lin_part *P = &L->parts[c];
+            for (size_t j = 0; j < cols; j++) {
+                float v;
+                if (L->sym8) {
+                    v = (float)((const int8_t *)P->codes)[r * cols + j] * P->scale[r];
+                } else {
+                    size_t p = PSET(j);
+                    float s = P->scale[p], lo = P->min[p], shift = -lo;
+                    if (s == 0) v = lo;
+                    else {
+                        float t = (float)get_bits(P->codes + r * L->row_bytes, j, L->bits) * s;
+                        v = t - shift;
+                    }
+                }
+                out[j] += v;
+            }
+        }
+        return;
+    }
+#undef PSET
+}
+
 int sq_linear_load(sq_linear *L, const sq_st_file *f, const char *weight_name, const char *bias_name,
                    size_t expect_rows, size_t expect_cols, sq_err *e)
 {

@@ -19,4 +19,11 @@ int sq_linear_load_from(sq_linear *L, const sq_qfile *q, const char *weight_name
 int sq_linear_load(sq_linear *L, const sq_st_file *f, const char *weight_name, const char *bias_name,
                    size_t expect_rows, size_t expect_cols, sq_err *e);
 
+/* Row r of L's weight as float32 (out: L->cols values): how a token embedding held in
+ * any layout is looked up, one row per token instead of multiplying by the table. The
+ * values are those sq_dequantize_model restores, bit for bit (w = code * scale + min of
+ * docs/FORMAT.md in float32, a codebook's scale * level, the paper parts summed in
+ * order); a float layer's row is converted exactly. r < L->rows. */
+void sq_linear_row(const sq_linear *L, size_t r, float *out);
+
 #endif

@@ -36,14 +36,26 @@ double sq_layer_bpw(const sq_layer_stats *s)
     return bpw(s->bytes_out, shape_numel(s->ndim, s->shape));
 }
 
-double sq_report_bpw_linear(const sq_report *r)
+/* Over the layers that are (emb = 1) or are not (emb = 0) what --embeddings quantized. */
+static double bpw_of_layers(const sq_report *r, int emb)
 {
     uint64_t bytes = 0, elems = 0;
     for (size_t i = 0; i < r->n_layers; i++) {
+        if ((r->layers[i].emb != SQ_EMBR_NONE) != emb) continue;
         bytes += r->layers[i].bytes_out;
         elems += shape_numel(r->layers[i].ndim, r->layers[i].shape);
     }
     return bpw(bytes, elems);
+}
+
+double sq_report_bpw_linear(const sq_report *r)
+{
+    return bpw_of_layers(r, 0);
+}
+
+double sq_report_bpw_embeddings(const sq_report *r)
+{
+    return bpw_of_layers(r, 1);
 }
 
 double sq_report_bpw_file(const sq_report *r)
@@ -76,6 +88,7 @@ char *sq_report_json(const sq_report *r, const sq_quant_opts *o, const char *mod
     cJSON_AddStringToObject(root, "format", sq_format_name(o->format));
     char gbuf[32];
     cJSON_AddStringToObject(root, "group", sq_group_name(o->group, gbuf, sizeof gbuf));
+    cJSON_AddStringToObject(root, "embeddings", sq_emb_name(sq_emb_bits(o), gbuf, sizeof gbuf));
     cJSON_AddNumberToObject(root, "seconds", seconds);
     cJSON_AddNumberToObject(root, "params", (double)r->params);
     cJSON_AddNumberToObject(root, "bytes_in", (double)r->bytes_in);
@@ -83,6 +96,7 @@ char *sq_report_json(const sq_report *r, const sq_quant_opts *o, const char *mod
     cJSON_AddNumberToObject(root, "quant_bytes_in", (double)r->quant_bytes_in);
     cJSON_AddNumberToObject(root, "quant_bytes_out", (double)r->quant_bytes_out);
     add_num_or_null(root, "bpw_linear", sq_report_bpw_linear(r));
+    add_num_or_null(root, "bpw_embeddings", sq_report_bpw_embeddings(r));
     add_num_or_null(root, "bpw_file", sq_report_bpw_file(r));
     cJSON *layers = cJSON_AddArrayToObject(root, "layers");
     for (size_t i = 0; layers && i < r->n_layers; i++) {
@@ -91,10 +105,13 @@ char *sq_report_json(const sq_report *r, const sq_quant_opts *o, const char *mod
         if (!l) break;
         cJSON_AddItemToArray(layers, l);
         cJSON_AddStringToObject(l, "name", s->name);
-        cJSON_AddStringToObject(l, "kind", s->role == SQ_ROLE_BIAS ? "bias" : "weight");
+        cJSON_AddStringToObject(l, "kind", s->role == SQ_ROLE_BIAS      ? "bias"
+                                           : s->emb == SQ_EMBR_TOKEN ? "embedding"
+                                           : s->emb == SQ_EMBR_HEAD  ? "head"
+                                                                     : "weight");
         cJSON *shape = cJSON_AddArrayToObject(l, "shape");
         for (int d = 0; shape && d < s->ndim; d++) cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)s->shape[d]));
-        cJSON_AddBoolToObject(l, "split", o->clusters > 1);
+        cJSON_AddBoolToObject(l, "split", o->clusters > 1 && s->emb == SQ_EMBR_NONE);
         cJSON_AddNumberToObject(l, "range", s->range);
         double cr[SQ_KMEANS_MAX_K], counts[SQ_KMEANS_MAX_K];
         for (int c = 0; c < s->k; c++) {
@@ -174,8 +191,6 @@ int sq_file_bpw_of(const sq_st_file *f, sq_file_bpw *b, sq_err *e)
                 else if (kb) { b->linear_elems += t->numel; b->linear_bytes += bytes; }
                 continue;
             }
-            b->linear_bytes += bytes;
-            if (i > 0 && source_len(f->tensors[i - 1].name) == sl && strncmp(f->tensors[i - 1].name, t->name, sl) == 0) continue;
             char name[1100];
             if (sl >= sizeof name) { rc = sq_fail(e, SQ_EINPUT, "tensor name too long"); break; }
             memcpy(name, t->name, sl);
@@ -184,12 +199,16 @@ int sq_file_bpw_of(const sq_st_file *f, sq_file_bpw *b, sq_err *e)
             int found = sq_qfile_describe(&q, name, &d, e);
             if (e->code) { rc = e->code; break; }
             if (!found) { rc = sq_fail(e, SQ_EINPUT, "tensor '%s' has no description in sq.tensors", t->name); break; }
+            int emb = d.role != SQ_QROLE_LINEAR; /* --embeddings: counted apart from the linear layers */
+            *(emb ? &b->emb_bytes : &b->linear_bytes) += bytes;
+            if (i > 0 && source_len(f->tensors[i - 1].name) == sl && strncmp(f->tensors[i - 1].name, t->name, sl) == 0) continue;
             b->params += d.numel;
-            b->linear_elems += d.numel;
+            *(emb ? &b->emb_elems : &b->linear_elems) += d.numel;
         }
     }
     sq_qfile_close(&q);
     b->linear = bpw(b->linear_bytes, b->linear_elems);
+    b->embeddings = bpw(b->emb_bytes, b->emb_elems);
     b->file = bpw(b->bytes, b->params);
     return rc;
 }
@@ -222,6 +241,7 @@ char *sq_inspect_json(const sq_st_file *f, const char *file, const char *config_
     cJSON_AddNumberToObject(root, "params", (double)plan.params);
     cJSON_AddNumberToObject(root, "split_params", (double)plan.split_params);
     add_num_or_null(root, "bpw_linear", b.linear);
+    add_num_or_null(root, "bpw_embeddings", b.embeddings);
     add_num_or_null(root, "bpw_file", b.file);
     if (qfmt) {
         cJSON *q = cJSON_AddObjectToObject(root, "quantized");
@@ -230,6 +250,8 @@ char *sq_inspect_json(const sq_st_file *f, const char *file, const char *config_
             const char *v = sq_st_meta(f, keys[i]);
             cJSON_AddStringToObject(q, keys[i] + 3, v ? v : "");
         }
+        const char *emb = sq_st_meta(f, "sq.embeddings");
+        cJSON_AddStringToObject(q, "embeddings", emb ? emb : "keep"); /* absent: kept */
         /* the source model's parameters (params above counts the file's float tensors) */
         cJSON_AddNumberToObject(q, "source_params", (double)b.params);
     } else cJSON_AddNullToObject(root, "quantized");

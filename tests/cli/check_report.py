@@ -11,7 +11,13 @@ for key, typ in [("model", str), ("bits", int), ("clusters", int), ("format", st
 assert rep["bits"] == bits and rep["clusters"] == 3
 weights = [l for l in rep["layers"] if l.get("kind", "weight") == "weight"]
 assert len(weights) == 14, len(weights)
+# --embeddings: the embedding and head are plain codes (k = 1, not split), listed apart
 for l in rep["layers"]:
+    assert l["kind"] in ("weight", "bias", "embedding", "head"), l["kind"]
+    if l["kind"] in ("embedding", "head"):
+        assert l["split"] is False and len(l["counts"]) == 1, l["name"]
+assert rep["embeddings"] in ("keep", "int8", "int4") and (rep["embeddings"] == "keep") == (rep["bpw_embeddings"] is None)
+for l in (l for l in rep["layers"] if l["kind"] in ("weight", "bias")):
     for key in ["name", "shape", "split", "range", "cluster_ranges", "centers", "counts", "mse", "mse_plain"]:
         assert key in l, (l["name"], key)
     assert l["split"] is True

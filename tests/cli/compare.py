@@ -24,7 +24,7 @@ elif mode == "mse":
     rep = json.load(open(sys.argv[4]))
     n = 0
     for layer in rep["layers"]:
-        if layer.get("kind", "weight") != "weight":
+        if layer.get("kind", "weight") not in ("weight", "embedding", "head"):  # --embeddings: theirs too
             continue
         x = stlib.floats(a[layer["name"]][0], a[layer["name"]][2])
         y = stlib.floats(b[layer["name"]][0], b[layer["name"]][2])
@@ -59,9 +59,10 @@ elif mode == "reference":
 elif mode == "step":
     _, a = stlib.read(sys.argv[2]); _, b = stlib.read(sys.argv[3])
     meta, _ = stlib.read(sys.argv[4])
-    bits = meta["sq.bits"]
     desc = json.loads(meta["sq.tensors"])
     for name, d in desc.items():
+        # each tensor's own width: --embeddings gives the embedding and head theirs
+        bits = "f32" if d["bits"] == 32 else str(d["bits"])
         x = stlib.floats(a[name][0], a[name][2])
         y = stlib.floats(b[name][0], b[name][2])
         if bits == "f32" or d["kind"] == "bias":

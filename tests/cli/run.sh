@@ -288,5 +288,70 @@ check "sharded output: dequantize equals the single file's" bash -c "$SQ dequant
 check "--shard-size larger than the output writes one file" bash -c "$SQ quantize $STORIES $T/sho-big.safetensors --shard-size 1GB --quiet && [ -f $T/sho-big.safetensors ] && cmp $T/sho-big.safetensors $T/sh-single.safetensors"
 check "--shard-size with a bad size is refused with exit 2" bash -c "$SQ quantize $STORIES $T/x.safetensors --shard-size 12XB 2>/dev/null; [ \$? -eq 2 ] && [ ! -e $T/x.safetensors ]"
 
+# --- --embeddings: the token embedding and an untied LM head as plain per-row codes;
+# stories260K is tied (the quantized embedding is the head too). Tolerances against FP32
+# (20 stories): int8 within 2% (measured +1.0%, all of it the INT4 k=3 linear layers),
+# int4 within 6% (measured +3.8%); the embedding at int8 moves perplexity < 0.1%.
+emb_llama(){ # EMB: quantize, inspect, generate, perplexity near FP32, dequantize restores the embedding
+  local e=$1 f=$T/emb-$1.s.safetensors tol=$2
+  $SQ quantize $STORIES $f --embeddings $e --quiet && $SQ inspect $f | grep -q "^embeddings    $e " &&
+    python3 -c "import sys; sys.path.insert(0,'tests/cli'); import stlib,json; m,t=stlib.read('$f'); d=json.loads(m['sq.tensors'])['model.embed_tokens.weight']
+sys.exit(0 if m['sq.embeddings']=='$e' and d['role']=='embedding' and d['k']==1 and 'model.embed_tokens.weight' not in t else 1)" &&
+    $SQ generate $f --prompt 'Once upon a time' -n 12 | grep -q . &&
+    python3 -c "import sys; sys.exit(0 if float(sys.argv[2]) < $tol * float(sys.argv[1]) else 1)" $PPL32 "$(ppl $f)" &&
+    $SQ dequantize $f $f.deq.safetensors && python3 tests/cli/compare.py step $STORIES/model.safetensors $f.deq.safetensors $f &&
+    $SQ inspect $f.deq.safetensors | grep -q 'keep   F32   \[512, 64\] *model.embed_tokens.weight'
+}
+check "--embeddings int8: stories260K (tied head) quantize, inspect, generate, perplexity within 2% of FP32, dequantize" emb_llama int8 1.02
+check "--embeddings int4: stories260K (tied head) quantize, inspect, generate, perplexity within 6% of FP32, dequantize" emb_llama int4 1.06
+$SQ quantize $STORIES $T/emb-keep.s.safetensors --embeddings keep --quiet
+check "--embeddings int8 moves stories260K perplexity by < 0.1% (vs keep); int4 raises it" python3 -c "import sys; k,a,b = map(float, sys.argv[1:]); sys.exit(0 if abs(a - k) < 1e-3 * k and b > a else 1)" \
+  "$(ppl $T/emb-keep.s.safetensors)" "$(ppl $T/emb-int8.s.safetensors)" "$(ppl $T/emb-int4.s.safetensors)"
+check "--embeddings: smaller files (keep > int8 > int4)" bash -c "[ \$(stat -c %s $T/emb-keep.s.safetensors) -gt \$(stat -c %s $T/emb-int8.s.safetensors) ] && [ \$(stat -c %s $T/emb-int8.s.safetensors) -gt \$(stat -c %s $T/emb-int4.s.safetensors) ]"
+$SQ quantize $STORIES $T/emb-t1.safetensors --embeddings int4 --threads 1 --quiet
+$SQ quantize $STORIES $T/emb-t2.safetensors --embeddings int4 --threads 2 --quiet
+check "deterministic output (--embeddings int4, 1 vs 2 threads)" cmp $T/emb-t1.safetensors $T/emb-t2.safetensors
+check "generate on a quantized embedding is deterministic" bash -c "[ \"\$($SQ generate $T/emb-int4.s.safetensors --prompt 'Once upon a time' -n 16 --seed 5)\" = \"\$($SQ generate $T/emb-int4.s.safetensors --prompt 'Once upon a time' -n 16 --seed 5 --threads 1)\" ]"
+check "arc on --embeddings int8 runs" bash -c "$SQ eval $T/emb-int8.s.safetensors --task arc --data data/arc-easy-sample/ARC-Easy-Dev-first50.jsonl --limit 3 | grep -q acc"
+check "--format paper keeps the embeddings by default" bash -c "$SQ quantize $STORIES $T/emb-paper.safetensors --format paper --quiet && $SQ inspect $T/emb-paper.safetensors | grep -q '^embeddings    keep' && $SQ inspect $T/emb-paper.safetensors | grep -q 'F32   \[512, 64\] *model.embed_tokens.weight'"
+check "--format paper --embeddings int8 quantizes them (packed-kind tensors in a paper file)" bash -c "$SQ quantize $STORIES $T/emb-paper8.safetensors --format paper --embeddings int8 --quiet && $SQ inspect $T/emb-paper8.safetensors | grep -q 'model.embed_tokens.weight.sq.codes' && $SQ perplexity $T/emb-paper8.safetensors --text $TXT --limit 2 --json | grep -q perplexity"
+emb_bert(){ # EMB: classify, eval accuracy within 1 point of FP32, dequantize, the position embeddings kept
+  local e=$1 f=$T/emb-$1.b.safetensors
+  $SQ quantize $BERT $f --embeddings $e --report $f.json --quiet && $SQ classify $f 'i feel so happy today' | grep -q joy &&
+    python3 -c "import json,subprocess,sys
+acc=lambda m: json.loads(subprocess.run(['$SQ','eval',m,'--data','data/emotion/test.jsonl','--limit','400','--json'],capture_output=True,text=True,check=True).stdout)['accuracy']
+a,b=acc('$BERT'),acc('$f'); print(a,b); sys.exit(0 if b >= a - 0.01 else 1)" &&
+    python3 -c "import json,sys; r=json.load(open('$f.json')); k=[l for l in r['layers'] if l['kind']=='embedding']
+sys.exit(0 if r['embeddings']=='$e' and len(k)==1 and k[0]['name']=='bert.embeddings.word_embeddings.weight' and r['bpw_embeddings'] < 9 else 1)" &&
+    $SQ dequantize $f $f.deq.safetensors --dtype f32 && python3 tests/cli/compare.py mse $BERT/model.safetensors $f.deq.safetensors $f.json &&
+    $SQ inspect $f | grep -q 'F32   \[512, 128\] *bert.embeddings.position_embeddings.weight'
+}
+for e in int8 int4; do check "--embeddings $e: bert-tiny classify, eval within 1 point of FP32, report, dequantize" emb_bert $e; done
+# the untied heads of the Llama family: lm_head as plain codes, scored against numpy on the dequantized weights
+$NUMPY_PY tests/ref/make_arch.py $STORIES "$T/earch" >/dev/null 2>&1
+for a in mistral qwen2; do
+  M="$T/earch/$a-tiny"
+  $SQ quantize $M "$T/earch/$a-e.safetensors" --embeddings int8 --quiet && $SQ dequantize "$T/earch/$a-e.safetensors" "$T/earch/$a-e-deq.safetensors" --dtype f32
+  $SQ eval "$T/earch/$a-e.safetensors" --task arc --data data/arc-easy-sample/ARC-Easy-Dev-first50.jsonl --limit 6 --json > "$T/earch/$a-e.json" 2>/dev/null
+  check "$a-tiny (untied) --embeddings int8: lm_head is a plain INT8 head, arc equals numpy on the dequantized weights" bash -c "python3 -c \"import sys,json; sys.path.insert(0,'tests/cli'); import stlib; m,t=stlib.read('$T/earch/$a-e.safetensors'); d=json.loads(m['sq.tensors'])
+sys.exit(0 if d['lm_head.weight']['role']=='head' and d['lm_head.weight']['bits']==8 and d['lm_head.weight']['k']==1 and d['model.embed_tokens.weight']['role']=='embedding' else 1)\" && $NUMPY_PY tests/ref/llama_ref.py arc $T/earch/$a-e-deq.safetensors $T/earch/$a-e.json --config $M/config.json"
+  check "$a-tiny (untied) --embeddings int4: generate runs" bash -c "$SQ quantize $M $T/earch/$a-e4.safetensors --embeddings int4 --quiet && $SQ generate $T/earch/$a-e4.safetensors --prompt 'Once upon a time' -n 8 | grep -q ."
+done
+check "--embeddings int9 is refused with one line, exit 2" bash -c "$SQ quantize $STORIES $T/x.safetensors --embeddings int9 2>$T/e9.txt; [ \$? -eq 2 ] && [ \$(wc -l < $T/e9.txt) -eq 1 ] && grep -q -- '--embeddings must be keep' $T/e9.txt && [ ! -e $T/x.safetensors ]"
+# hostile quantized embeddings: wrong shape / dtype, missing scale or min, bad descriptions
+python3 tests/cli/make_bad_emb.py $T/emb-int8.s.safetensors "$T/hemb-s"
+python3 tests/cli/make_bad_emb.py $T/emb-int4.b.safetensors "$T/hemb-b"
+for f in "$T"/hemb-s/bad_*.safetensors "$T"/hemb-b/bad_*.safetensors; do
+  n=$(basename "$(dirname "$f")")/$(basename "$f" .safetensors)
+  case $n in
+    hemb-s/*) cmds=("generate $f --prompt hi -n 2" "perplexity $f --text $TXT --limit 1" "eval $f --task arc --data data/arc-easy-sample/ARC-Easy-Dev-first50.jsonl --limit 1" "dequantize $f $T/out.safetensors");;
+    *) cmds=("classify $f hello" "eval $f --data data/emotion/test.jsonl --limit 2" "dequantize $f $T/out.safetensors");;
+  esac
+  for c in "${cmds[@]}"; do
+    if msg=$(timeout 20 bash -c "$(declare -f one_line_refusal); T='$T'; one_line_refusal $SQ $c"); then ok "${c%% *} refuses $n"; else bad "${c%% *} refuses $n" "$msg"; fi
+    rm -f "$T"/out.*
+  done
+done
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
