@@ -45,7 +45,8 @@ enum { SQ_IO_ANY = 0, SQ_IO_CALLER = 1, SQ_IO_TASK0 = 2 };
 enum { SQ_EMB_AUTO = 0, SQ_EMB_KEEP = -1 };
 /* What --embeddings resolves to for these options: 0 = kept as they are, else the width.
  * The default (AUTO) keeps them for --format paper and --bits f32 (the papers split only
- * linear layers) and for the other formats too (see docs/FORMAT.md "Embeddings"). */
+ * linear layers, f32 is an exact split) and is INT8 for packed and codebook (measured:
+ * docs/FORMAT.md "Embeddings"). */
 int sq_emb_bits(const sq_quant_opts *o);
 /* "keep", "int8", "int4", ... for sq_emb_bits's value. */
 const char *sq_emb_name(int bits, char *buf, size_t n);

@@ -146,8 +146,15 @@ static void test_option_values(void)
                   "'%s': %s", bad[i], e.msg);
         CHECK(o.embeddings == SQ_EMB_KEEP); /* a refused value changes nothing */
     }
-    /* the defaults: the paper recipe and exact f32 splits keep them */
+    /* the defaults: INT8 for packed (plain or split) and codebook; the paper recipe and
+       exact f32 splits keep them */
     sq_quant_opts_default(&o);
+    CHECK(sq_emb_bits(&o) == 8);
+    o.clusters = 1;
+    CHECK(sq_emb_bits(&o) == 8);
+    o.format = SQ_FMT_CODEBOOK;
+    o.bits = 3;
+    CHECK(sq_emb_bits(&o) == 8);
     o.format = SQ_FMT_PAPER;
     CHECK(sq_emb_bits(&o) == 0);
     o.format = SQ_FMT_PACKED;

@@ -269,6 +269,39 @@ await test("wasi: greedy generate on a codebook INT4 file matches native (simd12
   }
 });
 
+await test("wasi: --embeddings int4 / int8 (token embedding, tied and untied heads): same bytes; every inference command as native", () => {
+  const TXT = "data/tinystories/tinystories-valid-first1000.jsonl", ARC = "data/arc-easy-sample/ARC-Easy-Dev-first50.jsonl";
+  for (const [m, emb] of [[MODELS[1], "int4"], [MODELS[0], "int4"], [MODELS[1], "int8"]]) {
+    const fn = T(`${m.name}-emb-${emb}.native.safetensors`), fw = T(`${m.name}-emb-${emb}.wasi.safetensors`);
+    eq(native(["quantize", m.dir, fn, "--embeddings", emb, "--quiet"]).status, 0, "native quantize");
+    const q = wasi(["quantize", m.dir, fw, "--embeddings", emb, "--quiet"]);
+    eq(q.status, 0, `wasi quantize: ${q.stderr}`);
+    assert(fs.readFileSync(fn).equals(fs.readFileSync(fw)), `${m.name} --embeddings ${emb}: wasi bytes differ from native`);
+    const cmds = m.name === "bert"
+      ? [["classify", fn, "i feel wonderful today", "i am so angry"], ["eval", fn, "--data", "data/emotion/test.jsonl", "--limit", "40"]]
+      : [["generate", fn, "--prompt", "Once upon a time", "-n", "24", "--temp", "0"], ["eval", fn, "--task", "arc", "--data", ARC, "--limit", "4"]];
+    for (const args of cmds) {
+      const { n, w } = both(args);
+      eq(n.status, 0, `native ${args[0]}: ${n.stderr}`);
+      sameRun(n, w, `${args[0]} (--embeddings ${emb})`);
+    }
+    if (m.name === "stories") {
+      const { n, w } = both(["perplexity", fn, "--text", TXT, "--limit", "2", "--json"]);
+      eq(n.status, 0, `native perplexity: ${n.stderr}`);
+      eq(w.status, 0, `wasi perplexity: ${w.stderr}`);
+      const a = JSON.parse(n.stdout).perplexity, b = JSON.parse(w.stdout).perplexity;
+      assert(Math.abs(a - b) <= 1e-5 * a, `perplexity native ${a} vs wasi ${b}`);
+    }
+  }
+  // an untied head (qwen2-tiny from the architecture test above) as plain INT8
+  const qd = T("arch/qwen2-tiny"), f = T("qwen2-emb8.safetensors");
+  assert(fs.existsSync(qd), "arch/qwen2-tiny: the architecture test builds it first");
+  eq(native(["quantize", qd, f, "--embeddings", "int8", "--quiet"]).status, 0, "native quantize qwen2-tiny");
+  const { n, w } = both(["generate", f, "--prompt", "Once upon a time", "-n", "12", "--temp", "0"]);
+  eq(n.status, 0, `native generate qwen2: ${n.stderr}`);
+  sameRun(n, w, "generate (qwen2-tiny, untied INT8 head)");
+});
+
 // Hostile/bad inputs: same exit status (2 = bad input) and the same one-line message.
 const src = fs.readFileSync("examples/stories260K/model.safetensors");
 const BAD = {

@@ -93,7 +93,8 @@ export function onProgress(p, elapsed) {
   if (!progressFrame) progressFrame = requestAnimationFrame(drawProgress);
   if (!p.layer) return;
   state.reportLayers.set(p.layer.name, p.layer);
-  if (p.layer.kind === "bias") return;
+  // the table is the split linear layers; the embedding / head of --embeddings are in the done line
+  if (p.layer.kind !== "weight") return;
   state.weightLayers.push(p.layer);
   addLayerRow(p.layer);
   if (state.selected === p.layer.name) drawLayer(p.layer.name);
@@ -200,6 +201,8 @@ export function finishRun({ report, blob, seconds, io, threads, heapBytes }, wal
     `Done in ${fmtSecs(seconds)}: ${split} layers split and quantized to INT${report.bits} with k = ${report.clusters}, ` +
     `${bpw.linear.toFixed(2)} bits per weight as stored (codes${report.clusters > 1 ? ", cluster ids" : ""} and scales; the original: ${(8 * (report.quant_bytes_in || 0) / Math.max(1, report.layers.reduce((a, l) => a + l.shape.reduce((x, y) => x * y, 1), 0))).toFixed(0)}). ` +
     `The split beats plain INT${report.bits} at the same bits on ${wins} of ${split} layers` + (report.clusters > 1 ? " (plain is smaller: see size against error below). " : ". ") +
+    (Number.isFinite(report.bpw_embeddings) ? `The token embedding${report.layers.some((l) => l.kind === "head") ? " and the LM head" : ""}: ` +
+      `${report.embeddings.toUpperCase()} codes per row, ${report.bpw_embeddings.toFixed(2)} bits per weight. ` : "") +
     `File ${fmtBytes(report.bytes_in)} → ${fmtBytes(report.bytes_out)}, ${bpw.file.toFixed(2)} bits per parameter overall` +
     (report.quant_bytes_in ? ` (the quantized layers: ${fmtBytes(report.quant_bytes_in)} → ${fmtBytes(report.quant_bytes_out)})` : "") + "."));
   drawSummary();
