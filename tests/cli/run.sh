@@ -227,7 +227,9 @@ check "eval --task arc prints acc and acc_norm" bash -c "$SQ eval $STORIES --tas
 $SQ eval $STORIES --task arc --data $ARC --json > "$T/arc.json" 2>/dev/null
 check "arc log-likelihoods of stories260K equal the numpy float64 forward (50 questions)" $NUMPY_PY tests/ref/llama_ref.py arc $STORIES "$T/arc.json"
 $SQ quantize $STORIES "$T/arc-q.safetensors" --bits 3 --clusters 3 --quiet && $SQ dequantize "$T/arc-q.safetensors" "$T/arc-q-deq.safetensors" --dtype f32
-$SQ eval "$T/arc-q.safetensors" --task arc --data $ARC --limit 20 --json > "$T/arc-q.json" 2>/dev/null
+# --activations f32: the numpy forward is float arithmetic; the quantized head (INT8 codes,
+# the --embeddings default) would otherwise meet int8 activations
+$SQ eval "$T/arc-q.safetensors" --task arc --data $ARC --limit 20 --json --activations f32 > "$T/arc-q.json" 2>/dev/null
 check "arc on a packed INT3 file equals the numpy forward of its dequantized weights" $NUMPY_PY tests/ref/llama_ref.py arc "$T/arc-q-deq.safetensors" "$T/arc-q.json" --config $STORIES/config.json
 check "arc: the simple {question, choices, answer} form scores like the ARC form" bash -c "python3 -c \"
 import json
@@ -255,7 +257,7 @@ for a in llama mistral qwen2; do
   $SQ eval $M --task arc --data $ARC --limit 12 --json > "$T/arch/$a.json" 2>"$T/arch/$a.err"
   check "$a-tiny: arc log-likelihoods equal the numpy forward" $NUMPY_PY tests/ref/llama_ref.py arc $M "$T/arch/$a.json"
   $SQ quantize $M "$T/arch/$a-q.safetensors" --quiet && $SQ dequantize "$T/arch/$a-q.safetensors" "$T/arch/$a-deq.safetensors" --dtype f32
-  $SQ eval "$T/arch/$a-q.safetensors" --task arc --data $ARC --limit 6 --json > "$T/arch/$a-q.json" 2>/dev/null
+  $SQ eval "$T/arch/$a-q.safetensors" --task arc --data $ARC --limit 6 --json --activations f32 > "$T/arch/$a-q.json" 2>/dev/null
   check "$a-tiny quantized (INT4 k=3 packed): arc equals the numpy forward of its dequantized weights" $NUMPY_PY tests/ref/llama_ref.py arc "$T/arch/$a-deq.safetensors" "$T/arch/$a-q.json" --config $M/config.json
   check "$a-tiny: generate runs on the original and the quantized file" bash -c "$SQ generate $M --prompt 'Once upon a time' -n 8 | grep -q . && $SQ generate $T/arch/$a-q.safetensors --prompt 'Once upon a time' -n 8 | grep -q ."
 done
@@ -332,7 +334,7 @@ $NUMPY_PY tests/ref/make_arch.py $STORIES "$T/earch" >/dev/null 2>&1
 for a in mistral qwen2; do
   M="$T/earch/$a-tiny"
   $SQ quantize $M "$T/earch/$a-e.safetensors" --embeddings int8 --quiet && $SQ dequantize "$T/earch/$a-e.safetensors" "$T/earch/$a-e-deq.safetensors" --dtype f32
-  $SQ eval "$T/earch/$a-e.safetensors" --task arc --data data/arc-easy-sample/ARC-Easy-Dev-first50.jsonl --limit 6 --json > "$T/earch/$a-e.json" 2>/dev/null
+  $SQ eval "$T/earch/$a-e.safetensors" --task arc --data data/arc-easy-sample/ARC-Easy-Dev-first50.jsonl --limit 6 --json --activations f32 > "$T/earch/$a-e.json" 2>/dev/null
   check "$a-tiny (untied) --embeddings int8: lm_head is a plain INT8 head, arc equals numpy on the dequantized weights" bash -c "python3 -c \"import sys,json; sys.path.insert(0,'tests/cli'); import stlib; m,t=stlib.read('$T/earch/$a-e.safetensors'); d=json.loads(m['sq.tensors'])
 sys.exit(0 if d['lm_head.weight']['role']=='head' and d['lm_head.weight']['bits']==8 and d['lm_head.weight']['k']==1 and d['model.embed_tokens.weight']['role']=='embedding' else 1)\" && $NUMPY_PY tests/ref/llama_ref.py arc $T/earch/$a-e-deq.safetensors $T/earch/$a-e.json --config $M/config.json"
   check "$a-tiny (untied) --embeddings int4: generate runs" bash -c "$SQ quantize $M $T/earch/$a-e4.safetensors --embeddings int4 --quiet && $SQ generate $T/earch/$a-e4.safetensors --prompt 'Once upon a time' -n 8 | grep -q ."
