@@ -123,7 +123,9 @@ int sq_kernels_rows_q8(const sq_kimpl *K, const sq_linear *L, const sq_q8act *A,
     const size_t gpb = sq_kgroup_size(L) / SQ_QB, G = nblk / gpb;
     const int T = n > 1 ? 2 : 1, R = SQ_Q8_PAIRS / T;
     /* scratch: R rows of codes, their params, the inputs' group sums */
-    uint8_t *cu = malloc((size_t)R * cols);
+    /* one input, 4-bit codes: the kernel reads the packed rows (nibble order), no unpack */
+    const int nib = n == 1 && L->bits == 4;
+    uint8_t *cu = malloc(nib ? (size_t)R * L->row_bytes : (size_t)R * cols);
     float *s = malloc(2 * G * (size_t)R * sizeof(float)), *Xq = malloc(n * G * sizeof(float));
     if (!cu || !s || !Xq) {
         free(cu);
@@ -143,8 +145,6 @@ int sq_kernels_rows_q8(const sq_kimpl *K, const sq_linear *L, const sq_q8act *A,
     const int parts = L->kind == SQ_LIN_PAPER ? L->k : 1;
     for (size_t i = 0; i < n; i++)
         for (size_t r = r0; r < r1; r++) Y[i * rows + r] = 0.0f;
-    /* one input, 4-bit codes: the kernel reads the packed rows (nibble order), no unpack */
-    const int nib = n == 1 && L->bits == 4;
     for (size_t r = r0; r < r1; r += (size_t)R) {
         const size_t Rn = r1 - r < (size_t)R ? r1 - r : (size_t)R; /* real rows of this pass */
         for (int c = 0; c < parts; c++) {
