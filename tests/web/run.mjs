@@ -496,6 +496,55 @@ await test("folder: choosing a model folder loads it under the folder's name", a
   await noErrors("folder");
 });
 
+// ---------------- the other architectures (tests/ref/make_arch.py, make_bert_arch.py) ----------------
+// Tiny random folders with each architecture's own config keys and tensor names, picked as
+// a folder: the page quantizes them byte-identically to build/sq and runs them as the CLI does.
+const NUMPY_PY = ["python3", "/usr/bin/python3"].find((p) => run(p, ["-c", "import numpy"]).status === 0);
+for (const [arch, family, kind] of [["mistral-tiny", "arch", "MistralForCausalLM"], ["qwen2-tiny", "arch", "Qwen2ForCausalLM"],
+                                     ["roberta-tiny", "barch", "RobertaForSequenceClassification"],
+                                     ["distilbert-tiny", "barch", "DistilBertForSequenceClassification"]]) {
+  await test(`architectures: ${arch} folder — quantize byte-identical to build/sq, and it runs as the CLI does`, async () => {
+    assert(NUMPY_PY, "numpy is needed to build the tiny models (apt-get install python3-numpy)");
+    const dir = path.join(OUT, family);
+    if (!fs.existsSync(path.join(dir, arch))) {
+      const [script, src] = family === "arch" ? ["tests/ref/make_arch.py", STORIES] : ["tests/ref/make_bert_arch.py", BERT];
+      const r = run(NUMPY_PY, [script, src, dir]);
+      eq(r.status, 0, `${script}: ${r.stderr}`);
+    }
+    const folder = path.join(dir, arch);
+    await page.setInputFiles("input[type=file][data-sq=folder]", folder);
+    await page.waitForFunction((k) => (document.querySelector("#model-info")?.innerText || "").includes(k), kind, { timeout: 20000 });
+    eq(await page.locator("[data-sq=runs]").getAttribute("data-runs"), "yes", `${arch}: "Runs here"`);
+    await setSettings();
+    await page.click("[data-sq=start]");
+    await waitDone();
+    await noErrors(`quantize ${arch}`);
+    const nat = path.join(OUT, `${arch}-native.safetensors`);
+    const n = run(SQ, ["quantize", folder, nat, "--bits", "4", "--clusters", "3"]);
+    eq(n.status, 0, n.stderr);
+    const d = await download("a[data-sq=download]", path.join(OUT, `${arch}-page.safetensors`));
+    sameBytes(d.file, nat, `${arch}: page download vs build/sq`);
+    if (family === "arch") {
+      const prompt = "Once upon a time";
+      const out = await runText(prompt);
+      const tokens = await page.locator("[data-sq=tokens]").inputValue();
+      const r = run(SQ, ["generate", nat, "--prompt", prompt, "-n", tokens]);
+      eq(r.status, 0, `sq generate: ${r.stderr}`);
+      eq(out, r.stdout.replace(/\n$/, ""), `${arch}: the page's greedy text vs sq generate on the quantized file`);
+    } else {
+      const text = "i feel so happy and grateful for my friends today";
+      const out = await runText(text);
+      const r = run(SQ, ["classify", nat, text, "--json"]);
+      eq(r.status, 0, `sq classify: ${r.stderr}`);
+      eq(out.trim(), JSON.parse(r.stdout).results[0].label, `${arch}: the page's label vs sq classify`);
+    }
+    if (arch === "qwen2-tiny") {
+      await page.locator("#run").scrollIntoViewIfNeeded();
+      await screenshot("qwen2-tiny-run");
+    }
+  });
+}
+
 await test("drop: files dropped on the page load like picked ones", async () => {
   await page.evaluate(async () => {
     const dt = new DataTransfer();
