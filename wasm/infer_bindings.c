@@ -34,6 +34,7 @@
 
 #include "bindings.h"
 #include "bundle.h"
+#include "eval/arc.h"
 #include "models/bert.h"
 #include "models/llama.h"
 #include "models/sample.h"
@@ -238,6 +239,45 @@ SQW_EXPORT int sqw_llama_start(sqw_llama *l, const char *prompt, size_t len, dou
     l->left = (long)n_new;
     l->active = 1;
     return (int)n;
+}
+
+/* Multiple choice (core/eval/arc.h): one data line (lineno: for messages) scored with the
+ * open model. Returns {"id", "answer", "pred", "pred_norm", "prompt_ids", "choices":
+ * [{"label", "loglik", "continuation_ids"}]} (free with sqw_free), or NULL with the error
+ * set. Uses the model's KV cache: a generation under way ends. */
+SQW_EXPORT char *sqw_llama_arc(sqw_llama *l, const char *line, size_t len, double lineno)
+{
+    sq_err e = {0};
+    sqw_clear_error();
+    if (!l) {
+        sq_fail(&e, SQ_EINPUT, "no model");
+        return infer_fail(&e);
+    }
+    l->active = 0;
+    sq_arc_item q;
+    if (sq_arc_parse(line, len, lineno >= 1 && lineno < 1e15 ? (size_t)lineno : 1, &q, &e)) return infer_fail(&e);
+    sq_arc a;
+    double ll[SQ_ARC_MAX_CHOICES];
+    size_t ntok[SQ_ARC_MAX_CHOICES];
+    cJSON *o = cJSON_CreateObject();
+    char *out = NULL;
+    int rc = o ? sq_arc_init(&a, l->llm, l->tok, &e) : sq_fail(&e, SQ_EINTERNAL, "out of memory");
+    if (!rc) {
+        cJSON_AddStringToObject(o, "id", q.id);
+        cJSON_AddNumberToObject(o, "answer", q.answer);
+        rc = sq_arc_score(&a, &q, ll, ntok, o, &e);
+        sq_arc_free(&a);
+    }
+    if (!rc) {
+        int pred, pred_norm;
+        sq_arc_pick(&q, ll, &pred, &pred_norm);
+        cJSON_AddNumberToObject(o, "pred", pred);
+        cJSON_AddNumberToObject(o, "pred_norm", pred_norm);
+        if (!(out = cJSON_PrintUnformatted(o))) rc = sq_fail(&e, SQ_EINTERNAL, "out of memory");
+    }
+    cJSON_Delete(o);
+    sq_arc_item_free(&q);
+    return rc ? infer_fail(&e) : out;
 }
 
 static char *step_json(const char *piece, size_t plen, int32_t token, int done, int eos, sq_err *e)

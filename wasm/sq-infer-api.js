@@ -90,6 +90,14 @@ export class LlamaGenerator {
     return JSON.parse(this.core._take(this.core.M._sqw_llama_step(this.h)));
   }
 
+  /* Multiple choice (core/eval/arc.h): one JSONL data line scored by this model:
+   * {id, answer, pred, pred_norm, prompt_ids, choices: [{label, loglik, continuation_ids}]}.
+   * lineno only names the line in an error. */
+  arc(line, lineno = 1) {
+    if (!this.h) throw new Error("generator is closed");
+    return withText(this.core, line, (p, n) => JSON.parse(this.core._take(this.core.M._sqw_llama_arc(this.h, p, n, lineno))));
+  }
+
   /* Iterate over the generated text pieces. */
   *generate(prompt, opts) {
     this.start(prompt, opts);

@@ -471,6 +471,37 @@ await test("stories: sampled generation (temperature, seed) matches sq generate"
 });
 
 // ---------------- other ways in ----------------
+await test("arc: the 50 bundled ARC-Easy questions — original and quantized accuracy as sq eval --task arc", async () => {
+  eq(await page.locator("#arc").isVisible(), true, "the multiple-choice block is shown for a Llama model");
+  const data = path.join(ROOT, "data", "arc-easy-sample", "ARC-Easy-Dev-first50.jsonl");
+  await page.setInputFiles("[data-sq=arc-file]", data);
+  await page.waitForFunction(() => !document.querySelector("[data-sq=arc-run]").disabled, null, { timeout: 10000 });
+  await page.click("[data-sq=arc-run]");
+  await page.waitForSelector("[data-sq=arc-results][data-done]", { timeout: 180000 });
+  await noErrors("arc");
+  for (const [w, model] of [["original", STORIES], ["quantized", path.join(OUT, "stories-page.safetensors")]]) {
+    const r = run(SQ, ["eval", model, "--task", "arc", "--data", data, "--json", "--quiet"]);
+    eq(r.status, 0, `sq eval --task arc: ${r.stderr}`);
+    const cli = JSON.parse(r.stdout);
+    const row = page.locator(`[data-sq=arc-${w}]`);
+    eq(Number(await row.getAttribute("data-n")), 50, `${w}: questions scored`);
+    eq(Number(await row.getAttribute("data-acc")), cli.acc, `${w}: acc vs sq eval`);
+    eq(Number(await row.getAttribute("data-acc-norm")), cli.acc_norm, `${w}: acc_norm vs sq eval`);
+  }
+  await page.locator("#arc").scrollIntoViewIfNeeded();
+  await screenshot("stories-arc");
+  // a bad line: one sentence, the page stays usable
+  const bad = path.join(OUT, "arc-bad.jsonl");
+  fs.writeFileSync(bad, '{"question": "Which?", "choices": ["a", "b"], "answer": "c"}\n');
+  await page.setInputFiles("[data-sq=arc-file]", bad);
+  await page.waitForFunction(() => /1 question/.test(document.querySelector("#arc-file-name").textContent), null, { timeout: 10000 });
+  await page.click("[data-sq=arc-run]");
+  await page.waitForFunction(() => /answer is not one of the choices/.test(document.body.innerText), null, { timeout: 30000 });
+  await screenshot("stories-arc-bad-line");
+  await page.click("#errors .dismiss");
+  await noErrors("arc after dismissing the bad line's message");
+});
+
 await test("keyboard: Tab reaches the example buttons, Enter loads one, Enter on Quantize runs it", async () => {
   await page.evaluate(() => { window.scrollTo(0, 0); document.activeElement?.blur(); });
   let found = false;

@@ -13,6 +13,7 @@ import "./progress.js";
 import "./explain.js";
 import "./lab.js";
 import "./run.js";
+import "./arc.js";
 import "./downloads.js";
 
 // ---------------- start-up ----------------

@@ -7,6 +7,7 @@ import { $, h, fmtBytes, fmtSecs, stop, showError } from "./ui.js";
 import { auxW, quantW } from "./workers.js";
 import { state } from "./state.js";
 import { plainAtSameSize } from "./frontier.js";
+import { setupArc } from "./arc.js";
 
 export const DEFAULT_TEXT = { bert: "i feel so happy and grateful for my friends today", llama: "Once upon a time" };
 
@@ -19,6 +20,7 @@ export function runHint() {
 
 export function setupRun() {
   $("#run").hidden = !state.runnable;
+  setupArc();
   if (!state.runnable) return;
   $("#prompt").value = DEFAULT_TEXT[state.kind];
   $("#prompt-label").textContent = state.kind === "bert" ? "Text to classify" : "Prompt";

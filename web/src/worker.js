@@ -374,6 +374,30 @@ const handlers = {
     return { text, tokens, promptTokens, seconds, ttft, stopped: !done };
   },
 
+  /* Llama multiple choice: {lines, which} -> {n, correct, correctNorm, acc, accNorm,
+   * questions: [{id, answer, pred, pred_norm}]}; events: {event: "arc", done, total}. */
+  async arc({ lines, which }, id) {
+    stopGenerate = false;
+    const r = runners[which];
+    if (!r || r.kind !== "llama") throw new Error(`the ${which} model is not loaded`);
+    let correct = 0, correctNorm = 0, yielded = performance.now();
+    const questions = [], t0 = performance.now();
+    for (let i = 0; i < lines.length && !stopGenerate; i++) {
+      const q = r.runner.arc(lines[i].text, lines[i].lineno);
+      correct += q.pred === q.answer;
+      correctNorm += q.pred_norm === q.answer;
+      questions.push({ id: q.id, answer: q.answer, pred: q.pred, pred_norm: q.pred_norm });
+      if (performance.now() - yielded > 100) {
+        postMessage({ id, event: "arc", which, done: i + 1, total: lines.length });
+        await new Promise((res) => setTimeout(res, 0));
+        yielded = performance.now();
+      }
+    }
+    const n = questions.length;
+    return { n, correct, correctNorm, acc: n ? correct / n : 0, accNorm: n ? correctNorm / n : 0, questions,
+             seconds: (performance.now() - t0) / 1000, stopped: n < lines.length };
+  },
+
   async stop() {
     stopGenerate = true;
     return true;
