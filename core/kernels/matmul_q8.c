@@ -125,7 +125,9 @@ int sq_kernels_rows_q8(const sq_kimpl *K, const sq_linear *L, const sq_q8act *A,
     /* scratch: R rows of codes, their params, the inputs' group sums */
     /* one input, 4-bit codes: the kernel reads the packed rows (nibble order), no unpack */
     const int nib = n == 1 && L->bits == 4;
-    uint8_t *cu = malloc(nib ? (size_t)R * L->row_bytes : (size_t)R * cols);
+    /* 8-bit codes are bytes already: the kernel reads the layer's rows in place */
+    const int direct = L->bits == 8 || nib;
+    uint8_t *cu = malloc(direct ? (size_t)R * L->row_bytes : (size_t)R * cols);
     float *s = malloc(2 * G * (size_t)R * sizeof(float)), *Xq = malloc(n * G * sizeof(float));
     if (!cu || !s || !Xq) {
         free(cu);
@@ -151,16 +153,16 @@ int sq_kernels_rows_q8(const sq_kimpl *K, const sq_linear *L, const sq_q8act *A,
             const sq_lin_part *P = L->kind == SQ_LIN_PAPER ? &L->parts[c] : NULL;
             const uint8_t *codes = P ? P->codes : L->codes, *rows_cu = cu;
             size_t ldc = cols;
-            if (nib && Rn == (size_t)R) {
+            if (direct && Rn == (size_t)R) {
                 rows_cu = codes + r * L->row_bytes;
                 ldc = L->row_bytes;
-            } else if (nib) { /* a short last pass: copy the rows, pad with zero codes */
+            } else if (direct) { /* a short last pass: copy the rows, pad with zero codes */
                 memset(cu, 0, (size_t)R * L->row_bytes);
                 memcpy(cu, codes + r * L->row_bytes, Rn * L->row_bytes);
                 ldc = L->row_bytes;
             }
             for (size_t rr = 0; rr < (size_t)R; rr++) {
-                if (nib) { /* rows_cu already set */
+                if (direct) { /* rows_cu already set */
                 } else if (rr < Rn) K->unpack(codes + (r + rr) * L->row_bytes, 0, L->bits, cols, cu + rr * cols);
                 else memset(cu + rr * cols, 0, cols); /* padding rows: computed, never stored */
                 for (size_t g = 0; g < G; g++) {
