@@ -580,8 +580,8 @@ WROWS(1) WROWS(2) WROWS(3) WROWS(4)
 
 /* ---- int8 activations: the pair kernel (kernels_ref.h, sq_q8pairs) ----
  * A block is one vpmaddubsw (codes u8 x activations s8, pairs summed to int16: codes of
- * at most 7 bits cannot saturate; 8-bit codes are split in two 7-bit halves) and one
- * vpmaddwd per pair; eight pairs' eight partial
+ * at most 7 bits cannot saturate) and one vpmaddwd per pair (8-bit codes and the
+ * activations are widened to int16 instead: two vpmaddwd); eight pairs' eight partial
  * sums are then reduced together (integer: exact in any order) and enter the float
  * accumulators as one register, lane p = pair p. */
 AVX2 INLINE __m256i hsum8x8(const __m256i p[8])
@@ -594,20 +594,33 @@ AVX2 INLINE __m256i hsum8x8(const __m256i p[8])
 
 AVX2 INLINE void q8_pairs_rt(const sq_q8pairs *P, const int R, const int T, const int nib, const int wide)
 {
-    const __m256i ones = _mm256_set1_epi16(1), twos = _mm256_set1_epi16(2), one8 = _mm256_set1_epi8(1);
-    const __m256i low4 = _mm256_set1_epi8(15), low7 = _mm256_set1_epi8(127);
+    const __m256i ones = _mm256_set1_epi16(1), low4 = _mm256_set1_epi8(15);
     const __m256i shift = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
     const size_t G = P->nblk / P->gpb;
     __m256 y = _mm256_loadu_ps(P->y);
     for (size_t g = 0, b = 0; g < G; g++) {
         __m256 A = _mm256_setzero_ps();
         for (size_t e = b + P->gpb; b < e; b++) {
-            __m256i x[2], p[8];
-            _Pragma("GCC unroll 2") for (int t = 0; t < T; t++) x[t] =
-                _mm256_loadu_si256((const __m256i *)(P->xq[t] + b * SQ_QB));
+            __m256i x[2], xw[2][2], p[8];
+            _Pragma("GCC unroll 2") for (int t = 0; t < T; t++)
+            {
+                if (wide) { /* activations widened to int16 once per block */
+                    const int8_t *xp = P->xq[t] + b * SQ_QB;
+                    xw[t][0] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)xp));
+                    xw[t][1] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(xp + 16)));
+                } else x[t] = _mm256_loadu_si256((const __m256i *)(P->xq[t] + b * SQ_QB));
+            }
             _Pragma("GCC unroll 8") for (int rr = 0; rr < R; rr++)
             {
                 __m256i c;
+                if (wide) { /* 8-bit codes: widened to int16, products summed in pairs (vpmaddwd) */
+                    const uint8_t *cp = P->cu + (size_t)rr * P->ldc + b * SQ_QB;
+                    const __m256i c0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)cp));
+                    const __m256i c1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(cp + 16)));
+                    _Pragma("GCC unroll 2") for (int t = 0; t < T; t++) p[t * R + rr] =
+                        _mm256_add_epi32(_mm256_madd_epi16(c0, xw[t][0]), _mm256_madd_epi16(c1, xw[t][1]));
+                    continue;
+                }
                 if (nib) /* 16 bytes in both halves; the high half shifted by 4: [even | odd] */
                     c = _mm256_and_si256(
                         _mm256_srlv_epi32(_mm256_broadcastsi128_si256(_mm_loadu_si128(
@@ -615,14 +628,8 @@ AVX2 INLINE void q8_pairs_rt(const sq_q8pairs *P, const int R, const int T, cons
                                           shift),
                         low4);
                 else c = _mm256_loadu_si256((const __m256i *)(P->cu + (size_t)rr * P->ldc + b * SQ_QB));
-                _Pragma("GCC unroll 2") for (int t = 0; t < T; t++)
-                {
-                    if (wide) { /* 8-bit codes: c = 2*(c >> 1) + (c & 1), each half a u8 <= 127 */
-                        __m256i h = _mm256_and_si256(_mm256_srli_epi16(c, 1), low7), l = _mm256_and_si256(c, one8);
-                        p[t * R + rr] = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(h, x[t]), twos),
-                                                         _mm256_madd_epi16(_mm256_maddubs_epi16(l, x[t]), ones));
-                    } else p[t * R + rr] = _mm256_madd_epi16(_mm256_maddubs_epi16(c, x[t]), ones);
-                }
+                _Pragma("GCC unroll 2") for (int t = 0; t < T; t++) p[t * R + rr] =
+                    _mm256_madd_epi16(_mm256_maddubs_epi16(c, x[t]), ones);
             }
             __m256 d = T == 1 ? _mm256_broadcast_ss(P->d[0] + b)
                               : _mm256_set_m128(_mm_broadcast_ss(P->d[1] + b), _mm_broadcast_ss(P->d[0] + b));
