@@ -409,8 +409,15 @@ await test("threads + output: isolated page (pthreads core, OPFS file), a plain 
 await test("frontier: size against error for stories260K at every width and k; k = 1 sizes as sq quantize's", async () => {
   await page.waitForSelector("[data-sq=frontier] tbody tr", { timeout: 60000 });
   const bits = await page.evaluate(() => [...document.querySelectorAll("[data-sq=bits] option")].map((o) => Number(o.value)));
-  const pts = await page.locator("[data-sq=frontier] tbody tr").evaluateAll((els) => els.map((e) => ({ bits: Number(e.dataset.bits), k: Number(e.dataset.k), bpw: Number(e.dataset.bpw) })));
+  const all = await page.locator("[data-sq=frontier] tbody tr").evaluateAll((els) => els.map((e) => ({ bits: Number(e.dataset.bits), k: Number(e.dataset.k), bpw: Number(e.dataset.bpw), format: e.dataset.format })));
+  const pts = all.filter((p) => p.format !== "codebook"), cb = all.filter((p) => p.format === "codebook");
   eq(pts.length, bits.length * 4, "points: every width x k = 1..4");
+  eq(cb.map((p) => p.bits).sort().join(","), "2,3,4", "codebook points at 2, 3, 4 bits");
+  // the codebook INT3 point's size is sq quantize --format codebook's
+  const cbRep = path.join(OUT, "stories-cb3.json");
+  eq(run(SQ, ["quantize", STORIES, path.join(OUT, "tmp.safetensors"), "--bits", "3", "--format", "codebook", "--report", cbRep]).status, 0, "native codebook");
+  const cbWant = JSON.parse(fs.readFileSync(cbRep, "utf8")).bpw_linear;
+  assert(Math.abs(cb.find((p) => p.bits === 3).bpw - cbWant) < 1e-9, `codebook INT3: ${cb.find((p) => p.bits === 3).bpw} bits/weight on the page, ${cbWant} from sq quantize`);
   for (const b of [2, 8]) {
     const rep = path.join(OUT, `stories-k1-int${b}.json`);
     eq(run(SQ, ["quantize", STORIES, path.join(OUT, "tmp.safetensors"), "--bits", String(b), "--clusters", "1", "--report", rep]).status, 0, "native");

@@ -220,22 +220,25 @@ export function probFigure(results, width = 560) {
 /* Size against error: every (bits, k) of one model. points: [{bits, k, bpw, mse, frontier,
  * current}]. Labels only on the frontier's points, placed above and below in turn. */
 export function frontierFigure(points, width = 760) {
-  const ks = [...new Set(points.map((p) => p.k))].sort();
-  const name = (k) => (k === 1 ? "plain (k = 1)" : `split k = ${k}`);
-  const colors = (k) => (k === 1 ? PLAIN_COLOR : CLUSTER_COLORS[(k - 2) % 4]);
+  // series: plain (k = 1), split k = 2..4, and the codebook format (a table of levels per tensor)
+  const series = (p) => (p.format === "codebook" ? "codebook" : p.k === 1 ? "plain (k = 1)" : `split k = ${p.k}`);
+  const ks = [...new Set(points.filter((p) => p.format !== "codebook").map((p) => p.k))].sort();
+  const names = ks.map((k) => (k === 1 ? "plain (k = 1)" : `split k = ${k}`));
+  const colors = ks.map((k) => (k === 1 ? PLAIN_COLOR : CLUSTER_COLORS[(k - 2) % 4]));
+  if (points.some((p) => p.format === "codebook")) { names.push("codebook"); colors.push("#7a3b9a"); }
   const front = points.filter((p) => p.frontier).sort((a, b) => a.bpw - b.bpw);
   const ok = points.filter((p) => p.mse > 0);
   return Plot.plot({
     width, height: 320, marginLeft: 70, marginRight: 20, marginTop: 30,
     x: { label: "bits per weight as stored (quantized layers) →", grid: true },
     y: { type: "log", label: "↑ mean squared error", grid: true },
-    color: { domain: ks.map(name), range: ks.map(colors), legend: true },
+    color: { domain: names, range: colors, legend: true },
     marks: [
       Plot.line(front.filter((p) => p.mse > 0), { x: "bpw", y: "mse", stroke: "#bbb", strokeWidth: 1.5 }),
-      Plot.dot(ok, { x: "bpw", y: "mse", fill: (d) => name(d.k), r: (d) => (d.current ? 7 : 4.5), stroke: (d) => (d.current ? "#000" : "none"),
-                     title: (d) => `INT${d.bits}, k = ${d.k}: ${d.bpw.toFixed(2)} bits/weight, MSE ${d.mse.toExponential(2)}${d.frontier ? " (on the frontier)" : ""}` }),
+      Plot.dot(ok, { x: "bpw", y: "mse", fill: (d) => series(d), r: (d) => (d.current ? 7 : 4.5), stroke: (d) => (d.current ? "#000" : "none"),
+                     title: (d) => `${d.format === "codebook" ? `INT${d.bits} codebook` : `INT${d.bits}, k = ${d.k}`}: ${d.bpw.toFixed(2)} bits/weight, MSE ${d.mse.toExponential(2)}${d.frontier ? " (on the frontier)" : ""}` }),
       ...[0, 1].map((odd) => Plot.text(front.filter((p, i) => p.mse > 0 && i % 2 === odd), { x: "bpw", y: "mse",
-        text: (d) => `INT${d.bits}${d.k > 1 ? ` k${d.k}` : ""}`, dy: odd ? 13 : -11, fontSize: 10, fill: "#333" })),
+        text: (d) => `INT${d.bits}${d.format === "codebook" ? " cb" : d.k > 1 ? ` k${d.k}` : ""}`, dy: odd ? 13 : -11, fontSize: 10, fill: "#333" })),
     ],
   });
 }

@@ -10,6 +10,9 @@ import { quantW } from "./workers.js";
 import { state } from "./state.js";
 
 const KS = [1, 2, 3, 4];
+// the codebook format's widths (a learned table of 2^b levels per tensor, k = 1)
+const CODEBOOK_BITS = [2, 3, 4];
+const isCodebook = (p) => p.format === "codebook";
 // models up to this size are measured on their own after a run; bigger ones when asked
 const AUTO_BYTES = 64 << 20;
 
@@ -33,7 +36,7 @@ export function plainAtSameSize() {
   if (!f || f.key !== keyOf(state.opts) || !state.report) return null;
   const target = reportBpw(state.report).linear;
   let best = null;
-  for (const p of f.points) if (p.k === 1 && (!best || Math.abs(p.bpw - target) < Math.abs(best.bpw - target))) best = p;
+  for (const p of f.points) if (p.k === 1 && !isCodebook(p) && (!best || Math.abs(p.bpw - target) < Math.abs(best.bpw - target))) best = p;
   return best;
 }
 
@@ -44,7 +47,7 @@ export function setupFrontier() {
   $("#frontier-table").textContent = "";
   const big = state.files.weights.size > AUTO_BYTES;
   $("#frontier-note").textContent = big
-    ? `Measuring it quantizes this model ${state.bitsList.length * KS.length - 1} more times (each about as long as the run above).`
+    ? `Measuring it quantizes this model ${state.bitsList.length * KS.length + CODEBOOK_BITS.length - 1} more times (each about as long as the run above; the codebook ones longer).`
     : "Measuring…";
   $("#frontier-start").hidden = !big;
   if (!big) measureFrontier();
@@ -59,18 +62,24 @@ export async function measureFrontier() {
   $("#frontier-start").hidden = true;
   const opts = state.opts, key = keyOf(opts), blobKey = state.blobKey;
   const points = [];
-  const mine = { bits: opts.bits, k: opts.clusters, bpw: reportBpw(state.report).linear, bytes: state.report.quant_bytes_out,
-                 mse: runError(state.report), current: true };
+  const mine = { bits: opts.bits, k: opts.format === "codebook" ? 1 : opts.clusters, format: opts.format === "codebook" ? "codebook" : "grid",
+                 bpw: reportBpw(state.report).linear, bytes: state.report.quant_bytes_out, mse: runError(state.report), current: true };
+  // every width and k in the run's layout (packed when the run is a codebook one), then the codebook widths
+  const grid = opts.format === "codebook" ? "packed" : opts.format;
   const configs = [];
-  for (const bits of state.bitsList) for (const k of KS) configs.push({ bits, k });
+  for (const bits of state.bitsList) for (const k of KS) configs.push({ bits, k, format: "grid" });
+  for (const bits of CODEBOOK_BITS) if (state.bitsList.includes(bits)) configs.push({ bits, k: 1, format: "codebook" });
   const t0 = performance.now();
   try {
     for (const [i, c] of configs.entries()) {
       if (state.blobKey !== blobKey) return; // a new run or model: this measurement is stale
-      if (c.bits === mine.bits && c.k === mine.k) { points.push(mine); continue; }
-      $("#frontier-note").textContent = `Measuring: ${i + 1} of ${configs.length} (INT${c.bits}, k = ${c.k}), ${fmtSecs((performance.now() - t0) / 1000)}…`;
-      const res = await quantW.queue("quantize", { opts: { ...opts, bits: c.bits, clusters: c.k, skip_plain: true }, cancel: null, sink: "count" });
-      points.push({ bits: c.bits, k: c.k, bpw: reportBpw(res.report).linear, bytes: res.report.quant_bytes_out, mse: runError(res.report) });
+      if (c.bits === mine.bits && c.k === mine.k && c.format === mine.format) { points.push(mine); continue; }
+      const label = c.format === "codebook" ? `INT${c.bits} codebook` : `INT${c.bits}, k = ${c.k}`;
+      $("#frontier-note").textContent = `Measuring: ${i + 1} of ${configs.length} (${label}), ${fmtSecs((performance.now() - t0) / 1000)}…`;
+      const o = c.format === "codebook" ? { ...opts, format: "codebook", bits: c.bits, clusters: 1, skip_plain: true }
+                                        : { ...opts, format: grid, bits: c.bits, clusters: c.k, skip_plain: true };
+      const res = await quantW.queue("quantize", { opts: o, cancel: null, sink: "count" });
+      points.push({ bits: c.bits, k: c.k, format: c.format, bpw: reportBpw(res.report).linear, bytes: res.report.quant_bytes_out, mse: runError(res.report) });
     }
   } catch (err) {
     if (!err.cancelled) showError(`The size-against-error chart could not be measured: ${stop(err.message)}`);
@@ -90,7 +99,7 @@ function draw(points, mine) {
   box.textContent = "";
   box.append(frontierFigure(points, Math.min(900, box.clientWidth || 800)));
   const same = plainAtSameSize();
-  const plainSameBits = points.find((p) => p.k === 1 && p.bits === mine.bits);
+  const plainSameBits = points.find((p) => p.k === 1 && !isCodebook(p) && p.bits === mine.bits);
   const lines = [];
   if (mine.k > 1 && plainSameBits)
     lines.push(`At the same bits, plain INT${mine.bits} has ${(plainSameBits.mse / mine.mse).toFixed(1)}× the error of the split, but it is smaller: ${plainSameBits.bpw.toFixed(2)} bits per weight against ${mine.bpw.toFixed(2)}.`);
@@ -100,14 +109,14 @@ function draw(points, mine) {
   }
   lines.push(mine.frontier ? "This run is on the frontier." : "This run is not on the frontier: another setting is smaller and more accurate.");
   $("#frontier-note").textContent = lines.join(" ");
-  const rows = [...points].sort((a, b) => a.bpw - b.bpw).map((p) => h("tr", { "data-bits": p.bits, "data-k": p.k, "data-bpw": p.bpw, class: p.current ? "selected" : null },
-    h("td", {}, `INT${p.bits}`), h("td", { class: "num" }, String(p.k)), h("td", { class: "num" }, p.bpw.toFixed(2)),
+  const rows = [...points].sort((a, b) => a.bpw - b.bpw).map((p) => h("tr", { "data-bits": p.bits, "data-k": p.k, "data-bpw": p.bpw, "data-format": isCodebook(p) ? "codebook" : "grid", class: p.current ? "selected" : null },
+    h("td", {}, isCodebook(p) ? `INT${p.bits} codebook` : `INT${p.bits}`), h("td", { class: "num" }, isCodebook(p) ? "—" : String(p.k)), h("td", { class: "num" }, p.bpw.toFixed(2)),
     h("td", { class: "num" }, fmtBytes(p.bytes)), h("td", { class: "num" }, fmtSci(p.mse)),
     h("td", {}, p.frontier ? "yes" : ""), h("td", {}, p.current ? "this run" : "")));
   const t = $("#frontier-table");
   t.textContent = "";
   t.append(h("table", { "data-sq": "frontier" },
-    h("caption", {}, "Every width and k on this model: size (bits per weight of the quantized layers, their bytes) and error."),
+    h("caption", {}, "Every width and k on this model, and the codebook format at 2-4 bits: size (bits per weight of the quantized layers, their bytes) and error."),
     h("thead", {}, h("tr", {}, ["bits", "k", "bits/weight", "size", "MSE", "frontier", ""].map((c, i) => h("th", { scope: "col", class: i >= 1 && i <= 4 ? "num" : null }, c)))),
     h("tbody", {}, rows)));
 }
