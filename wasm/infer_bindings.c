@@ -25,6 +25,12 @@
  *                                             budget or the context is used up (the piece
  *                                             then holds what the decoder still held;
  *                                             "eos": the token is an end token, not text).
+ *                                             The first step after start only samples (the
+ *                                             prompt's logits are there): its return is the
+ *                                             time to the first token. Every later step
+ *                                             first runs the previous token through the
+ *                                             model, then samples: one forward per step, so
+ *                                             a step's time is the decode time per token.
  *   sqw_llama_close(llama)
  */
 #include <cjson/cJSON.h>
@@ -151,6 +157,7 @@ typedef struct sqw_llama {
     sq_detok *dt;
     float *logits;
     size_t pos;      /* position of the next token to run */
+    int32_t pending; /* a sampled token not yet run through the model (-1: none) */
     long left;       /* tokens still to generate */
     int active;      /* a generation is under way */
     int32_t eot, teos;
@@ -236,6 +243,7 @@ SQW_EXPORT int sqw_llama_start(sqw_llama *l, const char *prompt, size_t len, dou
         return -1;
     }
     l->pos = n;
+    l->pending = -1;
     l->left = (long)n_new;
     l->active = 1;
     return (int)n;
@@ -311,6 +319,19 @@ SQW_EXPORT char *sqw_llama_step(sqw_llama *l)
     }
     int32_t next = -1;
     int done = 0, eos = 0;
+    /* the token the previous step returned: run it now, so that step returned as soon
+       as it was sampled (the same tokens as `sq generate`; its forward comes one step
+       later, and the last token, which nothing samples from, is never run) */
+    if (l->pending >= 0) {
+        const float *lg = sq_llama_forward(l->llm, l->pending, l->pos, &e);
+        if (!lg) {
+            l->active = 0;
+            return infer_fail(&e);
+        }
+        memcpy(l->logits, lg, (size_t)l->llm->c.vocab * sizeof(float)); /* the sampler overwrites its input */
+        l->pos++;
+        l->pending = -1;
+    }
     if (l->left <= 0) done = 1;
     else {
         next = sq_sample(&l->smp, l->logits);
@@ -320,12 +341,7 @@ SQW_EXPORT char *sqw_llama_step(sqw_llama *l)
         if (sq_detok_push(l->dt, next, &piece, &plen, &e)) return infer_fail(&e);
         l->left--;
         if (l->left <= 0 || l->pos >= l->llm->seq_len) done = 1;
-        else {
-            const float *lg = sq_llama_forward(l->llm, next, l->pos, &e);
-            if (!lg) return infer_fail(&e);
-            memcpy(l->logits, lg, (size_t)l->llm->c.vocab * sizeof(float));
-            l->pos++;
-        }
+        else l->pending = next;
     }
     char *out;
     if (done) {

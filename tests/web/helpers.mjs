@@ -69,7 +69,24 @@ export function writeSafetensors(file, tensors, meta = {}) {
 }
 export const elements = (shape) => shape.reduce((a, b) => a * b, 1);
 export const bpwOf = (l) => (Number.isFinite(l.bpw) ? l.bpw : (8 * l.bytes_out) / elements(l.shape));
-export const paneRate = /^\d+ tokens in [\d.]+ (ms|s): \d+\.\d tokens\/s \(wall clock, prompt included\); first token after [\d.]+ (ms|s)/;
+export const paneRate = /^\d+ tokens in [\d.]+ (ms|s): prompt \d+ tokens at \d+\.\d tokens\/s, generation at \d+\.\d tokens\/s; first token after [\d.]+ (ms|s)/;
+/* A generation pane's figures (its data attributes) are consistent: n generated tokens
+ * after a prompt of p tokens, both rates positive and equal to tokens / seconds, the first
+ * token after the prompt's prefill and before the last one. Returns them as numbers. */
+export function checkRates(d, { n, p } = {}, what = "pane") {
+  const x = Object.fromEntries(Object.entries(d).map(([k, v]) => [k, Number(v)]));
+  const near = (a, b) => Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b));
+  if (n !== undefined && x.tokens !== n) throw new Error(`${what}: ${x.tokens} tokens, not ${n}`);
+  if (p !== undefined && x.promptTokens !== p) throw new Error(`${what}: ${x.promptTokens} prompt tokens, not ${p}`);
+  if (x.decodeTokens !== x.tokens - 1) throw new Error(`${what}: ${x.decodeTokens} decode steps for ${x.tokens} tokens`);
+  for (const k of ["prefillTps", "decodeTps", "prefillSeconds", "decodeSeconds", "ttft", "seconds", "heapBytes", "threads"])
+    if (!(x[k] > 0)) throw new Error(`${what}: data-${k} is ${d[k]}`);
+  if (!near(x.prefillTps, x.promptTokens / x.prefillSeconds)) throw new Error(`${what}: prefill ${x.prefillTps} tok/s != ${x.promptTokens} / ${x.prefillSeconds} s`);
+  if (!near(x.decodeTps, x.decodeTokens / x.decodeSeconds)) throw new Error(`${what}: decode ${x.decodeTps} tok/s != ${x.decodeTokens} / ${x.decodeSeconds} s`);
+  if (!(x.ttft >= x.prefillSeconds && x.ttft <= x.seconds)) throw new Error(`${what}: first token after ${x.ttft} s, prefill ${x.prefillSeconds} s, all ${x.seconds} s`);
+  if (!(x.prefillSeconds + x.decodeSeconds <= x.seconds + 1e-9)) throw new Error(`${what}: prefill + decode ${x.prefillSeconds + x.decodeSeconds} s > wall ${x.seconds} s`);
+  return x;
+}
 
 export const exampleFiles = (dir) =>
   ["config.json", "model.safetensors", "tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"]

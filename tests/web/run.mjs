@@ -24,7 +24,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { assert, eq, run, sameBytes, sameReport, elements, bpwOf, paneRate, exampleFiles } from "./helpers.mjs";
+import { assert, eq, run, sameBytes, sameReport, elements, bpwOf, paneRate, checkRates, exampleFiles } from "./helpers.mjs";
 import checkTests from "./checks.mjs";
 import modelTests from "./models.mjs";
 
@@ -321,6 +321,15 @@ await test("bert: classify with the original and the quantized model (labels as 
   await screenshot("bert-classify");
 });
 
+// sq generate --stats: {prompt, tokens} (the prompt's tokens, BOS included; tokens generated)
+function cliStats(model, prompt, n) {
+  const r = run(SQ, ["generate", model, "--prompt", prompt, "-n", String(n), "--stats"]);
+  eq(r.status, 0, `sq generate --stats: ${r.stderr}`);
+  const m = r.stderr.match(/prompt (\d+) tokens in .* (\d+) tokens generated in/);
+  assert(m, `sq generate --stats: ${r.stderr}`);
+  return { prompt: Number(m[1]), tokens: Number(m[2]) };
+}
+
 // ---------------- stories260K via the example button ----------------
 const STORIES = "examples/stories260K";
 await test("stories: bundled example button, paper INT3 k=2, byte-identical download and report", async () => {
@@ -457,10 +466,16 @@ await test("stories: greedy generation — four panes (original, split, plain sa
   const sizeFile = path.join(OUT, "stories-plain-size-native.safetensors");
   eq(run(SQ, ["quantize", STORIES, sizeFile, "--bits", sb, "--clusters", "1"]).status, 0, "native same-size quantize");
   eq(await page.locator("[data-sq=output-plain-size]").innerText(), cli(sizeFile), `same-size pane (INT${sb}) vs sq generate`);
-  // each pane its own rate, one decimal, and its time to the first token
+  // each pane its own prompt (prefill) and generation (decode) rates, one decimal, and its
+  // time to the first token; the data attributes agree with them and with sq generate's counts
+  const st = cliStats(path.join(OUT, "stories-page.safetensors"), prompt, 40);
   for (const w of ["original", "quantized", "plain", "plain-size"]) {
     const m = await page.locator(`[data-sq=meta-${w}]`).innerText();
     assert(paneRate.test(m), `the ${w} pane's figures: ${m}`);
+    const d = checkRates(await page.locator(`[data-sq=meta-${w}]`).evaluate((e) => ({ ...e.dataset })), { p: st.prompt }, `${w} pane`);
+    if (w === "quantized") eq(d.tokens, st.tokens, "quantized pane: tokens generated (sq generate --stats)");
+    assert(m.includes(`prompt ${d.promptTokens} tokens at ${d.prefillTps.toFixed(1)} tokens/s, generation at ${d.decodeTps.toFixed(1)} tokens/s`),
+      `the ${w} pane's text shows other rates than its data: ${m}`);
   }
   await page.locator("#run").scrollIntoViewIfNeeded();
   await screenshot("stories-generate");
@@ -530,7 +545,6 @@ await test("errors: bad file, missing config, no weights, already quantized — 
     [[path.join(bad, "model.safetensors"), path.join(bad, "config.json")], /is not a safetensors file that sq can read/],
     [[path.join(STORIES, "model.safetensors"), path.join(STORIES, "tokenizer.json")], /config\.json is missing/],
     [[path.join(STORIES, "config.json")], /None of the 1 file is a \.safetensors weights file/],
-    [[path.join(OUT, "stories-page.safetensors")], /already quantized by sq/],
   ];
   for (const [files, re] of cases) {
     await page.setInputFiles("input[type=file][data-sq=files]", files);
@@ -551,6 +565,38 @@ await test("errors: bad file, missing config, no weights, already quantized — 
   assert(/can be quantized and downloaded here, but not run/.test(await page.locator("#model-info").innerText()), "unsupported-type notice");
   assert(await page.locator("#run").isHidden(), "the run section shows for an unsupported model");
   await noErrors("unsupported model type");
+  // that model quantized by sq: nothing to run it with, nothing to quantize: a sentence
+  const otherQ = path.join(OUT, "other-q.safetensors");
+  eq(run(SQ, ["quantize", other, otherQ, "--quiet"]).status, 0, "sq quantize other");
+  await page.setInputFiles("input[type=file][data-sq=files]", [otherQ]);
+  await page.waitForFunction(() => document.querySelector("#errors").innerText.trim().length > 0, null, { timeout: 10000 });
+  assert(/is already quantized by sq \(packed, INT4, k = 3\)\. Drop the original model to quantize it\./.test(await errorsText()), `quantized GPT-2: ${await errorsText()}`);
+  assert(await page.locator("#run").isHidden(), "the run section shows for a quantized model the page cannot run");
+});
+
+await test("prequantized: a file sq quantized runs on its own — one pane, sq generate's text, both rates", async () => {
+  const file = path.join(OUT, "stories-page.safetensors"); // the page's own download (= sq quantize's)
+  await page.setInputFiles("input[type=file][data-sq=files]", [file]);
+  await page.waitForSelector("[data-sq=prequantized]", { timeout: 20000 });
+  await noErrors("prequantized load");
+  assert(/already quantized by sq \(packed, INT4, k = 3\): it runs below/.test(await page.locator("[data-sq=prequantized]").innerText()), "the notice");
+  eq(await page.locator("[data-sq=runs]").getAttribute("data-runs"), "yes", "runs here");
+  assert(await page.locator("[data-sq=start]").isDisabled(), "Quantize is enabled for a quantized file");
+  await page.fill("[data-sq=tokens]", "24");
+  await page.selectOption("[data-sq=mode]", "greedy");
+  const prompt = "Lily went to the park";
+  const out = await runText(prompt);
+  const r = run(SQ, ["generate", file, "--prompt", prompt, "-n", "24"]);
+  eq(out, r.stdout.replace(/\n$/, ""), "[data-sq=output] vs sq generate on the file");
+  eq(await page.locator("[data-pane]").count(), 1, "panes");
+  eq(await page.locator("[data-pane=original] h3").innerText(), "This file: packed INT4, k = 3", "the pane's title");
+  eq(await page.locator("[data-sq=gen-original]").innerText(), out, "the pane's text");
+  const m = await page.locator("[data-sq=meta-original]").innerText();
+  assert(paneRate.test(m), `the pane's figures: ${m}`);
+  const st = cliStats(file, prompt, 24);
+  checkRates(await page.locator("[data-sq=meta-original]").evaluate((e) => ({ ...e.dataset })), { p: st.prompt, n: st.tokens }, "prequantized pane");
+  await page.locator("#run").scrollIntoViewIfNeeded();
+  await screenshot("prequantized-generate");
 });
 
 await checkTests({ page, test, screenshot, noErrors, waitDone, setSettings, download, OUT, BUILD, ROOT, BERT, STORIES, SQ });
@@ -587,8 +633,18 @@ await test("threads: a 360 MB synthetic Llama on the pthreads core, byte-identic
     for (const w of ["original", "quantized", "plain"]) {
       const m = await page.locator(`[data-sq=meta-${w}]`).textContent();
       assert(paneRate.test(m), `synthetic ${w} pane: ${m}`);
+      checkRates(await page.locator(`[data-sq=meta-${w}]`).evaluate((e) => ({ ...e.dataset })), { n: 3 }, `synthetic ${w} pane`);
       notes.push(`synth-small ${w}: ${m}`);
     }
+    // Stop during a long generation: the worker lets the message in between tokens
+    await page.fill("[data-sq=tokens]", "2000");
+    await page.click("[data-sq=run]");
+    await page.waitForFunction(() => document.querySelector("[data-sq=gen-original]")?.textContent.length > "Once upon a time".length, null, { timeout: 120000 });
+    await page.click("#stop-btn");
+    await page.waitForFunction(() => !document.querySelector("[data-sq=output]").hasAttribute("data-busy"), null, { timeout: 60000 });
+    const ms = await page.locator("[data-sq=meta-original]").textContent();
+    assert(/; stopped\.$/.test(ms), `after Stop: ${ms}`);
+    eq(await page.locator("[data-sq=meta-quantized]").textContent(), "not run (stopped).", "the next pane after Stop");
     notes.push(`synth-small (360 MB) INT4 k=3 packed in Chromium: ${Number(await page.locator("[data-sq=done]").getAttribute("data-seconds")).toFixed(1)} s on ${threads} threads, wasm heap ${(heap / 2 ** 20).toFixed(0)} MiB`);
   } finally {
     for (const f of [path.join(OUT, "synth-small-page.safetensors"), nat]) fs.rmSync(f, { force: true });

@@ -95,10 +95,27 @@ export async function loadFiles(list, folderName) {
   if (seq !== state.loadSeq) return;
   const { info, config } = res;
   if (info.quantized) {
-    $("#model-info").hidden = true;
-    state.files = null;
+    // a file sq quantized (here or with sq quantize): it cannot be quantized again, but
+    // when its metadata carries a config and a tokenizer of a kind the page runs, it runs
     const q = info.quantized;
-    return showError(`${weights[0].name} is already quantized by sq (${q.format}, ${q.bits === "f32" ? "f32" : `INT${q.bits}`}, k = ${q.clusters}). Drop the original model to quantize it.`);
+    const what = `${weights[0].name} is already quantized by sq (${q.format}, ${q.bits === "f32" ? "f32" : `INT${q.bits}`}, k = ${q.clusters})`;
+    const meta = res.metadata || {};
+    const kind = config && !config.unreadable ? modelKind(info, config) : null;
+    const tok = texts.tokenizer_json || texts.vocab_txt || meta["sq.tokenizer.json"] || meta["sq.vocab.txt"];
+    if (!kind || !tok) {
+      $("#model-info").hidden = true;
+      state.files = null;
+      return showError(`${what}. Drop the original model to quantize it.`);
+    }
+    state.info = res;
+    state.kind = kind;
+    state.prequantized = q;
+    state.runnable = true; // the core checks its tensors when it loads (a missing one is said in the pane)
+    showQuantizedInfo(res, what);
+    $("#version").textContent = res.version;
+    settingsHint();
+    setupRun();
+    return;
   }
   if (!config) {
     $("#model-info").hidden = true;
@@ -229,7 +246,25 @@ export function showModelInfo({ info, config, dtypes }) {
     "You can still quantize its weights here and download them, but the file will not run on its own."));
 }
 
+/* What was loaded, for a file sq already quantized: what it is, and that it runs. */
+function showQuantizedInfo({ info, config }, what) {
+  const box = $("#model-info");
+  box.textContent = "";
+  const q = info.quantized;
+  const dl = h("dl", { class: "facts" },
+    h("dt", {}, "Model"), h("dd", {}, state.files.name),
+    h("dt", {}, "Architecture"), h("dd", {}, info.architecture || config.model_type || "not stated in config.json"),
+    h("dt", {}, "Quantized"), h("dd", {}, `${q.format}, ${q.bits === "f32" ? "f32" : `INT${q.bits}`}, k = ${q.clusters}, scale groups: ${q.group} (sq ${q.version}); ` +
+      `${Number(info.bpw_linear).toFixed(2)} bits per weight in the linear layers, ${Number(info.bpw_file).toFixed(2)} over the file`),
+    h("dt", {}, "Parameters"), h("dd", {}, `${fmtCount(Number(q.source_params) || info.params)} in the original`),
+    h("dt", {}, "Weights file"), h("dd", {}, `${state.files.weights.name}, ${fmtBytes(info.bytes)}, ${info.tensors} tensors`),
+    h("dt", {}, "Runs here"), h("dd", { "data-sq": "runs", "data-runs": "yes" }, `yes — ${state.kind === "bert" ? "text classification" : "text generation"}, from the config and tokenizer in its metadata`));
+  box.append(h("h3", {}, "Loaded"), dl,
+    h("p", { class: "notice", "data-sq": "prequantized" }, `${what}: it runs below. To quantize, or to compare it with the original, drop the original model.`));
+}
+
 export function resetModel() {
+  state.prequantized = null;
   state.files = null;
   state.info = null;
   state.kind = null;

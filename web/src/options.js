@@ -43,6 +43,10 @@ const DEFAULTS = { bits: 4, clusters: 3, format: "packed", group: "auto", embedd
  * model that will not run, that only the weights are quantized. */
 export function settingsHint() {
   if (!state.files) return;
+  if (state.prequantized) {
+    $("#settings-hint").textContent = "The loaded file is already quantized: these settings apply when an original model is loaded.";
+    return;
+  }
   const o = currentOpts();
   const changed = Object.keys(DEFAULTS).filter((k) => o[k] !== DEFAULTS[k]);
   let t = changed.length

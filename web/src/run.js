@@ -12,6 +12,7 @@ import { setupArc } from "./arc.js";
 export const DEFAULT_TEXT = { bert: "i feel so happy and grateful for my friends today", llama: "Once upon a time" };
 
 export function runHint() {
+  if (state.prequantized) return state.kind === "bert" ? "Type a sentence: the quantized file labels it." : "Type the start of a story: the quantized file continues it.";
   const q = state.blob
     ? "the original, the quantized model, and plain quantization without the split (at the same bits, and at the same size once measured) side by side"
     : "the original model (quantize to compare the quantized one beside it)";
@@ -49,6 +50,9 @@ const intName = (bits) => (bits === "f32" ? "f32" : `INT${bits}`);
 
 /* The panes to show: [{which, title, opts?}] (opts: a comparison model to make first). */
 function panes() {
+  const pq = state.prequantized;
+  // a quantized file on its own runs in the "original" slot (the model the workers opened)
+  if (pq) return [{ which: "original", title: `This file: ${pq.format} ${intName(pq.bits)}, k = ${pq.clusters}` }];
   const out = [{ which: "original", title: "Original" }];
   if (!state.blob) return out;
   const r = state.report;
@@ -75,6 +79,23 @@ async function ensureVariant(which, opts, note) {
   return v;
 }
 
+const rate = (n, s) => (n > 0 && s > 0 ? n / s : null);
+const fmtRate = (x) => (x === null ? "–" : x.toFixed(1));
+
+/* A generation's figures, as `sq generate --stats` splits them: the prompt (prefill)
+ * and the generated tokens (decode) each at its own rate, and the time to the first
+ * token; the same numbers as data attributes for tests and bench/web_infer.mjs. */
+function showRates(meta, r, loadS) {
+  const prefill = rate(r.promptTokens, r.prefillSeconds), decode = rate(r.decodeTokens, r.decodeSeconds);
+  meta.textContent = `${r.tokens} tokens in ${fmtSecs(r.seconds)}: prompt ${r.promptTokens} tokens at ${fmtRate(prefill)} tokens/s, ` +
+    `generation at ${fmtRate(decode)} tokens/s` + (r.ttft !== null ? `; first token after ${fmtSecs(r.ttft)}` : "") +
+    (loadS ? `; loaded in ${fmtSecs(loadS)}` : "") + (r.stopped ? "; stopped" : "") + ".";
+  const d = { tokens: r.tokens, seconds: r.seconds, ttft: r.ttft ?? "", promptTokens: r.promptTokens, prefillSeconds: r.prefillSeconds,
+              prefillTps: prefill ?? "", decodeTokens: r.decodeTokens, decodeSeconds: r.decodeSeconds, decodeTps: decode ?? "",
+              threads: r.threads, heapBytes: r.heapBytes, loadSeconds: loadS };
+  for (const [k, v] of Object.entries(d)) meta.dataset[k] = v;
+}
+
 let runBusy = false, stopAll = false;
 export async function runModel() {
   if (!state.runnable || runBusy) return;
@@ -95,7 +116,7 @@ export async function runModel() {
     p.meta = h("p", { class: "hint", "data-sq": `meta-${p.which}` }, "waiting…");
     grid.append(h("div", { class: "gen-pane", "data-pane": p.which }, h("h3", {}, p.title), p.body, p.meta));
   }
-  if (!state.blob) grid.append(h("div", { class: "gen-pane muted" }, h("h3", {}, "Quantized"), h("p", {}, "Quantize the model to see it beside the original, with plain quantization at the same bits and at the same size.")));
+  if (!state.blob && !state.prequantized) grid.append(h("div", { class: "gen-pane muted" }, h("h3", {}, "Quantized"), h("p", {}, "Quantize the model to see it beside the original, with plain quantization at the same bits and at the same size.")));
   res.append(grid);
   if (state.kind === "bert") res.append(h("div", { id: "prob-chart" }));
   $("#stop-btn").hidden = state.kind !== "llama";
@@ -139,12 +160,7 @@ export async function runModel() {
             if (m.piece) { p.body.append(m.piece); if (primary) out.append(m.piece); }
           });
           results[p.which] = r;
-          const rate = r.tokens / Math.max(r.seconds, 1e-9);
-          p.meta.textContent = `${r.tokens} tokens in ${fmtSecs(r.seconds)}: ${rate.toFixed(1)} tokens/s (wall clock, prompt included)` +
-            (r.ttft !== null ? `; first token after ${fmtSecs(r.ttft)}` : "") + (loadS ? `; loaded in ${fmtSecs(loadS)}` : "") + (r.stopped ? "; stopped" : "") + ".";
-          p.meta.dataset.tokens = r.tokens;
-          p.meta.dataset.seconds = r.seconds;
-          p.meta.dataset.ttft = r.ttft ?? "";
+          showRates(p.meta, r, loadS);
           if (primary) out.textContent = text + r.text;
           if (r.stopped) stopAll = true;
         }

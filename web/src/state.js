@@ -20,6 +20,7 @@ export const state = {
   loadSeq: 0,
   check: null,       // checkModel() of the loaded model (check.js)
   runnable: false,   // it will run here: its architecture, every tensor, a tokenizer
+  prequantized: null, // the loaded file is already quantized by sq (inspect().quantized): it only runs
   variants: {},      // comparison models made for the Run panel: slot -> {key, report, size}
   variantSeq: 0,
   frontier: null,    // {key, points}: size against error (frontier.js)

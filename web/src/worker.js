@@ -38,6 +38,13 @@ function warmUp(sq) {
   } catch { /* only a warm-up */ }
 }
 
+// One turn of the event loop (a message to ourselves: unlike setTimeout(0), never clamped
+// to 4 ms when it repeats).
+const yieldChannel = new MessageChannel();
+const yieldWaiting = [];
+yieldChannel.port1.onmessage = () => yieldWaiting.shift()?.();
+const yieldTask = () => new Promise((res) => { yieldWaiting.push(res); yieldChannel.port2.postMessage(0); });
+
 let cancelFlag = null;            // Int32Array over a SharedArrayBuffer from the page, or null
 let stopGenerate = false;
 const cancelled = () => cancelFlag !== null && Atomics.load(cancelFlag, 0) !== 0;
@@ -345,33 +352,45 @@ const handlers = {
   },
 
   /* Llama: {prompt, which, maxTokens, temperature, topP, seed}; events: token. One model
-   * at a time, so each one's rate is its own: seconds is the wall-clock time from the
-   * prompt to the last token (prompt included), ttft the time to the first token. */
+   * at a time, so each one's rate is its own. The figures (as `sq generate --stats`):
+   * prefillSeconds: the prompt through the model (start); ttft: from the prompt to the
+   * first token (prefill + its sampling: the first step only samples); decodeTokens /
+   * decodeSeconds: the steps after the first, each one forward of the previous token +
+   * sampling + its text, timed inside the call (not the yields between them); seconds:
+   * the wall clock from the prompt to the last token. heapBytes: the wasm memory's size
+   * afterwards (it only grows: its peak). */
   async generate({ prompt, which, maxTokens, temperature, topP, seed }, id) {
     stopGenerate = false;
     const r = runners[which];
     if (!r || r.kind !== "llama") throw new Error(`the ${which} model is not loaded`);
     const t0 = performance.now();
     const promptTokens = r.runner.start(prompt, { maxTokens, temperature, topP, seed });
+    const prefillSeconds = (performance.now() - t0) / 1000;
     let tokens = 0, text = "", ttft = null, done = false, yielded = performance.now();
+    let steps = 0, decodeMs = 0;
     while (!done && !stopGenerate) {
+      const s0 = performance.now();
       const s = r.runner.step();
+      const s1 = performance.now();
+      if (steps++ > 0) decodeMs += s1 - s0;
       if (s.token >= 0 && !s.eos) {
         tokens++;
-        if (ttft === null) ttft = (performance.now() - t0) / 1000;
+        if (ttft === null) ttft = (s1 - t0) / 1000;
       }
       text += s.piece;
       done = s.done;
       if (s.piece || s.done) postMessage({ id, event: "token", which, piece: s.piece, done: s.done });
-      // let a "stop" message in, every 50 ms (a zero timeout per token would cost each a
-      // few milliseconds: the rate shown would not be the model's)
+      // let a "stop" message in, every 50 ms (a task per token would cost each a little:
+      // the rate shown would not be the model's)
       if (performance.now() - yielded > 50) {
-        await new Promise((res) => setTimeout(res, 0));
+        await yieldTask();
         yielded = performance.now();
       }
     }
     const seconds = (performance.now() - t0) / 1000;
-    return { text, tokens, promptTokens, seconds, ttft, stopped: !done };
+    const sq = await core();
+    return { text, tokens, promptTokens, seconds, ttft, prefillSeconds, decodeTokens: Math.max(0, steps - 1),
+             decodeSeconds: decodeMs / 1000, threads: sq.threads, heapBytes: sq.heapBytes, stopped: !done };
   },
 
   /* Llama multiple choice: {lines, which} -> {n, correct, correctNorm, acc, accNorm,
