@@ -119,6 +119,34 @@ def render(res):
                     f"prefill 64 {num(w.get('prefill_64'), '{:.1f}')}, decode {num(w.get('decode'), '{:.1f}', ' tok/s')}, "
                     f"peak {num(w.get('peak_rss_mb'), '{:.0f}', ' MB')}", "fits wasm32 (4 GiB)",
                     le(w.get("peak_rss_mb"), 4096) if w.get("decode") else None)
+    # generation in headless Chromium (bench/web_infer.mjs): issue 12's browser targets are
+    # for the isolated page (pthreads core) on 2 threads; the single-thread page is reported
+    bi = (res.get("browser_infer") or {}).get("shapes") or {}
+    for shape, label in (("1b", "1B"), ("small", "SmolLM-135M shape")):
+        for name, what in (("int4_plain", "plain INT4"), ("int4_packed_k3", "packed INT4 k=3")):
+            for mode, how in (("threads", "isolated, pthreads core"), ("single", "not isolated, single-thread core")):
+                e = ((bi.get(shape) or {}).get(name) or {}).get(mode)
+                if not isinstance(e, dict):
+                    continue
+                nat = e.get("native") or {}
+                base = f"{label}, {what}, Chromium {how}, {e.get('threads', 'n/a')} thread(s)"
+                if e.get("error"):
+                    row(base, f"failed: {e['error'][:100]}", "runs", False)
+                    continue
+                two = mode == "threads" and e.get("threads") == 2
+                dt, pt = e.get("decode_tps"), e.get("prefill_tps")
+                dtarget, dok = "reported", None
+                if two and shape == "1b":
+                    dtarget, dok = "≥ 8 tok/s", ge(dt, 8)
+                elif two and shape == "small":
+                    dtarget, dok = "≥ 40 tok/s", ge(dt, 40)
+                row(f"{base}: decode", f"{num(dt, '{:.1f}', ' tok/s')} (native on the same load: {num(nat.get('decode_tps'), '{:.1f}')})",
+                    dtarget, dok)
+                row(f"{base}: prefill 64 tokens", f"{num(pt, '{:.1f}', ' tok/s')} (native: {num(nat.get('prefill_tps'), '{:.1f}')})",
+                    "≥ 30 tok/s" if two and shape == "1b" else "reported", ge(pt, 30) if two and shape == "1b" else None)
+                row(f"{base}: time to first token, wasm heap peak",
+                    f"{num(e.get('ttft_s'), '{:.2f}', ' s')}, {num(e.get('heap_peak_mb'), '{:.0f}', ' MB')} (load average {e.get('load_before')})",
+                    "loads" if shape == "1b" else "reported", True if shape == "1b" else None)
     sp = kw.get("matvec_int4_speedup")
     row("SIMD128 int4 matvec vs its scalar twin (wasm, node)",
         f"{num(sp, unit='×')} ({num(kw.get('matvec_int4_simd_gbs'))} vs {num(kw.get('matvec_int4_scalar_gbs'))} GB/s)", "≥ 3×",

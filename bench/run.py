@@ -11,6 +11,9 @@ BUILD/bench/synth1b (kept between runs, never committed):
                 --clusters 3 --format packed` with all cores; native_peak_rss_mb;
                 wasi_s / wasi_peak_mb: the same under node:wasi (BUILD/sq.wasm and
                 tools/sq-wasi.mjs; null when either is missing). Medians of repeats.
+  browser_infer bench/web_infer.mjs: the web app generates in headless Chromium (isolated:
+                pthreads core; not: single-thread core) with files quantized by sq on the
+                1B and SmolLM-135M shapes: prefill / decode tok/s, TTFT, wasm heap peak.
   infer         bench/infer.py: prefill (64- and 512-token prompts) and decode tok/s,
                 time to first token and peak RSS of `sq generate` on the 1B and a
                 SmolLM-135M-shaped model, plain / packed k=3 / paper k=3 INT4 and BF16,
@@ -223,6 +226,30 @@ def bench_browser(res):
     res["browser_1b"]["identical"] = bool(runs) and all(r.get("identical") for r in runs)
 
 
+def bench_browser_infer(res):
+    """Generation in headless Chromium (bench/web_infer.mjs): the web app runs files
+    quantized by build/sq (plain INT4, packed INT4 k=3; the SmolLM-135M and 1B shapes),
+    64-token prompt + SQ_BENCH_TOKENS new tokens, cross-origin isolated (pthreads core,
+    THREADS threads) and not (single-thread core): the run panel's prefill and decode tok/s,
+    time to first token and wasm heap peak, with native build/sq on the same file beside."""
+    res["browser_infer"] = None
+    if "web" in SKIP or not shutil.which("node"):
+        return
+    if subprocess.run(["make", f"BUILD={BUILD}", "web"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode:
+        res["browser_infer"] = {"error": "make web failed"}
+        return
+    jf = os.path.join(OUT, "web_infer.json")
+    shapes = os.environ.get("SQ_BENCH_INFER_SHAPES", "1b,small")
+    log(f"browser inference: node bench/web_infer.mjs (shapes {shapes}; threads, then single)")
+    try:
+        run_timed(["node", os.path.join("bench", "web_infer.mjs"), "--build", BUILD, "--shapes", shapes,
+                   "--threads", str(THREADS), "--tokens", str(TOKENS), "--json", jf], check=False)
+        res["browser_infer"] = json.load(open(jf))
+    except (RuntimeError, OSError, ValueError) as ex:
+        res["browser_infer"] = {"error": str(ex)[-300:]}
+        log(f"browser inference: failed: {str(ex)[-200:]}")
+
+
 BUNDLED = [("bert-tiny-emotion", "examples/bert-tiny-emotion"), ("stories260K", "examples/stories260K")]
 
 
@@ -342,6 +369,15 @@ def summary(res):
                 if isinstance(e, dict) and e.get("decode") is not None:
                     lines.append(f"infer        {shape} {name} {cfg}: prefill 64 {e.get('prefill_64')}, 512 "
                                  f"{e.get('prefill_512')}, decode {e.get('decode')} tok/s; peak {e.get('peak_rss_mb')} MB")
+    for shape, sh in ((res.get("browser_infer") or {}).get("shapes") or {}).items():
+        for name, v in sh.items():
+            for mode, e in (v.items() if isinstance(v, dict) else []):
+                if isinstance(e, dict) and ("decode_tps" in e or "error" in e) and mode in ("threads", "single"):
+                    nat = e.get("native") or {}
+                    lines.append(f"browser inf  {shape} {name} {mode} ({e.get('threads')} thr): " + (
+                        f"failed: {e['error'][:80]}" if e.get("error") else
+                        f"prefill {e.get('prefill_tps')}, decode {e.get('decode_tps')} tok/s, TTFT {e.get('ttft_s')} s, "
+                        f"heap {e.get('heap_peak_mb')} MB (native {nat.get('prefill_tps')} / {nat.get('decode_tps')})"))
     if not res.get("infer"):
         lines.append("infer        n/a (" + ("skipped" if "generate" in SKIP else "see infer in results.json") + ")")
     k = res.get("kernels")
@@ -360,11 +396,12 @@ def main():
     for p in (SQ, SYNTH, READ):
         if not os.path.exists(p):
             sys.exit(f"bench: {p} is missing (run `make bench`, which builds it)")
-    res = {"machine": machine(), "quantize_1b": {}, "infer": None, "kernels": None}
+    res = {"machine": machine(), "quantize_1b": {}, "browser_infer": None, "infer": None, "kernels": None}
     ensure_model()
     bench_quantize(res)
     bench_bundled(res)
     bench_browser(res)
+    bench_browser_infer(res)
     if os.path.exists(os.path.join(OUT, "q4k3.safetensors")):  # 1.4 GB, used by the steps above only
         os.remove(os.path.join(OUT, "q4k3.safetensors"))
     if "generate" not in SKIP:
