@@ -1,5 +1,7 @@
 /* quant.h - linear quantization of one 2-D weight [rows, cols] (the reference recipe
- * and our per-cluster variant), bit packing, and dequantization.
+ * and our per-cluster variant), bit packing, and dequantization. Implemented in pack.c
+ * (packing), quant.c (the reference recipes, the group policy) and clustered.c (the
+ * clustered recipe and its fused sweep).
  *
  * Groups run along a row (the input dimension): group size g (1..cols); the last group of
  * a row may be shorter when g does not divide cols. G = ceil(cols / g) groups per row.
@@ -104,5 +106,7 @@ void sq_quant_clustered_rows(const void *w, sq_dtype dtype, size_t rows, size_t 
  * one row of rows*cols), or a fixed N > 0 (clamped to cols). */
 enum { SQ_GROUP_AUTO = -1, SQ_GROUP_ROW = -2, SQ_GROUP_TENSOR = -3 };
 size_t sq_group_size(int policy, size_t cols);
+/* A group size as the recipes' loops use it: 1..cols (0 or more than cols: the row). */
+static inline size_t sq_eff_group(size_t group, size_t cols) { return (group == 0 || group > cols) ? cols : group; }
 
 #endif

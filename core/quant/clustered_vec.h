@@ -1,7 +1,7 @@
-/* quant_vec.h - internal to quant.c, which includes it once per vector width: the fused
+/* clustered_vec.h - internal to clustered.c, which includes it once per vector width: the fused
  * group (fused_group_scalar's job) on VW-lane vectors, and the row loop around it.
  *
- * Expects from quant.c: VW (4 or 8), VF / VI (float / int32 vectors of VW lanes), VATTR
+ * Expects from clustered.c: VW (4 or 8), VF / VI (float / int32 vectors of VW lanes), VATTR
  * (function attributes: a target for the wider ones), VN(name) (name with the width),
  * VANY(mask), VSTORE(q, id, codes, ids), and the squared-error accumulator VACC with
  * VSSE(dq, x, &acc), VACC_ZERO, VACC_SUM(acc). The accumulator holds four double lanes
@@ -31,7 +31,7 @@ VATTR SQ_FORCE_INLINE VF VN(vsplat)(float f)
 
 VATTR SQ_FORCE_INLINE VF VN(vsel)(VI m, VF a, VF b) { return (VF)((m & (VI)a) | (~m & (VI)b)); }
 /* vmin(a, b) = b < a ? b : a and vmax(a, b) = a < b ? b : a per lane (wasm's pmin / pmax:
- * quant.c maps them there, since clang may otherwise pick f32x4.min / max, whose NaN and
+ * clustered.c maps them there, since clang may otherwise pick f32x4.min / max, whose NaN and
  * signed-zero rules cost V8 about eight instructions each). */
 #ifdef VPMIN
 VATTR SQ_FORCE_INLINE VF VN(vmin)(VF a, VF b) { return VPMIN(a, b); }
@@ -220,7 +220,7 @@ VATTR SQ_FORCE_INLINE void VN(fused_rows)(const void *w, sq_dtype dtype, size_t 
                                  uint16_t *scale_bf16, uint16_t *min_bf16, float *deq, double *sse, double *sse_plain,
                                  uint8_t *scratch)
 {
-    size_t g = eff_group(group, cols), G = (cols + g - 1) / g;
+    size_t g = sq_eff_group(group, cols), G = (cols + g - 1) / g;
     size_t rb = sq_packed_row_bytes(cols, bits), ib = K > 1 ? sq_packed_row_bytes(cols, sq_id_bits(K)) : 0;
     double L = (double)((1u << bits) - 1u);
     float *row = (float *)(void *)scratch;
