@@ -35,7 +35,7 @@ $(BUILD)/libsq.a: $(CORE_OBJ)
 $(BUILD)/sq: $(CLI_OBJ) $(BUILD)/libsq.a
 	$(CC) $(SQ_CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsq.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libsq.a $(HOST_OBJ) tests/unit/test.h $(wildcard tests/kernels/*.h)
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libsq.a $(HOST_OBJ) $(wildcard tests/unit/*.h) $(wildcard tests/kernels/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(SQ_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libsq.a $(HOST_OBJ) $(LDLIBS)
 
