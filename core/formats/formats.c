@@ -1,6 +1,7 @@
 /* formats.c - the table of quantized weight formats (formats.h): one row per format,
- * naming the hooks of its family file (packed.c, paper.c, codebook.c), and the geometry
- * every reader and writer derives from it.
+ * naming the hooks of its family file (packed.c, paper.c, codebook.c), and the lookups
+ * over it. (The geometry every reader and writer derives, sq_qgeom_make, is inline in
+ * formats.h.)
  */
 #include "formats.h"
 
@@ -12,43 +13,6 @@
 #include "codebook.h"
 #include "packed.h"
 #include "paper.h"
-
-static size_t bits_bytes(size_t cols, int bits) { return (cols * (size_t)bits + 7) / 8; }
-
-static int id_bits(int k)
-{
-    int b = 0;
-    while ((1 << b) < k) b++;
-    return b;
-}
-
-sq_qgeom sq_qgeom_make(int format, int bits, int k, size_t rows, size_t cols, size_t group)
-{
-    sq_qgeom g;
-    memset(&g, 0, sizeof g);
-    g.format = format;
-    g.bits = bits;
-    g.k = k;
-    g.rows = rows;
-    g.cols = cols;
-    g.n = rows * cols;
-    g.sym8 = format == SQ_FMT_PAPER && bits == 8;
-    if (g.sym8) {
-        g.group = cols;
-        g.groups = 1;
-        g.params = rows;
-    } else if (group == 0) {
-        g.groups = 1;
-        g.params = 1;
-    } else {
-        g.group = group;
-        g.groups = (cols + group - 1) / group;
-        g.params = rows * g.groups;
-    }
-    if (bits != SQ_BITS_F32) g.row_bytes = bits_bytes(cols, bits);
-    if (k > 1) g.id_bytes = bits_bytes(cols, id_bits(k));
-    return g;
-}
 
 sq_qpart sq_qpart_make(const char *suffix, sq_dtype dt, int ndim, size_t d0, size_t d1)
 {

@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "../dtype.h"
 #include "../sq.h"
@@ -53,8 +54,41 @@ typedef struct sq_qgeom {
 } sq_qgeom;
 
 /* The geometry of format `format` at `bits` with k clusters and groups of `group`
- * columns (0 = whole tensor; paper INT8 is always per row, whatever group says). */
-sq_qgeom sq_qgeom_make(int format, int bits, int k, size_t rows, size_t cols, size_t group);
+ * columns (0 = whole tensor; paper INT8 is always per row, whatever group says).
+ * Inline here so that the kernel tests (tests/kernels/kcases.h, which link only the
+ * kernels and dtype.c) lay out their layers with it too. */
+static inline size_t sq_qgeom_bytes(size_t cols, int bits) { return (cols * (size_t)bits + 7) / 8; }
+static inline sq_qgeom sq_qgeom_make(int format, int bits, int k, size_t rows, size_t cols, size_t group)
+{
+    sq_qgeom g;
+    memset(&g, 0, sizeof g);
+    g.format = format;
+    g.bits = bits;
+    g.k = k;
+    g.rows = rows;
+    g.cols = cols;
+    g.n = rows * cols;
+    g.sym8 = format == SQ_FMT_PAPER && bits == 8;
+    if (g.sym8) {
+        g.group = cols;
+        g.groups = 1;
+        g.params = rows;
+    } else if (group == 0) {
+        g.groups = 1;
+        g.params = 1;
+    } else {
+        g.group = group;
+        g.groups = (cols + group - 1) / group;
+        g.params = rows * g.groups;
+    }
+    if (bits != SQ_BITS_F32) g.row_bytes = sq_qgeom_bytes(cols, bits);
+    if (k > 1) {
+        int ib = 0; /* id bits: ceil(log2 k) */
+        while ((1 << ib) < k) ib++;
+        g.id_bytes = sq_qgeom_bytes(cols, ib);
+    }
+    return g;
+}
 
 /* One stored tensor of a weight: name = source name + suffix. ndim 1: [d0]; 2: [d0, d1]. */
 typedef struct sq_qpart {

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "dtype.h"
+#include "formats/formats.h"
 #include "kernels/kernels_ref.h"
 #include "kernels/linear.h"
 
@@ -88,13 +89,16 @@ static void kc_make(sq_linear *L, int kind, size_t rows, size_t cols, int bits, 
             if (wref) wref[i] = kind == SQ_LIN_BF16 ? sq_bf16_to_f32(L->w16[i]) : sq_f16_to_f32(L->w16[i]);
         }
     } else {
+        /* the layout a file of this format has (formats.h, as the loader gets it) */
+        int fmt = kind == SQ_LIN_PACKED ? SQ_FMT_PACKED : kind == SQ_LIN_PAPER ? SQ_FMT_PAPER : SQ_FMT_CODEBOOK;
+        sq_qgeom g = sq_qgeom_make(fmt, bits, kind == SQ_LIN_CODEBOOK ? 1 : k, rows, cols, group);
         L->bits = bits;
         L->k = k;
-        L->sym8 = kind == SQ_LIN_PAPER && bits == 8;
-        L->group = L->sym8 ? cols : group;
-        L->groups = L->group ? (cols + L->group - 1) / L->group : 1;
-        L->row_bytes = L->sym8 ? cols : (cols * (size_t)bits + 7) / 8;
-        size_t P = L->sym8 ? rows : L->group ? rows * L->groups : 1;
+        L->sym8 = g.sym8;
+        L->group = g.group;
+        L->groups = g.groups;
+        L->row_bytes = g.row_bytes;
+        size_t P = g.params;
         uint8_t *c = malloc(cols), *id = malloc(cols);
         if (wref) memset(wref, 0, n * sizeof(float));
         if (kind == SQ_LIN_CODEBOOK) {
@@ -115,7 +119,7 @@ static void kc_make(sq_linear *L, int kind, size_t rows, size_t cols, int bits, 
             }
         } else if (kind == SQ_LIN_PACKED) {
             int ib = sq_kid_bits(k);
-            L->id_row_bytes = k > 1 ? (cols * (size_t)ib + 7) / 8 : 0;
+            L->id_row_bytes = g.id_bytes;
             L->codes = malloc(rows * L->row_bytes + 1);
             L->ids = k > 1 ? malloc(rows * L->id_row_bytes + 1) : NULL;
             L->scale_bf16 = malloc(P * (size_t)k * 2);

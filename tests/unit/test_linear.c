@@ -11,6 +11,7 @@
 #include "test.h"
 #include "models_util.h"
 
+#include "formats/formats.h"
 #include "kernels/linear.h"
 #include "quant/qload.h"
 #include "quant/quant.h"
@@ -43,11 +44,12 @@ static void make_packed(sq_linear *L, size_t rows, size_t cols, int bits, int k,
     L->cols = cols;
     L->bits = bits;
     L->k = k;
-    L->group = group;
-    L->groups = group ? (cols + group - 1) / group : 1;
-    L->row_bytes = (cols * (size_t)bits + 7) / 8;
-    L->id_row_bytes = k > 1 ? (cols * (size_t)idbits(k) + 7) / 8 : 0;
-    size_t P = group ? rows * L->groups : 1;
+    sq_qgeom g = sq_qgeom_make(SQ_FMT_PACKED, bits, k, rows, cols, group); /* the layout files have */
+    L->group = g.group;
+    L->groups = g.groups;
+    L->row_bytes = g.row_bytes;
+    L->id_row_bytes = g.id_bytes;
+    size_t P = g.params;
     L->codes = malloc(rows * L->row_bytes + 1);
     L->ids = k > 1 ? malloc(rows * L->id_row_bytes + 1) : NULL;
     L->scale_bf16 = malloc(P * (size_t)k * 2);
@@ -85,11 +87,12 @@ static void make_paper(sq_linear *L, size_t rows, size_t cols, int bits, int k, 
     L->cols = cols;
     L->bits = bits;
     L->k = k;
-    L->sym8 = bits == 8;
-    L->group = L->sym8 ? cols : group;
-    L->groups = L->group ? (cols + L->group - 1) / L->group : 1;
-    L->row_bytes = L->sym8 ? cols : (cols * (size_t)bits + 7) / 8;
-    size_t P = L->sym8 ? rows : L->group ? rows * L->groups : 1;
+    sq_qgeom g = sq_qgeom_make(SQ_FMT_PAPER, bits, k, rows, cols, group); /* the layout files have */
+    L->sym8 = g.sym8;
+    L->group = g.group;
+    L->groups = g.groups;
+    L->row_bytes = g.row_bytes;
+    size_t P = g.params;
     memset(wref, 0, rows * cols * sizeof(float));
     uint8_t *c = malloc(cols);
     for (int part = 0; part < k; part++) {
