@@ -6,27 +6,17 @@
  */
 #include <cjson/cJSON.h>
 #include <limits.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
-#include "json.h"
 #include "eval/arc.h"
 #include "models/llama.h"
 #include "tokenizers/tokenizer.h"
 
 #define ARC_DATA_LIMIT (256u << 20)
-
-static int usage(const char *msg, const char *arg)
-{
-    fprintf(stderr, "sq eval: ");
-    fprintf(stderr, msg, arg);
-    fputc('\n', stderr);
-    return 2;
-}
 
 int cmd_eval_arc(int argc, char **argv)
 {
@@ -34,27 +24,23 @@ int cmd_eval_arc(int argc, char **argv)
     int json = 0, quiet = 0, progress = isatty(2), threads = cli_default_threads();
     long limit = 0;
     for (int i = 0; i < argc; i++) {
-        char *end;
         if (strcmp(argv[i], "--json") == 0) json = 1;
         else if (strcmp(argv[i], "--quiet") == 0) quiet = 1;
         else if (strcmp(argv[i], "--progress") == 0) progress = 1;
         else if (strcmp(argv[i], "--task") == 0 && i + 1 < argc) {
-            if (strcmp(argv[++i], "arc") != 0) return usage("unknown --task '%s' (tasks: arc)", argv[i]);
+            if (strcmp(argv[++i], "arc") != 0) return cli_usage_err("eval", "unknown --task '%s' (tasks: arc)", argv[i]);
         } else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) data = argv[++i];
         else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
-            limit = strtol(argv[++i], &end, 10);
-            if (*end || limit < 1) return usage("--limit needs a positive integer, got '%s'", argv[i]);
+            if (!cli_parse_long(argv[++i], 1, LONG_MAX, &limit)) return cli_usage_err("eval", "--limit needs a positive integer, got '%s'", argv[i]);
         } else if (strcmp(argv[i], "--activations") == 0 && i + 1 < argc) {
-            if (!cli_parse_activations(argv[++i])) return usage("--activations must be f32 or int8, got '%s'", argv[i]);
+            if (!cli_parse_activations(argv[++i])) return cli_usage_err("eval", "--activations must be f32 or int8, got '%s'", argv[i]);
         } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
-            long t = strtol(argv[++i], &end, 10);
-            if (*end || t < 1 || t > 256) return usage("--threads must be an integer from 1 to 256, got '%s'", argv[i]);
-            threads = (int)t;
-        } else if (argv[i][0] == '-') return usage("unknown option or missing value: '%s'", argv[i]);
+            if (!cli_parse_threads(argv[++i], &threads)) return cli_usage_err("eval", "--threads must be an integer from 1 to 256, got '%s'", argv[i]);
+        } else if (argv[i][0] == '-') return cli_usage_err("eval", "unknown option or missing value: '%s'", argv[i]);
         else if (!path) path = argv[i];
-        else return usage("unexpected argument '%s'", argv[i]);
+        else return cli_usage_err("eval", "unexpected argument '%s'", argv[i]);
     }
-    if (!path || !data) return usage("%s", "usage: sq eval MODEL --task arc --data FILE.jsonl [--limit N] [--json] [--threads N] [--activations int8|f32] [--quiet|--progress]");
+    if (!path || !data) return cli_usage_err("eval", "%s", "usage: sq eval MODEL --task arc --data FILE.jsonl [--limit N] [--json] [--threads N] [--activations int8|f32] [--quiet|--progress]");
     if (quiet) progress = 0;
 
     sq_err e = {0};
@@ -69,29 +55,24 @@ int cmd_eval_arc(int argc, char **argv)
     char *text = cli_read_text(data, ARC_DATA_LIMIT, &len, &e);
     int rc = text ? SQ_OK : e.code;
     /* every line first: a bad line is reported before the model loads */
-    size_t lineno = 0;
-    for (char *p = text; !rc && p && *p && (!limit || n_items < (size_t)limit);) {
-        char *nl = strchr(p, '\n');
-        size_t l = nl ? (size_t)(nl - p) : strlen(p);
+    long lineno = 0;
+    char *cur = text, *line;
+    while (!rc && (!limit || n_items < (size_t)limit) && (line = cli_next_line(&cur))) {
         lineno++;
-        size_t s = 0;
-        while (s < l && (p[s] == ' ' || p[s] == '\t' || p[s] == '\r')) s++;
-        if (s < l) {
-            if (n_items == cap) {
-                cap = cap ? 2 * cap : 64;
-                sq_arc_item *q = realloc(items, cap * sizeof *q);
-                if (!q) { rc = sq_fail(&e, SQ_EINTERNAL, "out of memory"); break; }
-                items = q;
-            }
-            if ((rc = sq_arc_parse(p, l, lineno, &items[n_items], &e))) {
-                char pre[300];
-                snprintf(pre, sizeof pre, "%.280s: ", data);
-                sq_err_prefix(&e, pre);
-                break;
-            }
-            n_items++;
+        if (cli_blank(line)) continue;
+        if (n_items == cap) {
+            cap = cap ? 2 * cap : 64;
+            sq_arc_item *q = realloc(items, cap * sizeof *q);
+            if (!q) { rc = sq_fail(&e, SQ_EINTERNAL, "out of memory"); break; }
+            items = q;
         }
-        p = nl ? nl + 1 : p + l;
+        if ((rc = sq_arc_parse(line, strlen(line), (size_t)lineno, &items[n_items], &e))) {
+            char pre[300];
+            snprintf(pre, sizeof pre, "%.280s: ", data);
+            sq_err_prefix(&e, pre);
+            break;
+        }
+        n_items++;
     }
     free(text);
     if (!rc && n_items == 0) rc = sq_fail(&e, SQ_EINPUT, "%s: no questions in the file", data);
@@ -100,8 +81,7 @@ int cmd_eval_arc(int argc, char **argv)
     sq_exec ex = cli_exec_for(&exec_threads);
     if (!rc) rc = cli_model_open(&cm, path, &e);
     if (!rc && !cm.config) rc = sq_fail(&e, SQ_EINPUT, "%s: no config.json beside the model (nor in its metadata)", cm.weights_path);
-    if (!rc && !cm.tokenizer_json) rc = sq_fail(&e, SQ_EINPUT, "%s: no tokenizer.json beside the model (nor in its metadata)", cm.weights_path);
-    if (!rc && (rc = sq_tokenizer_load_json(&tok, cm.tokenizer_json, cm.tokenizer_json_len, &e))) sq_err_prefix(&e, "tokenizer.json: ");
+    if (!rc) rc = cli_load_tokenizer(&cm, &tok, &e); /* the choice every command makes (bundle.h) */
     if (!rc) rc = sq_llama_load(&llm, &cm.st, cm.config, 0, &e);
     if (!rc) {
         sq_llama_set_exec(llm, &ex);
