@@ -1,4 +1,4 @@
-/* io.c - errors, memory reader/writer, checked reads and allocations. */
+/* io.c - errors, memory reader/writer, checked reads and allocations, strings. */
 #include "sq.h"
 
 #include <stdarg.h>
@@ -103,6 +103,19 @@ void *sq_calloc(size_t count, size_t size, sq_err *e)
     void *p = calloc(count ? count : 1, size ? size : 1);
     if (!p) sq_fail(e, SQ_EINTERNAL, "out of memory (wanted %zu x %zu bytes)", count, size);
     return p;
+}
+
+char *sq_strdup(const char *s, sq_err *e)
+{
+    size_t n = strlen(s);
+    char *p = sq_malloc(n + 1, e);
+    if (p) memcpy(p, s, n + 1);
+    return p;
+}
+
+int sq_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 void sq_err_prefix(sq_err *e, const char *prefix)

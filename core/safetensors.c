@@ -6,14 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *dupstr(const char *s, sq_err *e)
-{
-    size_t n = strlen(s);
-    char *p = sq_malloc(n + 1, e);
-    if (p) memcpy(p, s, n + 1);
-    return p;
-}
-
 static int cmp_begin(const void *a, const void *b)
 {
     const sq_tensor_info *x = a, *y = b;
@@ -136,13 +128,13 @@ int sq_st_open(sq_st_file *f, const sq_reader *r, sq_err *e)
             {
                 if (!cJSON_IsString(kv)) { rc = sq_fail(e, SQ_EINPUT, "__metadata__ value of '%.64s' is not a string", kv->string); goto done; }
                 sq_meta_kv *d = &f->meta[f->n_meta++];
-                if (!(d->key = dupstr(kv->string, e)) || !(d->value = dupstr(kv->valuestring, e))) { rc = e->code; goto done; }
+                if (!(d->key = sq_strdup(kv->string, e)) || !(d->value = sq_strdup(kv->valuestring, e))) { rc = e->code; goto done; }
             }
             continue;
         }
         sq_tensor_info *t = &f->tensors[f->n_tensors++];
         if (item->string[0] == 0) { rc = sq_fail(e, SQ_EINPUT, "tensor with an empty name"); goto done; }
-        if (!(t->name = dupstr(item->string, e))) { rc = e->code; goto done; }
+        if (!(t->name = sq_strdup(item->string, e))) { rc = e->code; goto done; }
         if ((rc = parse_tensor(t, item, e))) goto done;
     }
     qsort(f->tensors, f->n_tensors, sizeof *f->tensors, cmp_begin);
@@ -328,7 +320,7 @@ int sq_stw_add(sq_st_writer *w, const char *name, sq_dtype dtype, int ndim, cons
     }
     sq_stw_tensor *t = &w->tensors[w->n];
     memset(t, 0, sizeof *t);
-    if (!(t->name = dupstr(name, e))) return e->code;
+    if (!(t->name = sq_strdup(name, e))) return e->code;
     t->dtype = dtype;
     t->ndim = ndim;
     uint64_t numel = 1;
@@ -352,8 +344,8 @@ int sq_stw_meta(sq_st_writer *w, const char *key, const char *value, sq_err *e)
         w->cap_meta = cap;
     }
     sq_meta_kv *kv = &w->meta[w->n_meta];
-    kv->key = dupstr(key, e);
-    kv->value = dupstr(value, e);
+    kv->key = sq_strdup(key, e);
+    kv->value = sq_strdup(value, e);
     if (!kv->key || !kv->value) { free(kv->key); free(kv->value); return e->code; }
     w->n_meta++;
     return SQ_OK;

@@ -15,14 +15,6 @@ struct sq_st_shards {
     sq_reader reader;       /* the virtual reader f->reader points at */
 };
 
-static char *dupstr(const char *s, sq_err *e)
-{
-    size_t n = strlen(s);
-    char *p = sq_malloc(n + 1, e);
-    if (p) memcpy(p, s, n + 1);
-    return p;
-}
-
 int sq_shard_name_ok(const char *name)
 {
     static const char ext[] = ".safetensors";
@@ -40,11 +32,6 @@ void sq_shard_names_free(char **names, size_t n)
     if (!names) return;
     for (size_t i = 0; i < n; i++) free(names[i]);
     free(names);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* The index's weight_map, checked: an object of tensor name -> acceptable file name. */
@@ -95,12 +82,12 @@ int sq_shard_index_files(const char *json, size_t len, char ***names, size_t *n,
             if (!p) { rc = sq_fail(e, SQ_EINTERNAL, "out of memory"); break; }
             v = p;
         }
-        if (!(v[count] = dupstr(kv->valuestring, e))) { rc = e->code; break; }
+        if (!(v[count] = sq_strdup(kv->valuestring, e))) { rc = e->code; break; }
         count++;
     }
     cJSON_Delete(root);
     if (rc) { sq_shard_names_free(v, count); return rc; }
-    qsort(v, count, sizeof *v, cmp_str);
+    qsort(v, count, sizeof *v, sq_cmp_str);
     *names = v;
     *n = count;
     return SQ_OK;
@@ -204,12 +191,12 @@ static int check_membership(const sq_st_file *parts, const char *const *names, s
             if (!keys) rc = e->code;
             size_t nk = 0;
             if (!rc) cJSON_ArrayForEach(kv, map) keys[nk++] = kv->string;
-            if (!rc) qsort(keys, nk, sizeof *keys, cmp_str);
+            if (!rc) qsort(keys, nk, sizeof *keys, sq_cmp_str);
             for (size_t i = 1; !rc && i < nk; i++)
                 if (strcmp(keys[i - 1], keys[i]) == 0)
                     rc = sq_fail(e, SQ_EINPUT, "index: weight_map lists tensor '%.200s' twice", keys[i]);
             for (size_t i = 0; !rc && i < total; i++)
-                if (!bsearch(&all[i].name, keys, nk, sizeof *keys, cmp_str))
+                if (!bsearch(&all[i].name, keys, nk, sizeof *keys, sq_cmp_str))
                     rc = sq_fail(e, SQ_EINPUT, "tensor '%.200s' of %.100s is not in the index's weight_map", all[i].name,
                                  names[all[i].shard]);
             free(keys);
@@ -275,7 +262,7 @@ int sq_st_open_shards(sq_st_file *f, const sq_reader *readers, const char *const
         if (!s->names || !s->base || !s->tensor_shard || !f->tensors) rc = e->code;
     }
     for (size_t i = 0; !rc && i < n; i++)
-        if (!(s->names[i] = dupstr(names[i], e))) rc = e->code;
+        if (!(s->names[i] = sq_strdup(names[i], e))) rc = e->code;
     if (!rc) {
         /* Whole shards end to end: shard i's byte x is virtual byte base[i] + x, so a
            tensor at data_start_i + begin of its shard sits at base[i] + that. */

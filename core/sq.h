@@ -73,5 +73,9 @@ int sq_write_all(const sq_writer *w, const void *buf, size_t len, sq_err *e);
 /* Allocation that reports failure through e instead of crashing. */
 void *sq_malloc(size_t n, sq_err *e);
 void *sq_calloc(size_t count, size_t size, sq_err *e);
+/* A malloc'd copy of s (NULL and e set when out of memory). */
+char *sq_strdup(const char *s, sq_err *e);
+/* qsort / bsearch comparator of char * elements (strcmp order). */
+int sq_cmp_str(const void *a, const void *b);
 
 #endif

@@ -48,11 +48,6 @@ static size_t source_len(const char *name)
     return p ? (size_t)(p - name) : strlen(name);
 }
 
-static int cmp_str_ptr(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* A hostile file could interleave the parts of two sources or reuse a name. */
 static int check_unique(const sq_st_writer *w, sq_err *e)
 {
@@ -60,7 +55,7 @@ static int check_unique(const sq_st_writer *w, sq_err *e)
     char **names = sq_malloc(w->n * sizeof *names, e);
     if (!names) return e->code;
     for (size_t i = 0; i < w->n; i++) names[i] = w->tensors[i].name;
-    qsort(names, w->n, sizeof *names, cmp_str_ptr);
+    qsort(names, w->n, sizeof *names, sq_cmp_str);
     int rc = SQ_OK;
     for (size_t i = 1; i < w->n && !rc; i++)
         if (strcmp(names[i - 1], names[i]) == 0)
