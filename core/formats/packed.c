@@ -3,8 +3,9 @@
  *
  * Groups along rows (the usual case) take one fused sweep per row chunk straight from
  * the source bytes (sq_quant_clustered_rows) and leave the tensors in an output set of
- * the queue, to be written in the background of the next weight; one group for the
- * whole tensor takes the sub-layer path (weight.c) with a single step.
+ * the queue, to be written in the background of the next weight; the embedding and the
+ * head (k = 1) take the same chunks a block of rows at a time, written as they go; one
+ * group for the whole tensor takes the sub-layer path (weight.c) with a single step.
  */
 #include "packed.h"
 
@@ -43,19 +44,24 @@ typedef struct fused_job {
     float *deq;                /* NULL unless the caller wants the values back */
     size_t chunk_rows, n_chunks;
     double *sse, *sse_plain;   /* per chunk; sse_plain NULL: not wanted */
+    /* the rows [row0, row_end) that src, packed and packed_ids hold (all of them, unless
+       streamed: one block), from chunk chunk0 on; s16, m16, deq and sse cover the tensor */
+    size_t row0, row_end, chunk0;
 } fused_job;
 
 static void fused_chunk(void *arg, size_t t)
 {
     fused_job *j = arg;
     const layout *L = j->L;
-    size_t r0 = t * j->chunk_rows, r1 = r0 + j->chunk_rows < L->rows ? r0 + j->chunk_rows : L->rows;
+    size_t c = j->chunk0 + t;
+    size_t r0 = c * j->chunk_rows, r1 = r0 + j->chunk_rows < j->row_end ? r0 + j->chunk_rows : j->row_end;
+    size_t b = r0 - j->row0; /* the chunk's first row in the block */
     size_t pk = L->groups * (size_t)j->k;
     size_t es = j->dtype == SQ_DT_F32 ? sizeof(float) : sq_dtype_size(j->dtype);
-    sq_quant_clustered_rows(j->src + r0 * L->cols * es, j->dtype, r1 - r0, L->cols, L->group, j->bits, j->k,
-                            j->bounds, j->packed + r0 * L->row_bytes, j->k > 1 ? j->packed_ids + r0 * L->id_bytes : NULL,
-                            j->s16 + r0 * pk, j->m16 + r0 * pk, j->deq ? j->deq + r0 * L->cols : NULL, &j->sse[t],
-                            j->sse_plain ? &j->sse_plain[t] : NULL, j->scratch + t * j->scratch_stride);
+    sq_quant_clustered_rows(j->src + b * L->cols * es, j->dtype, r1 - r0, L->cols, L->group, j->bits, j->k,
+                            j->bounds, j->packed + b * L->row_bytes, j->k > 1 ? j->packed_ids + b * L->id_bytes : NULL,
+                            j->s16 + r0 * pk, j->m16 + r0 * pk, j->deq ? j->deq + r0 * L->cols : NULL, &j->sse[c],
+                            j->sse_plain ? &j->sse_plain[c] : NULL, j->scratch + t * j->scratch_stride);
 }
 
 /* The tensors wait in the current output set, described by the queue, until
@@ -78,6 +84,7 @@ static int weight_fused(const qrun *r, const weight_in *in, const layout *L0, co
     sq_pad_bounds(k > 1 ? km : NULL, k, j.bounds);
     j.chunk_rows = sq_chunk_rows(L0->rows, L0->cols);
     j.n_chunks = (L0->rows + j.chunk_rows - 1) / j.chunk_rows;
+    j.row_end = L0->rows;
     int plain = k > 1 && !o->skip_plain;
     j.deq = in->deq_out;
     int set = sq_queue_acquire_set(r, e);
@@ -107,6 +114,57 @@ static int weight_fused(const qrun *r, const weight_in *in, const layout *L0, co
     if (k == 1) st->mse_plain = st->mse;
     else if (!plain) st->mse_plain = NAN;
     else st->mse_plain = L0->n ? sq_sum_chunks(j.sse_plain, j.n_chunks) / (double)L0->n : 0;
+    return SQ_OK;
+}
+
+/* ---------------- groups along rows, streamed in row blocks ---------------- */
+
+/* The token embedding and the LM head (k = 1: rows are independent) come a block of rows
+ * at a time (weight_in.rows): each block goes through the same chunks as above, and its
+ * codes are written at once, so memory is one block however large the vocabulary. The
+ * scales and mins (4 bytes per group) follow all the codes in the file: they wait for the
+ * last block. The same bytes and sums as the whole tensor in one sweep (same chunks). */
+static int weight_streamed(const qrun *r, const weight_in *in, const layout *L0, sq_layer_stats *st, sq_err *e)
+{
+    const sq_quant_opts *o = r->o;
+    workspace *ws = r->ws;
+    outset *os = &ws->lone;
+    int rc;
+    if (o->clusters != 1) return sq_fail(e, SQ_EINTERNAL, "a streamed weight has k = 1 (got %d)", o->clusters);
+    /* this path writes as it goes: what is queued goes first */
+    if ((rc = sq_queue_flush_all(r, e))) return rc;
+    fused_job j;
+    memset(&j, 0, sizeof j);
+    j.L = L0;
+    j.bits = o->bits;
+    j.k = 1;
+    j.chunk_rows = sq_chunk_rows(L0->rows, L0->cols);
+    j.n_chunks = (L0->rows + j.chunk_rows - 1) / j.chunk_rows;
+    size_t per_chunk = j.chunk_rows * L0->cols, chunks = per_chunk < STREAM_VALUES ? STREAM_VALUES / per_chunk : 1;
+    size_t block = chunks * j.chunk_rows;
+    j.deq = in->deq_out;
+    j.packed = sq_wbuf_get(&os->packed, block * L0->row_bytes + 1, e);
+    j.s16 = sq_wbuf_get(&os->s16, L0->params * sizeof(uint16_t), e);
+    j.m16 = sq_wbuf_get(&os->m16, L0->params * sizeof(uint16_t), e);
+    j.scratch_stride = (sq_quant_rows_scratch(L0->cols) + 15) & ~(size_t)15;
+    j.scratch = sq_wbuf_get(&ws->scratch, chunks * j.scratch_stride, e);
+    j.sse = sq_wbuf_get(&ws->sse, j.n_chunks * sizeof(double), e);
+    uint8_t *tmp = sq_wbuf_get(&ws->tmp, WS_TMP, e);
+    if (e->code) return e->code;
+    for (size_t r0 = 0; r0 < L0->rows; r0 += block) {
+        size_t nr = L0->rows - r0 < block ? L0->rows - r0 : block;
+        const void *src;
+        if ((rc = in->rows->next(in->rows, r0, nr, &src, &j.dtype, e))) return rc;
+        j.src = src;
+        j.row0 = r0;
+        j.row_end = r0 + nr;
+        j.chunk0 = r0 / j.chunk_rows;
+        if ((rc = sq_run_with_io(r->hooks, (nr + j.chunk_rows - 1) / j.chunk_rows, fused_chunk, &j, NULL, e))) return rc;
+        if ((rc = sq_stw_data(r->w, j.packed, nr * L0->row_bytes, e))) return rc;
+    }
+    if ((rc = sq_put_u16(r->w, j.s16, L0->params, tmp, WS_TMP, e))) return rc;
+    if ((rc = sq_put_u16(r->w, j.m16, L0->params, tmp, WS_TMP, e))) return rc;
+    st->mse = st->mse_plain = L0->n ? sq_sum_chunks(j.sse, j.n_chunks) / (double)L0->n : 0;
     return SQ_OK;
 }
 
@@ -152,6 +210,7 @@ static int weight_tensor(const qrun *r, const weight_in *in, const layout *L0, c
 int sq_packed_quantize(const qrun *r, const weight_in *in, const layout *L, const sq_kmeans_result *km,
                        sq_layer_stats *st, sq_err *e)
 {
+    if (in->rows) return L->group != 0 ? weight_streamed(r, in, L, st, e) : sq_fail(e, SQ_EINTERNAL, "a streamed weight has groups along rows");
     return L->group != 0 ? weight_fused(r, in, L, km, st, e) : weight_tensor(r, in, L, km, st, e);
 }
 

@@ -17,18 +17,20 @@ uint64_t sq_name_seed(uint64_t seed, const char *name)
 /* NaN and Inf are refused; so are magnitudes of 2^126 and more, whose ranges and scales
  * would overflow float32 (no real model comes near: BF16/F16 weights are far smaller). */
 #define SQ_MAX_WEIGHT 0x1p126f
-int sq_check_finite(const float *x, size_t n, const char *name, sq_err *e)
+int sq_check_finite_at(const float *x, size_t n, size_t first, const char *name, sq_err *e)
 {
     for (size_t i = 0; i < n; i++) {
         if (!isfinite(x[i]))
             return sq_fail(e, SQ_EINPUT, "tensor '%s': element %zu is %s; refusing to quantize non-finite weights",
-                           name, i, isnan(x[i]) ? "NaN" : "infinite");
+                           name, first + i, isnan(x[i]) ? "NaN" : "infinite");
         if (fabsf(x[i]) >= SQ_MAX_WEIGHT)
             return sq_fail(e, SQ_EINPUT, "tensor '%s': element %zu is %g; weights of magnitude 2^126 (8.5e37) or more would overflow float32 ranges and scales",
-                           name, i, (double)x[i]);
+                           name, first + i, (double)x[i]);
     }
     return SQ_OK;
 }
+
+int sq_check_finite(const float *x, size_t n, const char *name, sq_err *e) { return sq_check_finite_at(x, n, 0, name, e); }
 
 /* ---- reading a tensor: conversion to float32, finiteness, histogram, in parallel ----
  * The values are split into at most SCAN_TASKS parts (a count that depends only on n):
@@ -36,6 +38,57 @@ int sq_check_finite(const float *x, size_t n, const char *name, sq_err *e)
  * histogram; the tables are then summed. Integer counts: the same result in any order. */
 #define SCAN_TASK_MIN ((size_t)1 << 16)
 #define SCAN_BLOCK 8192
+
+/* The statistics of m values (lo, hi, sum, bad), continuing p's: from BF16 source bytes
+ * (raw, x NULL or the floats wanted back), or converted from raw into x (raw NULL: the
+ * values are in x already). The sum adds in index order, whatever the blocks. */
+static void scan_stats(scan_part *p, const uint8_t *raw, sq_dtype dtype, float *x, size_t m)
+{
+    float lo = p->lo, hi = p->hi;
+    double sum = p->sum;
+    uint32_t bad = 0;
+    if (raw && dtype == SQ_DT_BF16) {
+        const uint8_t *r = raw;
+        for (size_t i = 0; i < m; i++, r += 2) {
+            uint32_t h = (uint32_t)r[0] | (uint32_t)r[1] << 8, u = h << 16;
+            float v;
+            memcpy(&v, &u, sizeof v);
+            bad |= (uint32_t)((h & 0x7F80u) >= 0x7E80u);
+            if (v < lo) lo = v;
+            if (v > hi) hi = v;
+            sum += v;
+        }
+        if (x) sq_to_f32(SQ_DT_BF16, raw, x, m);
+    } else {
+        size_t es = sq_dtype_size(dtype);
+        for (size_t s = 0; s < m; s += SCAN_BLOCK) {
+            size_t mb = m - s < SCAN_BLOCK ? m - s : SCAN_BLOCK;
+            float *xs = x + s;
+            if (raw) sq_to_f32(dtype, raw + s * es, xs, mb);
+            for (size_t i = 0; i < mb; i++) {
+                float v = xs[i];
+                uint32_t u;
+                memcpy(&u, &v, sizeof u);
+                bad |= (uint32_t)((u & 0x7F800000u) >= 0x7E800000u);
+                if (v < lo) lo = v;
+                if (v > hi) hi = v;
+                sum += v;
+            }
+        }
+    }
+    p->lo = lo;
+    p->hi = hi;
+    p->sum = sum;
+    p->bad |= bad;
+}
+
+static void part_reset(scan_part *p)
+{
+    p->low = p->bad = 0;
+    p->lo = INFINITY;
+    p->hi = -INFINITY;
+    p->sum = 0;
+}
 
 static void scan_task(void *arg, size_t t)
 {
@@ -46,90 +99,49 @@ static void scan_task(void *arg, size_t t)
        read-after-write stalls on a bin), added up with the others afterwards */
     uint32_t *cnt = j->cnt ? j->cnt + 2 * t * (size_t)65536 : NULL, *cnt2 = cnt ? cnt + 65536 : NULL;
     size_t es = sq_dtype_size(j->dtype);
-    p->low = p->bad = 0;
-    p->lo = INFINITY;
-    p->hi = -INFINITY;
-    p->sum = 0;
-    if (cnt) memset(cnt, 0, 2 * 65536 * sizeof *cnt);
+    part_reset(p);
+    if (!cnt) { /* statistics only */
+        scan_stats(p, j->raw ? j->raw + a * es : NULL, j->dtype, j->x ? j->x + a : NULL, b - a);
+        return;
+    }
+    memset(cnt, 0, 2 * 65536 * sizeof *cnt);
     if (j->raw && j->dtype == SQ_DT_BF16) {
         /* BF16 source, the common case: straight from the bytes (the bin of a BF16 h is
            the high half of fkey(h << 16); -0 counts as +0); floats only when wanted */
         const uint8_t *r = j->raw + 2 * a;
-        float *x = j->x;
-        uint32_t bad = 0;
-        if (cnt) {
-            uint32_t ex = 0; /* bit 15: some exponent >= 253 (NaN, Inf or |x| >= 2^126) */
-            /* bin: negative h: ~h, else h | 0x8000; -0 lands in 0x7FFF (no other h does),
-               moved to +0's bin 0x8000 after the merge */
+        uint32_t ex = 0; /* bit 15: some exponent >= 253 (NaN, Inf or |x| >= 2^126) */
+        /* bin: negative h: ~h, else h | 0x8000; -0 lands in 0x7FFF (no other h does),
+           moved to +0's bin 0x8000 after the merge */
 #define BIN(h) ((h) ^ (((0u - ((h) >> 15)) & 0x7FFFu) | 0x8000u))
-            size_t i = a;
-            for (; i + 2 <= b; i += 2, r += 4) {
-                uint32_t h = (uint32_t)r[0] | (uint32_t)r[1] << 8, h2 = (uint32_t)r[2] | (uint32_t)r[3] << 8;
-                ex |= ((h & 0x7F80u) + 0x180u) | ((h2 & 0x7F80u) + 0x180u);
-                cnt[BIN(h)]++;
-                cnt2[BIN(h2)]++;
-            }
-            if (i < b) {
-                uint32_t h = (uint32_t)r[0] | (uint32_t)r[1] << 8;
-                ex |= (h & 0x7F80u) + 0x180u;
-                cnt[BIN(h)]++;
-            }
-#undef BIN
-            bad = ex >> 15 & 1u;
-        } else {
-            float lo = INFINITY, hi = -INFINITY;
-            double sum = 0;
-            for (size_t i = a; i < b; i++, r += 2) {
-                uint32_t h = (uint32_t)r[0] | (uint32_t)r[1] << 8, u = h << 16;
-                float v;
-                memcpy(&v, &u, sizeof v);
-                bad |= (uint32_t)((h & 0x7F80u) >= 0x7E80u);
-                if (v < lo) lo = v;
-                if (v > hi) hi = v;
-                sum += v;
-            }
-            p->lo = lo;
-            p->hi = hi;
-            p->sum = sum;
+        size_t i = a;
+        for (; i + 2 <= b; i += 2, r += 4) {
+            uint32_t h = (uint32_t)r[0] | (uint32_t)r[1] << 8, h2 = (uint32_t)r[2] | (uint32_t)r[3] << 8;
+            ex |= ((h & 0x7F80u) + 0x180u) | ((h2 & 0x7F80u) + 0x180u);
+            cnt[BIN(h)]++;
+            cnt2[BIN(h2)]++;
         }
-        if (x) sq_to_f32(SQ_DT_BF16, j->raw + 2 * a, x + a, b - a);
-        p->bad = bad;
+        if (i < b) {
+            uint32_t h = (uint32_t)r[0] | (uint32_t)r[1] << 8;
+            ex |= (h & 0x7F80u) + 0x180u;
+            cnt[BIN(h)]++;
+        }
+#undef BIN
+        if (j->x) sq_to_f32(SQ_DT_BF16, j->raw + 2 * a, j->x + a, b - a);
+        p->bad = ex >> 15 & 1u;
         return;
     }
     for (size_t s = a; s < b; s += SCAN_BLOCK) {
         size_t m = b - s < SCAN_BLOCK ? b - s : SCAN_BLOCK;
         float *x = j->x + s;
         if (j->raw) sq_to_f32(j->dtype, j->raw + s * es, x, m);
-        if (cnt) {
-            sq_hist_count(x, m, cnt, &p->low, &p->bad);
-            continue;
-        }
-        float lo = p->lo, hi = p->hi;
-        double sum = p->sum;
-        uint32_t bad = 0;
-        for (size_t i = 0; i < m; i++) {
-            float v = x[i];
-            uint32_t u;
-            memcpy(&u, &v, sizeof u);
-            bad |= (uint32_t)((u & 0x7F800000u) >= 0x7E800000u);
-            if (v < lo) lo = v;
-            if (v > hi) hi = v;
-            sum += v;
-        }
-        p->lo = lo;
-        p->hi = hi;
-        p->sum = sum;
-        p->bad |= bad;
+        sq_hist_count(x, m, cnt, &p->low, &p->bad);
     }
 }
 
-int sq_scan(workspace *ws, const uint8_t *raw, sq_dtype dtype, float *x, size_t n, int hist, int threads,
-            const sq_quant_hooks *hooks, bg_task *bg, scan_job *j, sq_err *e)
+/* The parts of a scan of n values: at most SCAN_TASKS, a count that depends on n alone
+ * (and, with a histogram, on the threads: see sq_scan). */
+static void scan_layout(scan_job *j, size_t n, int hist, int threads)
 {
-    memset(j, 0, sizeof *j);
-    j->raw = raw;
-    j->dtype = raw ? dtype : SQ_DT_F32;
-    j->x = x;
     j->n = n;
     size_t tasks = n / SCAN_TASK_MIN;
     if (tasks < 1) tasks = 1;
@@ -142,8 +154,11 @@ int sq_scan(workspace *ws, const uint8_t *raw, sq_dtype dtype, float *x, size_t 
     if (j->per == 0) j->per = 1;
     j->tasks = (n + j->per - 1) / j->per;
     if (j->tasks == 0) j->tasks = 1;
-    if (hist && !(j->cnt = sq_wbuf_get(&ws->cnt, 2 * j->tasks * (size_t)65536 * sizeof(uint32_t), e))) return e->code;
-    if (sq_run_with_io(hooks, j->tasks, scan_task, j, bg, e)) return e->code;
+}
+
+/* The parts into j->all, in part order. */
+static void scan_merge(scan_job *j)
+{
     j->all = j->part[0];
     for (size_t t = 1; t < j->tasks; t++) {
         const scan_part *p = &j->part[t];
@@ -153,6 +168,19 @@ int sq_scan(workspace *ws, const uint8_t *raw, sq_dtype dtype, float *x, size_t 
         if (p->hi > j->all.hi) j->all.hi = p->hi;
         j->all.sum += p->sum;
     }
+}
+
+int sq_scan(workspace *ws, const uint8_t *raw, sq_dtype dtype, float *x, size_t n, int hist, int threads,
+            const sq_quant_hooks *hooks, bg_task *bg, scan_job *j, sq_err *e)
+{
+    memset(j, 0, sizeof *j);
+    j->raw = raw;
+    j->dtype = raw ? dtype : SQ_DT_F32;
+    j->x = x;
+    scan_layout(j, n, hist, threads);
+    if (hist && !(j->cnt = sq_wbuf_get(&ws->cnt, 2 * j->tasks * (size_t)65536 * sizeof(uint32_t), e))) return e->code;
+    if (sq_run_with_io(hooks, j->tasks, scan_task, j, bg, e)) return e->code;
+    scan_merge(j);
     for (size_t t = 1; hist && t < 2 * j->tasks; t++) { /* every table into the first */
         uint32_t *c0 = j->cnt, *ct = j->cnt + t * (size_t)65536;
         for (size_t d = 0; d < 65536; d++) c0[d] += ct[d];
@@ -163,6 +191,37 @@ int sq_scan(workspace *ws, const uint8_t *raw, sq_dtype dtype, float *x, size_t 
     }
     return SQ_OK;
 }
+
+/* ---- the same statistics, block after block (a weight streamed in row blocks) ----
+ * The parts are those of sq_scan of the whole tensor, each summed in index order as its
+ * blocks come, so the sums (and the report) are the same bytes. This runs on the calling
+ * thread: a part's sum is one chain of additions. */
+void sq_scan_stream_begin(scan_job *j, size_t n)
+{
+    memset(j, 0, sizeof *j);
+    scan_layout(j, n, 0, 0);
+    for (size_t t = 0; t < j->tasks; t++) part_reset(&j->part[t]);
+}
+
+int sq_scan_stream_block(scan_job *j, const uint8_t *raw, sq_dtype dtype, float *x, size_t first, size_t m)
+{
+    size_t es = sq_dtype_size(dtype);
+    uint32_t bad = 0;
+    for (size_t i = 0; i < m;) {
+        size_t t = (first + i) / j->per, end = (t + 1) * j->per - first; /* this part's last value + 1, in the block */
+        size_t mi = (end < m ? end : m) - i;
+        scan_part *p = &j->part[t];
+        uint32_t was = p->bad;
+        p->bad = 0;
+        scan_stats(p, raw + i * es, dtype, x ? x + i : NULL, mi);
+        bad |= p->bad;
+        p->bad |= was;
+        i += mi;
+    }
+    return bad != 0;
+}
+
+void sq_scan_stream_end(scan_job *j) { scan_merge(j); }
 
 void sq_pad_bounds(const sq_kmeans_result *km, int k, float *b)
 {

@@ -118,13 +118,65 @@ static int quantize_weight(qrun *r, size_t i, float *x, sq_layer_stats *st, sq_e
     }
     for (size_t q = i + 1; r->defer && q < plan->n && !bg2.next; q++)
         if (plan->items[q].role == SQ_ROLE_WEIGHT) {
+            if (sq_is_streamed(&plan->items[q], o)) break; /* it reads its own blocks */
             bg2.next = plan->items[q].t;
             if (!sq_wbuf_get(&ws->raw[ws->rcur ^ 1], (size_t)(bg2.next->end - bg2.next->begin), e)) return e->code;
         }
-    weight_in wi = {it, x, raw, t->dtype, &sj, r->defer && (bg2.next || po->head < po->tail) ? &bg2 : NULL, NULL};
+    weight_in wi = {it, x, raw, t->dtype, &sj, r->defer && (bg2.next || po->head < po->tail) ? &bg2 : NULL, NULL, NULL};
     rc = sq_process_weight(r, &wi, st, e);
     if (!rc && bg2.read_ok) ws->ahead = bg2.next;
     return rc;
+}
+
+/* A streamed weight's blocks (sq_row_source): read, scanned, checked and, unless BF16,
+ * converted here, on the calling thread, when the format's hook asks for them. */
+typedef struct stream_src {
+    sq_row_source rs; /* first: the hook's pointer is this struct's */
+    const qrun *r;
+    const sq_tensor_info *t;
+    size_t rows, cols;
+    scan_job sj;
+} stream_src;
+
+static int stream_next(sq_row_source *s, size_t r0, size_t nr, const void **src, sq_dtype *dt, sq_err *e)
+{
+    stream_src *ss = (stream_src *)s;
+    const qrun *r = ss->r;
+    const sq_tensor_info *t = ss->t;
+    workspace *ws = r->ws;
+    size_t es = sq_dtype_size(t->dtype), first = r0 * ss->cols, m = nr * ss->cols;
+    uint8_t *raw = sq_wbuf_get(&ws->raw[ws->rcur], m * es, e);
+    if (!raw) return e->code;
+    if (sq_read_at(r->in->reader, r->in->data_start + t->begin + (uint64_t)first * es, raw, m * es, e))
+        return sq_fail(e, e->code, "tensor '%s': read failed", t->name);
+    float *x = NULL;
+    if (t->dtype != SQ_DT_BF16 && !(x = sq_wbuf_get(&ws->x, m * sizeof(float), e))) return e->code;
+    if (sq_scan_stream_block(&ss->sj, raw, t->dtype, x, first, m)) { /* name the first bad value */
+        if (!x && !(x = sq_wbuf_get(&ws->x, m * sizeof(float), e))) return e->code;
+        sq_to_f32(t->dtype, raw, x, m);
+        int rc = sq_check_finite_at(x, m, first, t->name, e);
+        if (rc) return rc;
+    }
+    if (r0 + nr == ss->rows) sq_scan_stream_end(&ss->sj);
+    *src = x ? (const void *)x : raw;
+    *dt = x ? SQ_DT_F32 : SQ_DT_BF16;
+    return SQ_OK;
+}
+
+/* Plan item i, a streamed weight (sq_is_streamed): never held whole. */
+static int quantize_streamed(qrun *r, size_t i, sq_layer_stats *st, sq_err *e)
+{
+    const sq_plan_item *it = &r->plan->items[i];
+    stream_src ss;
+    memset(&ss, 0, sizeof ss);
+    ss.rs.next = stream_next;
+    ss.r = r;
+    ss.t = it->t;
+    ss.rows = it->rows;
+    ss.cols = it->cols;
+    sq_scan_stream_begin(&ss.sj, (size_t)it->t->numel);
+    weight_in wi = {it, NULL, NULL, it->t->dtype, &ss.sj, NULL, NULL, &ss.rs};
+    return sq_process_weight(r, &wi, st, e);
 }
 
 /* Plan item i, split (a weight or a bias): its statistics in st. */
@@ -139,16 +191,17 @@ static int quantize_split(qrun *r_run, size_t i, sq_layer_stats *st, sq_err *e)
     size_t n = (size_t)t->numel;
     int rc;
     if (t->numel > SIZE_MAX / sizeof(float)) return sq_fail(e, SQ_EINPUT, "tensor '%s' is too large for this build", t->name);
-    /* the values as floats, except for the fused path from BF16 bytes, which reads the
-       bytes itself */
-    float *x = NULL;
-    int need_x = !(it->role == SQ_ROLE_WEIGHT && sq_is_fused(it, r->o) && t->dtype == SQ_DT_BF16);
-    if (need_x && !(x = sq_wbuf_get(&r->ws->x, n * sizeof(float), e))) return e->code;
     st->name = t->name;
     st->role = it->role;
     st->emb = it->emb;
     st->ndim = t->ndim;
     memcpy(st->shape, t->shape, sizeof st->shape);
+    if (it->role == SQ_ROLE_WEIGHT && sq_is_streamed(it, r->o)) return quantize_streamed(r, i, st, e);
+    /* the values as floats, except for the fused path from BF16 bytes, which reads the
+       bytes itself */
+    float *x = NULL;
+    int need_x = !(it->role == SQ_ROLE_WEIGHT && sq_is_fused(it, r->o) && t->dtype == SQ_DT_BF16);
+    if (need_x && !(x = sq_wbuf_get(&r->ws->x, n * sizeof(float), e))) return e->code;
     if (it->role == SQ_ROLE_WEIGHT) return quantize_weight(r, i, x, st, e);
     if ((rc = sq_queue_flush_all(r, e))) return rc;
     if ((rc = sq_st_read_f32(r->in, t, x, e))) return rc;
@@ -292,7 +345,7 @@ int sq_split_roundtrip(const float *w, size_t rows, size_t cols, const sq_quant_
     pend.q = q1;
     qrun r = {&sw, &ws, NULL, NULL, &oo, NULL, &pend, 0};
     if (!rc) rc = sq_scan(&ws, NULL, SQ_DT_F32, (float *)(uintptr_t)w, rows * cols, oo.clusters > 1, 1, NULL, NULL, &sj, e);
-    weight_in wi = {&it, w, NULL, SQ_DT_F32, &sj, NULL, deq};
+    weight_in wi = {&it, w, NULL, SQ_DT_F32, &sj, NULL, deq, NULL};
     if (!rc) rc = sq_process_weight(&r, &wi, st, e);
     sq_ws_free(&ws);
     sq_stw_free(&sw);

@@ -152,8 +152,18 @@ typedef struct scan_job {
  * run beside it (may be NULL). */
 int sq_scan(workspace *ws, const uint8_t *raw, sq_dtype dtype, float *x, size_t n, int hist, int threads,
             const sq_quant_hooks *hooks, bg_task *bg, scan_job *j, sq_err *e);
-/* NaN, Inf and magnitudes of 2^126 and more are refused, naming the tensor. */
+/* The statistics-only scan (no histogram) of a tensor of n values that comes in blocks,
+ * in order (a streamed weight): the same parts and sums as sq_scan of the whole. A block
+ * is m values from value first: BF16 bytes (raw; x NULL), or raw converted into x (m
+ * floats). Returns 1 when the block holds a value sq_check_finite refuses. After the
+ * last block, sq_scan_stream_end fills j->all. */
+void sq_scan_stream_begin(scan_job *j, size_t n);
+int sq_scan_stream_block(scan_job *j, const uint8_t *raw, sq_dtype dtype, float *x, size_t first, size_t m);
+void sq_scan_stream_end(scan_job *j);
+/* NaN, Inf and magnitudes of 2^126 and more are refused, naming the tensor (and the
+ * index of the value, counted from first for a block that starts there). */
 int sq_check_finite(const float *x, size_t n, const char *name, sq_err *e);
+int sq_check_finite_at(const float *x, size_t n, size_t first, const char *name, sq_err *e);
 /* The k-means seed of one tensor: the run's seed mixed with a hash of its name. */
 uint64_t sq_name_seed(uint64_t seed, const char *name);
 
@@ -175,8 +185,21 @@ int sq_cluster_values(const float *x, size_t n, int k, uint64_t seed, uint8_t *i
 
 /* ---------------- weight.c: one tensor in its format ---------------- */
 
+/* A weight that comes in blocks of rows rather than whole (sq_is_streamed). next gives
+ * rows [r0, r0 + nr), asked for in order from row 0 to the last: their values at *src,
+ * as BF16 source bytes or host floats (*dt = SQ_DT_F32), valid until the next call; the
+ * scan of the weight (weight_in.sj) is complete once the last block is in. */
+typedef struct sq_row_source sq_row_source;
+struct sq_row_source {
+    int (*next)(sq_row_source *s, size_t r0, size_t nr, const void **src, sq_dtype *dt, sq_err *e);
+};
+/* Rows per block of a streamed weight: whole chunks (sq_chunk_rows), about this many
+ * values (4 MiB of BF16 source bytes), however large the vocabulary. */
+#define STREAM_VALUES ((size_t)1 << 21)
+
 /* One scanned weight to quantize. Its values are in x, or, for the fused path from BF16
- * bytes, x is NULL and they are read from src (dtype). */
+ * bytes, x is NULL and they are read from src (dtype); or, streamed, both are NULL and
+ * rows gives them a block at a time (then sj is complete only after the last block). */
 typedef struct sq_weight_in {
     const sq_plan_item *it;
     const float *x;
@@ -185,10 +208,15 @@ typedef struct sq_weight_in {
     const scan_job *sj;
     bg_task *bg;    /* the I/O task for the first parallel section, or NULL */
     float *deq_out; /* the dequantized values back (the outlier lab), or NULL */
+    sq_row_source *rows; /* a streamed weight's blocks, or NULL */
 } weight_in;
 
 /* Whether a weight's format reads its source bytes itself (sq_format.reads_source). */
 int sq_is_fused(const sq_plan_item *it, const sq_quant_opts *o);
+/* Whether a weight is streamed in row blocks: the token embedding and the LM head of
+ * --embeddings (plain per-row codes, k = 1: rows are independent) with groups along
+ * rows, the tensors that grow with the vocabulary. o: the run's options or the item's. */
+int sq_is_streamed(const sq_plan_item *it, const sq_quant_opts *o);
 /* Quantize one weight and write (or queue) its tensors; st gets mse and mse_plain. */
 int sq_process_weight(const qrun *r, const weight_in *in, sq_layer_stats *st, sq_err *e);
 /* Cluster one bias and write it (as parts or as it is). */

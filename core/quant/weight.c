@@ -165,6 +165,14 @@ int sq_is_fused(const sq_plan_item *it, const sq_quant_opts *o)
     return F->reads_source(&L);
 }
 
+int sq_is_streamed(const sq_plan_item *it, const sq_quant_opts *o)
+{
+    sq_quant_opts tmp;
+    if (!it->emb) return 0;
+    o = sq_item_opts(it, o, &tmp); /* packed, k = 1 (the same from the item's own options) */
+    return o->format == SQ_FMT_PACKED && o->clusters == 1 && sq_is_fused(it, o);
+}
+
 int sq_process_weight(const qrun *r, const weight_in *in, sq_layer_stats *st, sq_err *e)
 {
     const sq_quant_opts *o = r->o;
@@ -172,6 +180,10 @@ int sq_process_weight(const qrun *r, const weight_in *in, sq_layer_stats *st, sq
     layout L0 = sq_layout_of(it, o);
     sq_kmeans_result km;
     memset(&km, 0, sizeof km);
+    if (in->rows) { /* streamed, k = 1: the statistics are known once the last block is in */
+        int rc = sq_formats[o->format].quantize(r, in, &L0, &km, st, e);
+        return rc ? rc : sq_cluster_scanned(in->sj, NULL, L0.n, 1, 0, &km, st, e);
+    }
     int rc = sq_cluster_scanned(in->sj, in->x, L0.n, o->clusters, sq_name_seed(o->seed, it->t->name), &km, st, e);
     if (rc) return rc;
     if (o->bits == SQ_BITS_F32) return weight_f32(r, in, &L0, &km, st, e);

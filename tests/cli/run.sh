@@ -340,6 +340,18 @@ sys.exit(0 if d['lm_head.weight']['role']=='head' and d['lm_head.weight']['bits'
   check "$a-tiny (untied) --embeddings int4: generate runs" bash -c "$SQ quantize $M $T/earch/$a-e4.safetensors --embeddings int4 --quiet && $SQ generate $T/earch/$a-e4.safetensors --prompt 'Once upon a time' -n 8 | grep -q ."
 done
 check "--embeddings int9 is refused with one line, exit 2" bash -c "$SQ quantize $STORIES $T/x.safetensors --embeddings int9 2>$T/e9.txt; [ \$? -eq 2 ] && [ \$(wc -l < $T/e9.txt) -eq 1 ] && grep -q -- '--embeddings must be keep' $T/e9.txt && [ ! -e $T/x.safetensors ]"
+# a 64 MiB BF16 embedding is streamed in row blocks (packed.c weight_streamed): peak RSS
+# stays far below the tensor (held whole it took 86-102 MB: its bytes plus its codes), the
+# same bytes with 1 and 2 threads
+python3 tests/cli/make_big_emb.py $T/bigemb.safetensors
+peak_mb(){ python3 -c "import resource,subprocess,sys; rc=subprocess.run(sys.argv[1:]).returncode; print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024 if rc == 0 else 'failed')" "$@"; }
+for e in int8 int4; do
+  mb=$(peak_mb $SQ quantize $T/bigemb.safetensors $T/bigemb-$e.safetensors --embeddings $e --threads 2 --quiet)
+  check "--embeddings $e: a 64 MiB embedding quantizes in under 40 MB of peak RSS (got $mb MB)" bash -c "[ '$mb' != failed ] && [ '$mb' -lt 40 ]"
+done
+$SQ quantize $T/bigemb.safetensors $T/bigemb-t1.safetensors --embeddings int8 --threads 1 --quiet
+check "deterministic output (streamed embedding, 1 vs 2 threads)" cmp $T/bigemb-int8.safetensors $T/bigemb-t1.safetensors
+rm -f $T/bigemb*.safetensors
 # hostile quantized embeddings: wrong shape / dtype, missing scale or min, bad descriptions
 python3 tests/cli/make_bad_emb.py $T/emb-int8.s.safetensors "$T/hemb-s"
 python3 tests/cli/make_bad_emb.py $T/emb-int4.b.safetensors "$T/hemb-b"
