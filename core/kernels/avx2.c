@@ -597,6 +597,7 @@ AVX2 INLINE void q8_pairs_rt(const sq_q8pairs *P, const int R, const int T, cons
     const __m256i ones = _mm256_set1_epi16(1), low4 = _mm256_set1_epi8(15);
     const __m256i shift = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
     const size_t G = P->nblk / P->gpb;
+    const __m256i pidx = q8_param_index(P, R);
     __m256 y = _mm256_loadu_ps(P->y);
     for (size_t g = 0, b = 0; g < G; g++) {
         __m256 A = _mm256_setzero_ps();
@@ -635,16 +636,9 @@ AVX2 INLINE void q8_pairs_rt(const sq_q8pairs *P, const int R, const int T, cons
                               : _mm256_set_m128(_mm_broadcast_ss(P->d[1] + b), _mm_broadcast_ss(P->d[0] + b));
             A = _mm256_add_ps(A, _mm256_mul_ps(d, _mm256_cvtepi32_ps(hsum8x8(p))));
         }
-        __m256 s, m, X;
-        if (R == 8) {
-            s = _mm256_loadu_ps(P->s + g * 8);
-            m = _mm256_loadu_ps(P->m + g * 8);
-            X = _mm256_broadcast_ss(P->X[0] + g);
-        } else {
-            s = _mm256_broadcast_ps((const __m128 *)(P->s + g * 4));
-            m = _mm256_broadcast_ps((const __m128 *)(P->m + g * 4));
-            X = _mm256_set_m128(_mm_broadcast_ss(P->X[1] + g), _mm_broadcast_ss(P->X[0] + g));
-        }
+        const __m256 s = q8_params(P->s, P, g, R, pidx), m = q8_params(P->m, P, g, R, pidx);
+        const __m256 X = R == 8 ? _mm256_broadcast_ss(P->X[0] + g)
+                                : _mm256_set_m128(_mm_broadcast_ss(P->X[1] + g), _mm_broadcast_ss(P->X[0] + g));
         y = _mm256_add_ps(y, _mm256_add_ps(_mm256_mul_ps(s, A), _mm256_mul_ps(m, X)));
     }
     _mm256_storeu_ps(P->y, y);
@@ -706,6 +700,7 @@ const sq_kimpl sq_kimpl_avx2 = {
     .name = "avx2",
     .available = sq_cpu_has_avx2,
     SQ_AVX2_PRIMITIVES,
+    .q8_pairs = sq_avx2_q8_pairs,
     .matvec = &avx2_rows,
 };
 

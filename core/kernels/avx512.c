@@ -185,6 +185,123 @@ AVX512 INLINE void zwide_rows(const sq_linear *L, int part, size_t r0, const flo
     }
 ZWROWS(1) ZWROWS(2) ZWROWS(3) ZWROWS(4)
 
+/* ---- int8 activations with AVX-512 VNNI: the pair kernel (kernels_ref.h, sq_q8pairs) ----
+ * vpdpbusd multiplies 64 unsigned codes by 64 signed activations and sums each four
+ * products into an int32 lane in one instruction, with no int16 step to saturate, so
+ * every width 1..8 takes the same path. Two blocks of a row are one 512-bit register
+ * (four 128-bit quarters); the integer sums of 8 pairs x 2 blocks are then reduced
+ * together (integer: exact in any order) and enter the float accumulators one block at a
+ * time, block b before b + 1, as in the scalar kernel: the same bits. */
+#define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")))
+
+int sq_cpu_has_avx512vnni(void)
+{
+    __builtin_cpu_init();
+    return sq_cpu_has_avx512() && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                   __builtin_cpu_supports("avx512vnni")
+               ? 1
+               : 0;
+}
+
+/* Four registers z_k whose quarters hold the int32 partial sums of (pair 2k, block b),
+ * (2k, b + 1), (2k + 1, b), (2k + 1, b + 1): their 16 totals as
+ * [pairs 0..7 of block b | pairs 0..7 of block b + 1]. */
+VNNI INLINE __m512i vsum16(__m512i z0, __m512i z1, __m512i z2, __m512i z3)
+{
+    const __m512i s01 = _mm512_add_epi32(_mm512_unpacklo_epi32(z0, z1), _mm512_unpackhi_epi32(z0, z1));
+    const __m512i s23 = _mm512_add_epi32(_mm512_unpacklo_epi32(z2, z3), _mm512_unpackhi_epi32(z2, z3));
+    /* quarter l, element k: the total of z_k's quarter l */
+    const __m512i t = _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23));
+    return _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15), t);
+}
+
+/* 4-bit codes read in place (one input, 8 rows): rows 2k and 2k + 1 of blocks b and b + 1
+ * (two = 0: block b only, the rest zero) as one register, the low nibbles against the
+ * even columns' activations, the high ones against the odd columns' (nibble order). */
+VNNI INLINE __m512i vnib_pair(const sq_q8pairs *P, int k, size_t b, __m512i xe, __m512i xo, int two)
+{
+    const uint8_t *r0 = P->cu + (size_t)(2 * k) * P->ldc + b * (SQ_QB / 2), *r1 = r0 + P->ldc;
+    const __mmask32 n = two ? 0xffffffffu : 0xffffu;
+    const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_maskz_loadu_epi8(n, r0)),
+                                         _mm256_maskz_loadu_epi8(n, r1), 1);
+    const __m512i low4 = _mm512_set1_epi8(15);
+    const __m512i lo = _mm512_and_si512(v, low4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+    return _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, xe), hi, xo);
+}
+
+VNNI INLINE __m512i vnib_sums(const sq_q8pairs *P, size_t b, int two)
+{
+    /* quarters [even b, odd b, even b+1, odd b+1] -> [even b, even b+1] twice, odd alike */
+    const __m512i x = _mm512_maskz_loadu_epi8(two ? ~0ull : 0xffffffffull, P->xq[0] + b * SQ_QB);
+    const __m512i xe = _mm512_shuffle_i64x2(x, x, _MM_SHUFFLE(2, 0, 2, 0));
+    const __m512i xo = _mm512_shuffle_i64x2(x, x, _MM_SHUFFLE(3, 1, 3, 1));
+    return vsum16(vnib_pair(P, 0, b, xe, xo, two), vnib_pair(P, 1, b, xe, xo, two), vnib_pair(P, 2, b, xe, xo, two),
+                  vnib_pair(P, 3, b, xe, xo, two));
+}
+
+/* One code per byte: pair p = t*R + rr is row rr's blocks b, b + 1 against input t's;
+ * pairs 2j and 2j + 1 fold into the quarter layout of vsum16. */
+VNNI INLINE __m512i vbyte_sums(const sq_q8pairs *P, const int R, const int T, size_t b, int two)
+{
+    const __mmask64 n = two ? ~0ull : 0xffffffffull;
+    __m512i x[2], c[8], z[8];
+    _Pragma("GCC unroll 2") for (int t = 0; t < T; t++) x[t] = _mm512_maskz_loadu_epi8(n, P->xq[t] + b * SQ_QB);
+    _Pragma("GCC unroll 8") for (int rr = 0; rr < R; rr++) c[rr] =
+        _mm512_maskz_loadu_epi8(n, P->cu + (size_t)rr * P->ldc + b * SQ_QB);
+    _Pragma("GCC unroll 8") for (int p = 0; p < 8; p++) z[p] =
+        _mm512_dpbusd_epi32(_mm512_setzero_si512(), c[p % R], x[p / R]);
+    __m512i w[4];
+    _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) w[j] =
+        _mm512_add_epi32(_mm512_shuffle_i64x2(z[2 * j], z[2 * j + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_i64x2(z[2 * j], z[2 * j + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    return vsum16(w[0], w[1], w[2], w[3]);
+}
+
+/* The activation scales of block b for the 8 pairs. */
+VNNI INLINE __m256 vq8_d(const sq_q8pairs *P, const int T, size_t b)
+{
+    return T == 1 ? _mm256_broadcast_ss(P->d[0] + b)
+                  : _mm256_set_m128(_mm_broadcast_ss(P->d[1] + b), _mm_broadcast_ss(P->d[0] + b));
+}
+
+VNNI INLINE void vq8_pairs_rt(const sq_q8pairs *P, const int R, const int T, const int nib)
+{
+    const size_t G = P->nblk / P->gpb;
+    const __m256i pidx = q8_param_index(P, R);
+    __m256 y = _mm256_loadu_ps(P->y);
+    for (size_t g = 0, b = 0; g < G; g++) {
+        __m256 A = _mm256_setzero_ps();
+        const size_t e = b + P->gpb;
+        for (; b + 2 <= e; b += 2) {
+            if (P->pf) { /* the next pass's rows, as much as this step reads of these */
+                const size_t step = (size_t)R * (nib ? SQ_QB : 2 * SQ_QB);
+                for (size_t o = 0; o < step; o += 64) _mm_prefetch((const char *)(P->pf + b / 2 * step + o), _MM_HINT_T0);
+            }
+            const __m512 f = _mm512_cvtepi32_ps(nib ? vnib_sums(P, b, 1) : vbyte_sums(P, R, T, b, 1));
+            A = _mm256_add_ps(A, _mm256_mul_ps(vq8_d(P, T, b), _mm512_castps512_ps256(f)));
+            A = _mm256_add_ps(A, _mm256_mul_ps(vq8_d(P, T, b + 1),
+                                               _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1))));
+        }
+        if (b < e) { /* an odd block count: the last one alone */
+            const __m512 f = _mm512_cvtepi32_ps(nib ? vnib_sums(P, b, 0) : vbyte_sums(P, R, T, b, 0));
+            A = _mm256_add_ps(A, _mm256_mul_ps(vq8_d(P, T, b), _mm512_castps512_ps256(f)));
+            b++;
+        }
+        const __m256 s = q8_params(P->s, P, g, R, pidx), m = q8_params(P->m, P, g, R, pidx);
+        const __m256 X = T == 1 ? _mm256_broadcast_ss(P->X[0] + g)
+                                : _mm256_set_m128(_mm_broadcast_ss(P->X[1] + g), _mm_broadcast_ss(P->X[0] + g));
+        y = _mm256_add_ps(y, _mm256_add_ps(_mm256_mul_ps(s, A), _mm256_mul_ps(m, X)));
+    }
+    _mm256_storeu_ps(P->y, y);
+}
+
+VNNI static void vnni_q8_pairs(const sq_q8pairs *P)
+{
+    if (P->nib) vq8_pairs_rt(P, 8, 1, 1);
+    else if (P->T == 1) vq8_pairs_rt(P, 8, 1, 0);
+    else vq8_pairs_rt(P, 4, 2, 0);
+}
+
 static const sq_krows avx512_rows = {
     .rows = 4,
     .fma = 1,
@@ -204,6 +321,16 @@ const sq_kimpl sq_kimpl_avx512 = {
     .name = "avx512",
     .available = sq_cpu_has_avx512,
     SQ_AVX2_PRIMITIVES,
+    .q8_pairs = sq_avx2_q8_pairs,
+    .matvec = &avx512_rows,
+};
+
+/* avx512 with the VNNI pair kernel for int8 activations. */
+const sq_kimpl sq_kimpl_avx512vnni = {
+    .name = "avx512vnni",
+    .available = sq_cpu_has_avx512vnni,
+    SQ_AVX2_PRIMITIVES,
+    .q8_pairs = vnni_q8_pairs,
     .matvec = &avx512_rows,
 };
 

@@ -21,6 +21,7 @@ static const sq_kimpl *const impls[] = {
 #if defined(SQ_HAVE_AVX2)
     &sq_kimpl_avx2,
     &sq_kimpl_avx512,
+    &sq_kimpl_avx512vnni,
 #endif
 };
 #define NIMPLS (sizeof impls / sizeof impls[0])

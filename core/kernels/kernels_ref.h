@@ -7,8 +7,10 @@
  *   avx2     avx2.c     x86-64 AVX2 + FMA (function-level target attribute), GCC/clang
  *   avx512   avx512.c   AVX-512F one-input row kernels (`matvec`: the 16 lanes of a row in
  *                       one register); its other primitives are avx2's (x86.h)
+ *   avx512vnni avx512.c avx512 + AVX-512 BW/VL/VNNI: the int8-activation pair kernel on
+ *                       vpdpbusd, two blocks per register
  * dispatch.c lists them (sq_kernels_at) in order of preference; the last one available
- * on this build and CPU is used: simd128 in wasm builds, avx512 / avx2 / ref natively.
+ * on this build and CPU is used: simd128 in wasm builds, avx512vnni / avx512 / avx2 / ref natively.
  * Every implementation gives the same bits: only the element-wise steps (exact, or one
  * float multiply and add without fusion) and the lane accumulation below are
  * implementation-specific, and those are defined to the bit. The kernel tests
@@ -114,7 +116,10 @@ typedef struct sq_krows {
 /* One call of the pair kernel: R rows x T inputs (R*T == SQ_Q8_PAIRS: 8x1 or 4x2), pair
  * p = t*R + rr. Over every block of the row, in order, with groups of gpb blocks:
  *   A_p = A_p + d[t][b] * I(cu row rr, block b; xq[t] block b);
- *   at a group's end: y[p] = y[p] + (s[g*R + rr] * A_p + m[g*R + rr] * X[t][g]), A_p = 0.
+ *   at a group's end: y[p] = y[p] + (s[g*sg + rr*sr] * A_p + m[g*sg + rr*sr] * X[t][g]),
+ *   A_p = 0.
+ * s, m: the rows' group scales and minimums; (sg, sr) = (R, 1) holds each group's R values
+ * together (one vector load), (1, G) is the layer's own row-major order (no copy).
  * cu: the R rows' codes, row rr at cu + rr*ldc: one byte per code, or (nib = 1, 4-bit
  * codes, one input) the layer's packed rows themselves, and then the inputs come in
  * nibble order (sq_q8act.qn). All pointers cover whole rows. */
@@ -124,9 +129,12 @@ typedef struct sq_q8pairs {
     int nib;
     const uint8_t *cu;
     size_t ldc;
+    const uint8_t *pf; /* the next pass's R*ldc bytes of codes (a hint to prefetch them as
+                          these are read; NULL: none) */
     const int8_t *xq[2];
     const float *d[2], *X[2];
     const float *s, *m;
+    size_t sg, sr;
     size_t nblk, gpb;
     float *y;
 } sq_q8pairs;
@@ -186,6 +194,7 @@ extern const sq_kimpl sq_kimpl_simd128;
 #define SQ_HAVE_AVX2 1
 extern const sq_kimpl sq_kimpl_avx2;
 extern const sq_kimpl sq_kimpl_avx512;
+extern const sq_kimpl sq_kimpl_avx512vnni;
 #endif
 
 /* The implementations of this build, in order of preference (0: ref); i >= count: NULL.

@@ -98,7 +98,8 @@ void sq_kq8_pairs_ref(const sq_q8pairs *P)
                 A = A + P->d[t][b] * (float)I;
                 if ((b + 1) % P->gpb == 0) {
                     size_t g = b / P->gpb;
-                    y = y + (P->s[g * (size_t)R + rr] * A + P->m[g * (size_t)R + rr] * P->X[t][g]);
+                    size_t o = g * P->sg + (size_t)rr * P->sr;
+                    y = y + (P->s[o] * A + P->m[o] * P->X[t][g]);
                     A = 0.0f;
                 }
             }
@@ -128,14 +129,15 @@ int sq_kernels_rows_q8(const sq_kimpl *K, const sq_linear *L, const sq_q8act *A,
     /* 8-bit codes are bytes already: the kernel reads the layer's rows in place */
     const int direct = L->bits == 8 || nib;
     uint8_t *cu = malloc(direct ? (size_t)R * L->row_bytes : (size_t)R * cols);
-    float *s = malloc(2 * G * (size_t)R * sizeof(float)), *Xq = malloc(n * G * sizeof(float));
+    /* s, m: [G][R] for a batch; rs: the rows' params widened from BF16 */
+    float *s = malloc(4 * G * (size_t)R * sizeof(float)), *Xq = malloc(n * G * sizeof(float));
     if (!cu || !s || !Xq) {
         free(cu);
         free(s);
         free(Xq);
         return 0;
     }
-    float *m = s + G * (size_t)R;
+    float *m = s + G * (size_t)R, *rs = m + G * (size_t)R;
     for (size_t i = 0; i < n; i++)
         for (size_t g = 0; g < G; g++) {
             float X = 0.0f;
@@ -153,34 +155,54 @@ int sq_kernels_rows_q8(const sq_kimpl *K, const sq_linear *L, const sq_q8act *A,
             const sq_lin_part *P = L->kind == SQ_LIN_PAPER ? &L->parts[c] : NULL;
             const uint8_t *codes = P ? P->codes : L->codes, *rows_cu = cu;
             size_t ldc = cols;
+            const uint8_t *pf = NULL;
             if (direct && Rn == (size_t)R) {
                 rows_cu = codes + r * L->row_bytes;
                 ldc = L->row_bytes;
+                if (r + 3 * (size_t)R <= r1) pf = rows_cu + 2 * (size_t)R * ldc; /* rows are contiguous */
             } else if (direct) { /* a short last pass: copy the rows, pad with zero codes */
                 memset(cu, 0, (size_t)R * L->row_bytes);
                 memcpy(cu, codes + r * L->row_bytes, Rn * L->row_bytes);
                 ldc = L->row_bytes;
             }
-            for (size_t rr = 0; rr < (size_t)R; rr++) {
-                if (direct) { /* rows_cu already set */
-                } else if (rr < Rn) K->unpack(codes + (r + rr) * L->row_bytes, 0, L->bits, cols, cu + rr * cols);
-                else memset(cu + rr * cols, 0, cols); /* padding rows: computed, never stored */
-                for (size_t g = 0; g < G; g++) {
-                    size_t p = L->group ? (r + rr) * L->groups + g : 0, o = g * (size_t)R + rr;
-                    if (rr >= Rn) s[o] = m[o] = 0.0f;
-                    else if (P) {
-                        s[o] = P->scale[p];
-                        m[o] = P->min[p];
-                    } else {
-                        s[o] = sq_kbf16(L->scale_bf16[p]);
-                        m[o] = sq_kbf16(L->min_bf16[p]);
-                    }
+            if (!direct)
+                for (size_t rr = 0; rr < (size_t)R; rr++) {
+                    if (rr < Rn) K->unpack(codes + (r + rr) * L->row_bytes, 0, L->bits, cols, cu + rr * cols);
+                    else memset(cu + rr * cols, 0, cols); /* padding rows: computed, never stored */
                 }
+            /* the R rows' group parameters. One input: in the layer's row order (a paper
+               part's floats in place, packed BF16 widened in one call: the rows' values are
+               contiguous), the kernel gathers them. A batch: each group's R values
+               together, copied once per pass for every input; zeros for padding rows. */
+            const size_t ld = L->group ? L->groups : 0, base = r * ld; /* ld 0: one value */
+            const float *ps, *pm;
+            size_t sg = 1, sr = ld;
+            if (P) {
+                ps = P->scale + base;
+                pm = P->min + base;
+            } else {
+                size_t nv = ld ? Rn * ld : 1;
+                K->bf16_f32(L->scale_bf16 + base, nv, rs);
+                K->bf16_f32(L->min_bf16 + base, nv, rs + nv);
+                ps = rs;
+                pm = rs + nv;
+            }
+            if (n > 1 || Rn < (size_t)R) {
+                for (size_t g = 0; g < G; g++)
+                    for (size_t rr = 0; rr < (size_t)R; rr++) {
+                        size_t o = g * (size_t)R + rr, q = rr * ld + (ld ? g : 0);
+                        s[o] = rr < Rn ? ps[q] : 0.0f;
+                        m[o] = rr < Rn ? pm[q] : 0.0f;
+                    }
+                ps = s;
+                pm = m;
+                sg = (size_t)R;
+                sr = 1;
             }
             for (size_t i = 0; i < n; i += (size_t)T) {
                 float y[SQ_Q8_PAIRS];
-                sq_q8pairs Pj = {.R = R, .T = T, .bits = L->bits, .nib = nib, .cu = rows_cu, .ldc = ldc,
-                                 .s = s, .m = m, .nblk = nblk, .gpb = gpb, .y = y};
+                sq_q8pairs Pj = {.R = R, .T = T, .bits = L->bits, .nib = nib, .cu = rows_cu, .ldc = ldc, .pf = pf,
+                                 .s = ps, .m = pm, .sg = sg, .sr = sr, .nblk = nblk, .gpb = gpb, .y = y};
                 for (int t = 0; t < T; t++) {
                     size_t it = i + (size_t)t < n ? i + (size_t)t : i; /* a padding input repeats i */
                     Pj.xq[t] = (nib ? A->qn : A->q) + it * cols;

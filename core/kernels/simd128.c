@@ -680,6 +680,21 @@ INLINE v128_t q8_pairsum(v128_t a, v128_t b)
     return wasm_i32x4_add(wasm_i32x4_shuffle(a, b, 0, 2, 4, 6), wasm_i32x4_shuffle(a, b, 1, 3, 5, 7));
 }
 
+/* The 8 pairs' values of group g of v (P->s or P->m), pairs 0-3 and 4-7 (rows 4-7, or
+ * rows 0-3 again for the second input): loads when the group's R values are together. */
+INLINE void q8_params(const float *v, const sq_q8pairs *P, size_t g, const int R, v128_t *lo, v128_t *hi)
+{
+    const float *p = v + g * P->sg;
+    const size_t l = P->sr, h = R == 8 ? 4 * l : 0;
+    if (l == 1) {
+        *lo = wasm_v128_load(p);
+        *hi = wasm_v128_load(p + h);
+        return;
+    }
+    *lo = wasm_f32x4_make(p[0], p[l], p[2 * l], p[3 * l]);
+    *hi = wasm_f32x4_make(p[h], p[h + l], p[h + 2 * l], p[h + 3 * l]);
+}
+
 INLINE void q8_pairs_rt(const sq_q8pairs *P, const int R, const int T, const int nib, const int wide)
 {
     const size_t G = P->nblk / P->gpb;
@@ -712,19 +727,10 @@ INLINE void q8_pairs_rt(const sq_q8pairs *P, const int R, const int T, const int
             A0 = wasm_f32x4_add(A0, wasm_f32x4_mul(d0, wasm_f32x4_convert_i32x4(t0)));
             A1 = wasm_f32x4_add(A1, wasm_f32x4_mul(d1, wasm_f32x4_convert_i32x4(t1)));
         }
-        v128_t s0, s1, m0, m1, X0, X1;
-        if (R == 8) {
-            s0 = wasm_v128_load(P->s + g * 8);
-            s1 = wasm_v128_load(P->s + g * 8 + 4);
-            m0 = wasm_v128_load(P->m + g * 8);
-            m1 = wasm_v128_load(P->m + g * 8 + 4);
-            X0 = X1 = wasm_f32x4_splat(P->X[0][g]);
-        } else {
-            s0 = s1 = wasm_v128_load(P->s + g * 4);
-            m0 = m1 = wasm_v128_load(P->m + g * 4);
-            X0 = wasm_f32x4_splat(P->X[0][g]);
-            X1 = wasm_f32x4_splat(P->X[1][g]);
-        }
+        v128_t s0, s1, m0, m1;
+        q8_params(P->s, P, g, R, &s0, &s1);
+        q8_params(P->m, P, g, R, &m0, &m1);
+        const v128_t X0 = wasm_f32x4_splat(P->X[0][g]), X1 = R == 8 ? X0 : wasm_f32x4_splat(P->X[1][g]);
         y0 = wasm_f32x4_add(y0, wasm_f32x4_add(wasm_f32x4_mul(s0, A0), wasm_f32x4_mul(m0, X0)));
         y1 = wasm_f32x4_add(y1, wasm_f32x4_add(wasm_f32x4_mul(s1, A1), wasm_f32x4_mul(m1, X1)));
     }

@@ -80,11 +80,32 @@ AVX2 INLINE void prefetch_next(const void *row0, size_t stride, int R, size_t j,
     for (size_t b = 0; b < (size_t)R * step; b += 64) _mm_prefetch((const char *)(a + b), _MM_HINT_T0);
 }
 
+/* ---- int8 activations (sq_q8pairs): the pair kernels' shared steps ---- */
+
+/* Where pair p's row (p % R) has its group parameters, in units of P->sr (a gather's
+ * indices; unused when sr == 1). */
+AVX2 INLINE __m256i q8_param_index(const sq_q8pairs *P, const int R)
+{
+    const int l = (int)P->sr;
+    return R == 8 ? _mm256_setr_epi32(0, l, 2 * l, 3 * l, 4 * l, 5 * l, 6 * l, 7 * l)
+                  : _mm256_setr_epi32(0, l, 2 * l, 3 * l, 0, l, 2 * l, 3 * l);
+}
+
+/* The 8 pairs' values of group g of v (P->s or P->m): one load when the group's R values
+ * are together (sr == 1), else a gather. */
+AVX2 INLINE __m256 q8_params(const float *v, const sq_q8pairs *P, size_t g, const int R, __m256i idx)
+{
+    const float *p = v + g * P->sg;
+    if (P->sr == 1) return R == 8 ? _mm256_loadu_ps(p) : _mm256_broadcast_ps((const __m128 *)p);
+    return _mm256_i32gather_ps(p, idx, 4);
+}
 
 int sq_cpu_has_avx2(void);
 int sq_cpu_has_avx512(void);
+int sq_cpu_has_avx512vnni(void);
 
-/* The AVX2 primitives (avx2.c), shared by the avx2 and avx512 tables. */
+/* The AVX2 primitives (avx2.c), shared by the avx2 and avx512 tables (SQ_AVX2_PRIMITIVES:
+ * all but q8_pairs, which each table names: avx512vnni has its own). */
 void sq_avx2_unpack(const uint8_t *row, size_t j, int bits, size_t n, uint8_t *dst);
 void sq_avx2_u8_f32(const uint8_t *src, size_t n, float *dst);
 void sq_avx2_i8_f32(const int8_t *src, size_t n, float *dst);
@@ -107,7 +128,7 @@ void sq_avx2_wsum(const float *p, const float *V, size_t ldv, size_t T, size_t n
     .unpack = sq_avx2_unpack, .u8_f32 = sq_avx2_u8_f32, .i8_f32 = sq_avx2_i8_f32, .bf16_f32 = sq_avx2_bf16_f32,    \
     .f16_f32 = sq_avx2_f16_f32, .dequant = sq_avx2_dequant, .lut_f32 = sq_avx2_lut_f32, .lanes = sq_avx2_lanes,    \
     .reduce = sq_avx2_reduce, .factored_row = sq_avx2_factored_row, .packedk_row = sq_avx2_packedk_row,            \
-    .bf16_row = sq_avx2_bf16_row, .sym8_row = sq_avx2_sym8_row, .q8_pairs = sq_avx2_q8_pairs, .wsum = sq_avx2_wsum
+    .bf16_row = sq_avx2_bf16_row, .sym8_row = sq_avx2_sym8_row, .wsum = sq_avx2_wsum
 
 #endif
 #endif
