@@ -146,6 +146,59 @@ AVX512 INLINE void zpackedk_rows(const sq_linear *L, size_t r0, const float *x, 
 ZPKROWS4(2, 1) ZPKROWS4(2, 2) ZPKROWS4(4, 1) ZPKROWS4(4, 2) ZPKROWS4(8, 1) ZPKROWS4(8, 2) ZPKROWS4(3, 1) ZPKROWS4(3, 2)
 #define ZPKROW4(bits, ib) {zpkrows_1_##bits##_##ib, zpkrows_2_##bits##_##ib, zpkrows_3_##bits##_##ib, zpkrows_4_##bits##_##ib}
 
+/* A prompt through a packed k > 1 layer: 4 rows x 4 inputs, each row decoded once per
+ * 4 inputs (zpackedk_rows decodes it once per input), the 16 (row, input) lane sets in
+ * registers. Per (row, input) the arithmetic is zpackedk_rows' (the canonical dot16). */
+AVX512 INLINE void zpackedk_tile(const sq_linear *L, size_t r0, const float *X, float *y, const int bits,
+                                 const int ib)
+{
+    enum { R = SQ_KTILE_R, NI = SQ_KTILE_N };
+    const size_t cols = L->cols, gsz = sq_kgroup_size(L), G = cols / gsz;
+    const int k = L->k;
+    const __m512i ish = ib == 2 ? _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+                                : _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m512 a[R][NI];
+    _Pragma("GCC unroll 8") for (int i = 0; i < R; i++) _Pragma("GCC unroll 8") for (int t = 0; t < NI; t++) a[i][t] =
+        _mm512_setzero_ps();
+    for (size_t g = 0; g < G; g++) {
+        __m512 S[R], M[R];
+        _Pragma("GCC unroll 8") for (int i = 0; i < R; i++) {
+            size_t p = sq_kparam(L, r0 + (size_t)i, g) * (size_t)k;
+            S[i] = _mm512_broadcast_f32x4(_mm256_castps256_ps128(table8(L->scale_bf16 + p, k, ib)));
+            M[i] = _mm512_broadcast_f32x4(_mm256_castps256_ps128(table8(L->min_bf16 + p, k, ib)));
+        }
+        for (size_t j = g * gsz; j < (g + 1) * gsz; j += 16) {
+            _Pragma("GCC unroll 8") for (int i = 0; i < R; i++) {
+                const size_t r = r0 + (size_t)i;
+                const uint8_t *irow = L->ids + r * L->id_row_bytes;
+                const __m512i id = _mm512_srlv_epi32(
+                    _mm512_set1_epi32(ib == 2 ? (int)rd32(irow + j / 4) : (int)(irow[j / 8] | (uint32_t)irow[j / 8 + 1] << 8)),
+                    ish);
+                const __m512 c = _mm512_cvtepi32_ps(zdecode16(L->codes + r * L->row_bytes, j, bits));
+                const __m512 w = _mm512_fmadd_ps(_mm512_permutexvar_ps(id, S[i]), c, _mm512_permutexvar_ps(id, M[i]));
+                _Pragma("GCC unroll 8") for (int t = 0; t < NI; t++) a[i][t] =
+                    _mm512_add_ps(a[i][t], _mm512_mul_ps(w, _mm512_loadu_ps(X + (size_t)t * cols + j)));
+            }
+        }
+    }
+    /* the canonical reduction of each (row, input), four rows at a time (padding: zero) */
+    _Pragma("GCC unroll 8") for (int t = 0; t < NI; t++) for (int i0 = 0; i0 < R; i0 += 4) {
+        __m512 four[4];
+        for (int q = 0; q < 4; q++) four[q] = i0 + q < R ? a[i0 + q][t] : _mm512_setzero_ps();
+        float o[4];
+        _mm_storeu_ps(o, zred16x4(four));
+        for (int q = 0; q < 4 && i0 + q < R; q++) y[t * R + i0 + q] = o[q];
+    }
+}
+
+#define ZPKTILE(bits, ib)                                                                                            \
+    AVX512 __attribute__((noinline)) static void zpktile_##bits##_##ib(const sq_linear *L, size_t r0,            \
+                                                                       const float *X, float *y)                 \
+    {                                                                                                                \
+        zpackedk_tile(L, r0, X, y, bits, ib);                                                                        \
+    }
+ZPKTILE(2, 1) ZPKTILE(2, 2) ZPKTILE(3, 1) ZPKTILE(3, 2) ZPKTILE(4, 1) ZPKTILE(4, 2) ZPKTILE(8, 1) ZPKTILE(8, 2)
+
 /* wide_rows (BF16, sym8 int8) with 16-lane registers. */
 AVX512 INLINE void zwide_rows(const sq_linear *L, int part, size_t r0, const float *x, float *y, const int R,
                               const int sym8)
@@ -315,6 +368,10 @@ static const sq_krows avx512_rows = {
                 [8] = {ZPKROW4(8, 1), ZPKROW4(8, 2)}},
     .bf16 = {zbf16rows_1, zbf16rows_2, zbf16rows_3, zbf16rows_4},
     .sym8 = {zsym8rows_1, zsym8rows_2, zsym8rows_3, zsym8rows_4},
+    .packedk_tile = {[2] = {zpktile_2_1, zpktile_2_2},
+                     [3] = {zpktile_3_1, zpktile_3_2},
+                     [4] = {zpktile_4_1, zpktile_4_2},
+                     [8] = {zpktile_8_1, zpktile_8_2}},
 };
 
 const sq_kimpl sq_kimpl_avx512 = {

@@ -69,6 +69,12 @@ typedef void (*sq_kfrows_fn)(const sq_linear *L, const uint8_t *row0, size_t str
                              const float *x, const float *gs, size_t G, float *y);
 /* y[i] = dot16(dequantized row r0+i, x) of a packed k > 1 layer */
 typedef void (*sq_kpkrows_fn)(const sq_linear *L, size_t r0, const float *x, float *y);
+/* y[t*SQ_KTILE_R + i] = dot16(dequantized row r0+i, X_t) of a packed k > 1 layer for
+ * SQ_KTILE_R rows and the SQ_KTILE_N inputs X_t = X + t*cols: a prompt's rows decoded
+ * once per SQ_KTILE_N inputs */
+#define SQ_KTILE_R 2
+#define SQ_KTILE_N 8
+typedef void (*sq_kpktile_fn)(const sq_linear *L, size_t r0, const float *X, float *y);
 /* y[i] = dot16(row r0+i, x) of a BF16 layer, or of the int8 codes of sym8 paper part `part` */
 typedef void (*sq_kwrows_fn)(const sq_linear *L, int part, size_t r0, const float *x, float *y);
 
@@ -86,6 +92,7 @@ typedef struct sq_krows {
     sq_kfrows_fn factored[SQ_KMAX_BITS + 1][SQ_KMAX_R];     /* [bits][R - 1] */
     sq_kpkrows_fn packedk[SQ_KMAX_BITS + 1][2][SQ_KMAX_R]; /* [bits][id bits - 1][R - 1], k <= 4 */
     sq_kwrows_fn bf16[SQ_KMAX_R], sym8[SQ_KMAX_R];          /* [R - 1] */
+    sq_kpktile_fn packedk_tile[SQ_KMAX_BITS + 1][2];        /* [bits][id bits - 1]; NULL: none */
 } sq_krows;
 
 /* ---- int8 activations (sq_exec.act == SQ_ACT_INT8): integer dot products ----

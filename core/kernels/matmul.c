@@ -267,6 +267,39 @@ static int matvec_rows(const sq_krows *F, const sq_linear *L, const float *x, co
     return 1;
 }
 
+/* ---------------- a batch: the implementation's tile kernel ---------------- */
+
+/* Rows [r0, r0 + R*(rows / R)) x inputs [0, N*(n / N)) of a packed k > 1 layer through
+ * F's tile kernel (bias added); *rt, *nt: the end of the rows and inputs it covered (r0
+ * and 0 when it has none for this layout, or the geometry is not one it handles). */
+static void packedk_tiles(const sq_krows *F, const sq_linear *L, const float *X, size_t n, float *Y, size_t r0,
+                          size_t r1, size_t *rt, size_t *nt)
+{
+    const size_t cols = L->cols, gsz = group_size(L), rows = L->rows;
+    const int bits = L->bits >= 1 && L->bits <= SQ_KMAX_BITS ? L->bits : 0, ib = sq_kid_bits(L->k);
+    *rt = r0;
+    *nt = 0;
+    if (L->kind != SQ_LIN_PACKED || L->k == 1 || !bits || gsz % 16 || cols % gsz || !(ib == 1 || ib == 2) ||
+        (F->fma && L->scale_big) || n < SQ_KTILE_N || r1 - r0 < SQ_KTILE_R)
+        return;
+    const sq_kpktile_fn fn = F->packedk_tile[bits][ib - 1];
+    if (!fn) return;
+    const size_t R = SQ_KTILE_R, N = SQ_KTILE_N, re = r0 + (r1 - r0) / R * R, ne = n / N * N;
+    float y[SQ_KTILE_R * SQ_KTILE_N];
+    for (size_t r = r0; r < re; r += R)
+        for (size_t i = 0; i < ne; i += N) {
+            fn(L, r, X + i * cols, y);
+            for (size_t t = 0; t < N; t++)
+                for (size_t q = 0; q < R; q++)
+                    Y[(i + t) * rows + r + q] = L->bias ? y[t * R + q] + L->bias[r + q] : y[t * R + q];
+        }
+    *rt = re;
+    *nt = ne;
+}
+
+static void rows_generic(const sq_kimpl *K, const sq_linear *L, const float *X, size_t n, float *Y, const float *gs,
+                         size_t r0, size_t r1, size_t i_first);
+
 void sq_kernels_rows(const sq_kimpl *K, const sq_linear *L, const float *X, size_t n, float *Y, const float *gs,
                      size_t r0, size_t r1)
 {
@@ -276,11 +309,23 @@ void sq_kernels_rows(const sq_kimpl *K, const sq_linear *L, const float *X, size
             for (size_t r = r0; r < r1; r++) Y[r] = Y[r] + L->bias[r];
         return;
     }
+    /* a batch: tiles of rows x inputs where the implementation has them, the rest per row
+       (each (row, input) is computed alone either way: the same bits) */
+    size_t rt = r0, nt = 0;
+    if (n > 1 && K->matvec) packedk_tiles(K->matvec, L, X, n, Y, r0, r1, &rt, &nt);
+    if (rt > r0 && nt < n) rows_generic(K, L, X, n, Y, gs, r0, rt, nt);
+    rows_generic(K, L, X, n, Y, gs, rt, r1, 0);
+}
+
+/* Rows [r0, r1) on inputs [i_first, n), one row at a time. */
+static void rows_generic(const sq_kimpl *K, const sq_linear *L, const float *X, size_t n, float *Y, const float *gs,
+                         size_t r0, size_t r1, size_t i_first)
+{
     scratch sc;
     size_t rows = L->rows, cols = L->cols, gsz = group_size(L), G = (cols + gsz - 1) / gsz;
     float y[SQ_KNB], t[SQ_KNB];
     for (size_t r = r0; r < r1; r++) {
-        for (size_t i0 = 0; i0 < n; i0 += SQ_KNB) {
+        for (size_t i0 = i_first; i0 < n; i0 += SQ_KNB) {
             size_t nb = n - i0 < SQ_KNB ? n - i0 : SQ_KNB;
             const float *Xb = X + i0 * cols, *gsb = gs ? gs + i0 * G : NULL;
             switch (L->kind) {
