@@ -37,7 +37,10 @@ int sq_quant_opt_set(sq_quant_opts *o, const char *key, const char *v, sq_err *e
         else if (int_in(v, 1, 1L << 30, &n)) o->group = (int)n;
         else return sq_fail(e, SQ_EINPUT, "--group must be auto, row, tensor or a positive number");
     } else if (strcmp(key, "format") == 0) {
-        if (!sq_format_find(v, &o->format)) return sq_fail(e, SQ_EINPUT, "--format must be packed, paper or codebook");
+        if (!sq_format_find(v, &o->format)) {
+            char names[64];
+            return sq_fail(e, SQ_EINPUT, "--format must be %s", sq_formats_text(", ", " or ", names, sizeof names));
+        }
     } else if (strcmp(key, "embeddings") == 0) {
         /* keep, or intB for a width of the plain packed codes (formats.h) */
         if (strcmp(v, "keep") == 0) o->embeddings = SQ_EMB_KEEP;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../kernels/linear.h"
+#include "../quant/qfile.h"
 #include "../quant/quant.h"
 #include "codebook.h"
 #include "packed.h"
@@ -26,14 +27,15 @@ sq_qpart sq_qpart_make(const char *suffix, sq_dtype dt, int ndim, size_t d0, siz
     return p;
 }
 
-/* name, widths, max k, group policy, parts, kernel family, quantize, reads source bytes, dequantize */
+/* name, widths, max k, group policy, parts, kernel family, kind in files, quantize, reads source
+ * bytes, dequantize */
 const sq_format sq_formats[SQ_FMT_COUNT] = {
     [SQ_FMT_PACKED] = {"packed", SQ_WIDTHS_SPLIT, SQ_MAX_CLUSTERS, sq_group_size, sq_packed_parts, SQ_LIN_PACKED,
-                       sq_packed_quantize, sq_packed_reads_source, sq_packed_dequantize},
-    [SQ_FMT_PAPER] = {"paper", SQ_WIDTHS_SPLIT, SQ_MAX_CLUSTERS, sq_group_size, sq_paper_parts, SQ_LIN_PAPER,
+                       SQ_QT_PACKED, sq_packed_quantize, sq_packed_reads_source, sq_packed_dequantize},
+    [SQ_FMT_PAPER] = {"paper", SQ_WIDTHS_SPLIT, SQ_MAX_CLUSTERS, sq_group_size, sq_paper_parts, SQ_LIN_PAPER, SQ_QT_PAPER,
                       sq_paper_quantize, NULL, sq_paper_dequantize},
     [SQ_FMT_CODEBOOK] = {"codebook", SQ_WIDTHS_CODEBOOK, 1, sq_cb_group_size, sq_cb_parts, SQ_LIN_CODEBOOK,
-                         sq_cb_quantize_weight, NULL, sq_cb_dequantize},
+                         SQ_QT_CODEBOOK, sq_cb_quantize_weight, NULL, sq_cb_dequantize},
 };
 
 const sq_format *sq_format_find(const char *name, int *id)
@@ -49,6 +51,18 @@ const sq_format *sq_format_find(const char *name, int *id)
 const char *sq_format_name(int format)
 {
     return format >= 0 && format < SQ_FMT_COUNT ? sq_formats[format].name : "packed";
+}
+
+const char *sq_formats_text(const char *sep, const char *last, char *buf, size_t n)
+{
+    size_t at = 0;
+    buf[0] = 0;
+    for (int i = 0; i < SQ_FMT_COUNT && at < n; i++) {
+        int w = snprintf(buf + at, n - at, "%s%s", i == 0 ? "" : i == SQ_FMT_COUNT - 1 ? last : sep, sq_formats[i].name);
+        if (w < 0) break;
+        at += (size_t)w;
+    }
+    return buf;
 }
 
 unsigned sq_widths_all(void)

@@ -120,6 +120,7 @@ typedef struct sq_format {
        returns how many (<= SQ_QPARTS_MAX) */
     int (*parts)(const sq_qgeom *g, sq_qpart *out);
     int lin_kind;      /* the sq_linear kind (SQ_LIN_*) it loads as: its kernel family */
+    int qt_kind;       /* the kind of its weights in a file's description (SQ_QT_*, qfile.h) */
     /* Quantize one split weight of geometry *L (k-means cells in *km when L->k > 1) and
        write, or queue, its parts in the order `parts` gives; st gets mse and mse_plain
        (the same bits without splitting, or NAN when the options skip it), and
@@ -142,6 +143,9 @@ extern const sq_format sq_formats[SQ_FMT_COUNT];
 const sq_format *sq_format_find(const char *name, int *id);
 /* "packed", "paper", "codebook" */
 const char *sq_format_name(int format);
+/* Every format's name for messages, sep between them and " or " before the last:
+ * sep ", ": "packed, paper or codebook"; sep "|" and last "|": "packed|paper|codebook". */
+const char *sq_formats_text(const char *sep, const char *last, char *buf, size_t n);
 /* Whether some format takes b bits (the list CLI and bindings parse against), and the
  * one-line error for a --bits value that is not: "--bits must be 2, 3, 4, 5, 6, 7, 8 or f32". */
 int sq_bits_known(long b);

@@ -55,7 +55,7 @@ int sq_quant_opts_check(const sq_quant_opts *o, sq_err *e)
     if (o->clusters < 1 || o->clusters > SQ_MAX_CLUSTERS)
         return sq_fail(e, SQ_EINPUT, "--clusters must be between 1 and %d (got %d)", SQ_MAX_CLUSTERS, o->clusters);
     if (o->format < 0 || o->format >= SQ_FMT_COUNT)
-        return sq_fail(e, SQ_EINPUT, "--format must be packed, paper or codebook");
+        return sq_fail(e, SQ_EINPUT, "--format must be %s", sq_formats_text(", ", " or ", wt, sizeof wt));
     const sq_format *F = &sq_formats[o->format];
     int f32_ok = F->max_k > 1; /* --bits f32 splits into float parts: for formats that split */
     if (o->bits == SQ_BITS_F32 ? !f32_ok : !(F->widths & SQ_BITS_MASK(o->bits))) {

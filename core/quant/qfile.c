@@ -21,7 +21,11 @@ int sq_qfile_open(sq_qfile *q, const sq_st_file *f, sq_err *e)
     if (!fmt) return SQ_OK; /* not quantized: q->format stays 0 (none) */
     int id;
     if (sq_format_find(fmt, &id)) q->format = id + 1; /* SQ_QF_* */
-    else return sq_fail(e, SQ_EINPUT, "unknown sq.format \"%.32s\" (expected packed, paper or codebook)", fmt);
+    else {
+        char names[64];
+        return sq_fail(e, SQ_EINPUT, "unknown sq.format \"%.32s\" (expected %s)", fmt,
+                       sq_formats_text(", ", " or ", names, sizeof names));
+    }
     const char *tj = sq_st_meta(f, "sq.tensors");
     if (!tj) return sq_fail(e, SQ_EINPUT, "quantized file without \"sq.tensors\" metadata");
     q->desc = sq_json_parse(tj, strlen(tj));
@@ -63,10 +67,8 @@ int sq_qfile_describe(const sq_qfile *q, const char *name, sq_qtensor *t, sq_err
         return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: missing \"kind\" or \"dtype\"", name);
     t->dtype = sq_dtype_from_name(dt->valuestring);
     if (!sq_dtype_is_float(t->dtype)) return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: dtype must be F32, F16 or BF16", name);
-    static const int qt_of_format[SQ_FMT_COUNT] = {[SQ_FMT_PACKED] = SQ_QT_PACKED, [SQ_FMT_PAPER] = SQ_QT_PAPER,
-                                                   [SQ_FMT_CODEBOOK] = SQ_QT_CODEBOOK};
     const sq_format *F = sq_format_find(kind->valuestring, &t->format);
-    if (F) t->kind = qt_of_format[t->format];
+    if (F) t->kind = F->qt_kind;
     else if (strcmp(kind->valuestring, "split") == 0) t->kind = SQ_QT_SPLIT;
     else if (strcmp(kind->valuestring, "bias") == 0) t->kind = SQ_QT_BIAS;
     else return sq_fail(e, SQ_EINPUT, "sq.tensors['%s']: unknown kind \"%.32s\"", name, kind->valuestring);
