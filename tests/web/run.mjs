@@ -436,7 +436,7 @@ await test("frontier: size against error for stories260K at every width and k; k
     assert(Math.abs(got - want) < 1e-9, `INT${b} k=1: ${got} bits/weight on the page, ${want} from sq quantize`);
   }
   const note = await page.locator("#frontier-note").innerText();
-  assert(/At the same bits, plain INT4/.test(note) && /At about the same size, plain INT\d/.test(note), `frontier note: ${note}`);
+  assert(/At the same code width, plain INT4/.test(note) && /At about the same size, plain INT\d/.test(note), `frontier note: ${note}`);
   await page.locator("#frontier").scrollIntoViewIfNeeded();
   await screenshot("frontier-stories");
   notes.push(`frontier stories260K: ${note}`);

@@ -102,7 +102,7 @@ function draw(points, mine) {
   const plainSameBits = points.find((p) => p.k === 1 && !isCodebook(p) && p.bits === mine.bits);
   const lines = [];
   if (mine.k > 1 && plainSameBits)
-    lines.push(`At the same bits, plain INT${mine.bits} has ${(plainSameBits.mse / mine.mse).toFixed(1)}× the error of the split, but it is smaller: ${plainSameBits.bpw.toFixed(2)} bits per weight against ${mine.bpw.toFixed(2)}.`);
+    lines.push(`At the same code width, plain INT${mine.bits} has ${(plainSameBits.mse / mine.mse).toFixed(1)}× the error of the split, but it is smaller: ${plainSameBits.bpw.toFixed(2)} bits per weight against ${mine.bpw.toFixed(2)}.`);
   if (mine.k > 1 && same) {
     const r = same.mse / mine.mse;
     lines.push(`At about the same size, plain INT${same.bits} (${same.bpw.toFixed(2)} bits per weight) has ${r >= 1 ? `${r.toFixed(1)}× the error of` : `${(1 / r).toFixed(1)}× less error than`} INT${mine.bits} k = ${mine.k}${r < 1 ? ": at this size the split does not pay" : ""}.`);

@@ -200,7 +200,7 @@ export function finishRun({ report, blob, seconds, io, threads, heapBytes }, wal
                                "data-seconds": seconds, "data-io": JSON.stringify(io), "data-bpw-linear": bpw.linear, "data-bpw-file": bpw.file },
     `Done in ${fmtSecs(seconds)}: ${split} layers split and quantized to INT${report.bits} with k = ${report.clusters}, ` +
     `${bpw.linear.toFixed(2)} bits per weight as stored (codes${report.clusters > 1 ? ", cluster ids" : ""} and scales; the original: ${(8 * (report.quant_bytes_in || 0) / Math.max(1, report.layers.reduce((a, l) => a + l.shape.reduce((x, y) => x * y, 1), 0))).toFixed(0)}). ` +
-    `The split beats plain INT${report.bits} at the same bits on ${wins} of ${split} layers` + (report.clusters > 1 ? " (plain is smaller: see size against error below). " : ". ") +
+    `The split beats plain INT${report.bits} at the same code width on ${wins} of ${split} layers` + (report.clusters > 1 ? " (plain is smaller: see size against error below). " : ". ") +
     (Number.isFinite(report.bpw_embeddings) ? `The token embedding${report.layers.some((l) => l.kind === "head") ? " and the LM head" : ""}: ` +
       `${report.embeddings.toUpperCase()} codes per row, ${report.bpw_embeddings.toFixed(2)} bits per weight. ` : "") +
     `File ${fmtBytes(report.bytes_in)} → ${fmtBytes(report.bytes_out)}, ${bpw.file.toFixed(2)} bits per parameter overall` +

@@ -14,7 +14,7 @@ export const DEFAULT_TEXT = { bert: "i feel so happy and grateful for my friends
 export function runHint() {
   if (state.prequantized) return state.kind === "bert" ? "Type a sentence: the quantized file labels it." : "Type the start of a story: the quantized file continues it.";
   const q = state.blob
-    ? "the original, the quantized model, and plain quantization without the split (at the same bits, and at the same size once measured) side by side"
+    ? "the original, the quantized model, and plain quantization without the split (at the same code width, and at the same size once measured) side by side"
     : "the original model (quantize to compare the quantized one beside it)";
   return state.kind === "bert" ? `Type a sentence: ${q} label it.` : `Type the start of a story: ${q} continue it, one after another.`;
 }
@@ -58,7 +58,7 @@ function panes() {
   const r = state.report;
   out.push({ which: "quantized", title: `SplitQuant ${intName(r.bits)}, k = ${r.clusters}` });
   if (r.clusters > 1 && r.bits !== "f32") {
-    out.push({ which: "plain", title: `Plain ${intName(r.bits)} (k = 1, same bits)`, opts: { ...state.opts, clusters: 1 } });
+    out.push({ which: "plain", title: `Plain ${intName(r.bits)} (k = 1, same width)`, opts: { ...state.opts, clusters: 1 } });
     const same = plainAtSameSize();
     if (same && same.bits !== r.bits)
       out.push({ which: "plain-size", title: `Plain ${intName(same.bits)} (k = 1, same size: ${same.bpw.toFixed(2)} bits/weight)`, opts: { ...state.opts, clusters: 1, bits: same.bits } });
@@ -116,7 +116,7 @@ export async function runModel() {
     p.meta = h("p", { class: "hint", "data-sq": `meta-${p.which}` }, "waiting…");
     grid.append(h("div", { class: "gen-pane", "data-pane": p.which }, h("h3", {}, p.title), p.body, p.meta));
   }
-  if (!state.blob && !state.prequantized) grid.append(h("div", { class: "gen-pane muted" }, h("h3", {}, "Quantized"), h("p", {}, "Quantize the model to see it beside the original, with plain quantization at the same bits and at the same size.")));
+  if (!state.blob && !state.prequantized) grid.append(h("div", { class: "gen-pane muted" }, h("h3", {}, "Quantized"), h("p", {}, "Quantize the model to see it beside the original, with plain quantization at the same code width and at the same size.")));
   res.append(grid);
   if (state.kind === "bert") res.append(h("div", { id: "prob-chart" }));
   $("#stop-btn").hidden = state.kind !== "llama";
