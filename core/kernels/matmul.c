@@ -317,6 +317,20 @@ void sq_kernels_rows(const sq_kimpl *K, const sq_linear *L, const float *X, size
     rows_generic(K, L, X, n, Y, gs, rt, r1, 0);
 }
 
+/* y[i] = dot16(dequantized row r, X_i), i < nb, of a packed k > 1 layer through the
+ * implementation's fused row kernel: all nb inputs at once, or, for one that takes at
+ * most 4 (AVX2), 4 at a time, each row decoded once per 4 inputs. 0 when it takes
+ * neither (then y may be partly written: the caller's generic path writes all of it). */
+static int packedk_chunks(const sq_kimpl *K, const sq_linear *L, size_t r, const float *X, size_t nb, float *y)
+{
+    if (!K->packedk_row) return 0;
+    if (K->packedk_row(L, r, X, nb, y)) return 1;
+    if (nb <= 4) return 0;
+    for (size_t i = 0; i < nb; i += 4)
+        if (!K->packedk_row(L, r, X + i * L->cols, nb - i < 4 ? nb - i : 4, y + i)) return 0;
+    return 1;
+}
+
 /* Rows [r0, r1) on inputs [i_first, n), one row at a time. */
 static void rows_generic(const sq_kimpl *K, const sq_linear *L, const float *X, size_t n, float *Y, const float *gs,
                          size_t r0, size_t r1, size_t i_first)
@@ -336,7 +350,7 @@ static void rows_generic(const sq_kimpl *K, const sq_linear *L, const float *X, 
                     if (!(K->factored_row && gsb && K->factored_row(L, row, NULL, r, Xb, nb, gsb, y)))
                         factored_row(K, L, row, NULL, r, Xb, nb, gsb, G, y, &sc);
                 } else {
-                    if (K->packedk_row && K->packedk_row(L, r, Xb, nb, y)) break;
+                    if (packedk_chunks(K, L, r, Xb, nb, y)) break;
                     whole_row(K, L, 0, r, Xb, nb, y, &sc);
                 }
                 break;
