@@ -100,35 +100,51 @@ ZFROWS(1, 3) ZFROWS(2, 3) ZFROWS(3, 3) ZFROWS(4, 3)
 /* packedk_rows with 16-lane registers: vpermps over 16 entries reads the low 4 bits of
  * an index, so the k <= 4 table is repeated 4 times (ib = 2) or the 2-entry one 8 times
  * (ib = 1) and the ids need no masking, as in table8. */
+
+/* The shifts that put 16 ids of ib bits (from one dword) in the low bits of 16 lanes. */
+AVX512 INLINE __m512i zid_shifts(const int ib)
+{
+    return ib == 2 ? _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+                   : _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+
+/* Group g's scale and min tables of rows r0 .. r0 + R - 1, each in a 16-lane register. */
+AVX512 INLINE void zpk_tables(const sq_linear *L, size_t r0, size_t g, const int R, const int ib, __m512 *S, __m512 *M)
+{
+    _Pragma("GCC unroll 8") for (int i = 0; i < R; i++) {
+        size_t p = sq_kparam(L, r0 + (size_t)i, g) * (size_t)L->k;
+        S[i] = _mm512_broadcast_f32x4(_mm256_castps256_ps128(table8(L->scale_bf16 + p, L->k, ib)));
+        M[i] = _mm512_broadcast_f32x4(_mm256_castps256_ps128(table8(L->min_bf16 + p, L->k, ib)));
+    }
+}
+
+/* Weights j .. j + 15 of row r dequantized with its group's tables S, M: s*code is
+ * exact, so it is fused with + m (see packedk_nb). */
+AVX512 INLINE __m512 zpk_weights(const sq_linear *L, size_t r, size_t j, const int bits, const int ib, __m512i ish,
+                                 __m512 S, __m512 M)
+{
+    const uint8_t *irow = L->ids + r * L->id_row_bytes;
+    const __m512i id = _mm512_srlv_epi32(
+        _mm512_set1_epi32(ib == 2 ? (int)rd32(irow + j / 4) : (int)(irow[j / 8] | (uint32_t)irow[j / 8 + 1] << 8)), ish);
+    const __m512 c = _mm512_cvtepi32_ps(zdecode16(L->codes + r * L->row_bytes, j, bits));
+    return _mm512_fmadd_ps(_mm512_permutexvar_ps(id, S), c, _mm512_permutexvar_ps(id, M));
+}
 AVX512 INLINE void zpackedk_rows(const sq_linear *L, size_t r0, const float *x, float *y, const int R, const int bits,
                                  const int ib)
 {
     const size_t gsz = sq_kgroup_size(L), G = L->cols / gsz;
-    const int k = L->k;
-    const __m512i ish = ib == 2 ? _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
-                                : _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i ish = zid_shifts(ib);
     __m512 a[4];
     UNROLL for (int i = 0; i < 4; i++) a[i] = _mm512_setzero_ps();
     for (size_t g = 0; g < G; g++) {
         __m512 S[4], M[4];
-        UNROLL for (int i = 0; i < R; i++) {
-            size_t p = sq_kparam(L, r0 + (size_t)i, g) * (size_t)k;
-            S[i] = _mm512_broadcast_f32x4(_mm256_castps256_ps128(table8(L->scale_bf16 + p, k, ib)));
-            M[i] = _mm512_broadcast_f32x4(_mm256_castps256_ps128(table8(L->min_bf16 + p, k, ib)));
-        }
+        zpk_tables(L, r0, g, R, ib, S, M);
         _Pragma("GCC unroll 2") for (size_t j = g * gsz; j < (g + 1) * gsz; j += 16) {
             const __m512 xv = _mm512_loadu_ps(x + j);
             prefetch_next(L->codes + r0 * L->row_bytes, L->row_bytes, R, j, 2 * (size_t)bits);
             prefetch_next(L->ids + r0 * L->id_row_bytes, L->id_row_bytes, R, j, 2 * (size_t)ib);
             UNROLL for (int i = 0; i < R; i++) {
-                const size_t r = r0 + (size_t)i;
-                const uint8_t *irow = L->ids + r * L->id_row_bytes;
-                const __m512i id = _mm512_srlv_epi32(
-                    _mm512_set1_epi32(ib == 2 ? (int)rd32(irow + j / 4) : (int)(irow[j / 8] | (uint32_t)irow[j / 8 + 1] << 8)),
-                    ish);
-                const __m512 c = _mm512_cvtepi32_ps(zdecode16(L->codes + r * L->row_bytes, j, bits));
-                /* exact s*code, so fused with + m (see packedk_nb) */
-                const __m512 w = _mm512_fmadd_ps(_mm512_permutexvar_ps(id, S[i]), c, _mm512_permutexvar_ps(id, M[i]));
+                const __m512 w = zpk_weights(L, r0 + (size_t)i, j, bits, ib, ish, S[i], M[i]);
                 a[i] = _mm512_add_ps(a[i], _mm512_mul_ps(w, xv));
             }
         }
@@ -154,28 +170,16 @@ AVX512 INLINE void zpackedk_tile(const sq_linear *L, size_t r0, const float *X, 
 {
     enum { R = SQ_KTILE_R, NI = SQ_KTILE_N };
     const size_t cols = L->cols, gsz = sq_kgroup_size(L), G = cols / gsz;
-    const int k = L->k;
-    const __m512i ish = ib == 2 ? _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
-                                : _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i ish = zid_shifts(ib);
     __m512 a[R][NI];
     _Pragma("GCC unroll 8") for (int i = 0; i < R; i++) _Pragma("GCC unroll 8") for (int t = 0; t < NI; t++) a[i][t] =
         _mm512_setzero_ps();
     for (size_t g = 0; g < G; g++) {
         __m512 S[R], M[R];
-        _Pragma("GCC unroll 8") for (int i = 0; i < R; i++) {
-            size_t p = sq_kparam(L, r0 + (size_t)i, g) * (size_t)k;
-            S[i] = _mm512_broadcast_f32x4(_mm256_castps256_ps128(table8(L->scale_bf16 + p, k, ib)));
-            M[i] = _mm512_broadcast_f32x4(_mm256_castps256_ps128(table8(L->min_bf16 + p, k, ib)));
-        }
+        zpk_tables(L, r0, g, R, ib, S, M);
         for (size_t j = g * gsz; j < (g + 1) * gsz; j += 16) {
             _Pragma("GCC unroll 8") for (int i = 0; i < R; i++) {
-                const size_t r = r0 + (size_t)i;
-                const uint8_t *irow = L->ids + r * L->id_row_bytes;
-                const __m512i id = _mm512_srlv_epi32(
-                    _mm512_set1_epi32(ib == 2 ? (int)rd32(irow + j / 4) : (int)(irow[j / 8] | (uint32_t)irow[j / 8 + 1] << 8)),
-                    ish);
-                const __m512 c = _mm512_cvtepi32_ps(zdecode16(L->codes + r * L->row_bytes, j, bits));
-                const __m512 w = _mm512_fmadd_ps(_mm512_permutexvar_ps(id, S[i]), c, _mm512_permutexvar_ps(id, M[i]));
+                const __m512 w = zpk_weights(L, r0 + (size_t)i, j, bits, ib, ish, S[i], M[i]);
                 _Pragma("GCC unroll 8") for (int t = 0; t < NI; t++) a[i][t] =
                     _mm512_add_ps(a[i][t], _mm512_mul_ps(w, _mm512_loadu_ps(X + (size_t)t * cols + j)));
             }

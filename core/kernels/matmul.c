@@ -210,6 +210,17 @@ static void codebook_row(const sq_kimpl *K, const sq_linear *L, size_t r, const 
  * rows per pass (bias not added). Returns 0 with nothing written when F has no kernel
  * for this layout and width or the geometry isn't one they handle (groups of whole
  * blocks of 16 that divide the row): the per-row path runs instead. */
+/* Whether F's fused packed k > 1 kernels (one input or tiles) take L: widths in their
+ * tables, groups of whole blocks of 16 that divide the row, ids of 1 or 2 bits (k <= 4),
+ * and no scale that overflows a fused s*code + m. */
+static int packedk_fused_ok(const sq_krows *F, const sq_linear *L)
+{
+    const size_t gsz = group_size(L);
+    const int ib = sq_kid_bits(L->k);
+    return L->kind == SQ_LIN_PACKED && L->k > 1 && L->bits >= 1 && L->bits <= SQ_KMAX_BITS && gsz % 16 == 0 &&
+           L->cols % gsz == 0 && (ib == 1 || ib == 2) && !(F->fma && L->scale_big);
+}
+
 static int matvec_rows(const sq_krows *F, const sq_linear *L, const float *x, const float *gs, size_t r0, size_t r1,
                        float *y)
 {
@@ -233,9 +244,8 @@ static int matvec_rows(const sq_krows *F, const sq_linear *L, const float *x, co
         return 1;
     }
     if (L->kind == SQ_LIN_PACKED) {
-        const int ib = sq_kid_bits(L->k);
-        if (!bits || gsz % 16 || cols % gsz || !(ib == 1 || ib == 2) || (F->fma && L->scale_big)) return 0;
-        const sq_kpkrows_fn *fns = F->packedk[bits][ib - 1];
+        if (!packedk_fused_ok(F, L)) return 0;
+        const sq_kpkrows_fn *fns = F->packedk[bits][sq_kid_bits(L->k) - 1];
         for (size_t R = 0; R < RM; R++)
             if (!fns[R]) return 0;
         for (size_t r = r0; r < r1; r += RM) {
@@ -275,14 +285,11 @@ static int matvec_rows(const sq_krows *F, const sq_linear *L, const float *x, co
 static void packedk_tiles(const sq_krows *F, const sq_linear *L, const float *X, size_t n, float *Y, size_t r0,
                           size_t r1, size_t *rt, size_t *nt)
 {
-    const size_t cols = L->cols, gsz = group_size(L), rows = L->rows;
-    const int bits = L->bits >= 1 && L->bits <= SQ_KMAX_BITS ? L->bits : 0, ib = sq_kid_bits(L->k);
+    const size_t cols = L->cols, rows = L->rows;
     *rt = r0;
     *nt = 0;
-    if (L->kind != SQ_LIN_PACKED || L->k == 1 || !bits || gsz % 16 || cols % gsz || !(ib == 1 || ib == 2) ||
-        (F->fma && L->scale_big) || n < SQ_KTILE_N || r1 - r0 < SQ_KTILE_R)
-        return;
-    const sq_kpktile_fn fn = F->packedk_tile[bits][ib - 1];
+    if (!packedk_fused_ok(F, L) || n < SQ_KTILE_N || r1 - r0 < SQ_KTILE_R) return;
+    const sq_kpktile_fn fn = F->packedk_tile[L->bits][sq_kid_bits(L->k) - 1];
     if (!fn) return;
     const size_t R = SQ_KTILE_R, N = SQ_KTILE_N, re = r0 + (r1 - r0) / R * R, ne = n / N * N;
     float y[SQ_KTILE_R * SQ_KTILE_N];
